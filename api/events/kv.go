@@ -1,0 +1,54 @@
+package events
+
+import (
+	"time"
+
+	"github.com/onekey-oss/onekey/api/money"
+)
+
+// API key statuses.
+const (
+	KeyActive  = "active"
+	KeyRevoked = "revoked"
+)
+
+// APIKeyV1 is the value stored in KV apikeys under the hex SHA-256 of the
+// key. It holds opaque ids and limits only: the gateway learns nothing of
+// who the caller is.
+type APIKeyV1 struct {
+	V         int    `json:"v"`
+	KeyID     string `json:"key_id"`
+	ProjectID string `json:"project_id"`
+	AccountID string `json:"account_id"`
+	Status    string `json:"status"`
+	// RPM limits requests per minute; 0 means no limit.
+	RPM int `json:"rpm,omitempty"`
+	// SpendCapMicros caps what the key may spend; 0 means no cap.
+	SpendCapMicros money.Micros `json:"spend_cap_micros,omitempty"`
+	// ExpiresAt, when set, is when the key stops working.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// Active reports whether the key may be used at now.
+func (k APIKeyV1) Active(now time.Time) bool {
+	if k.Status != KeyActive {
+		return false
+	}
+	return k.ExpiresAt == nil || now.Before(*k.ExpiresAt)
+}
+
+// BalanceV1 is the value stored in KV balances under the account id. Seq
+// grows with every change the ledger makes, so a reader can drop a stale
+// value.
+type BalanceV1 struct {
+	V                int          `json:"v"`
+	AccountID        string       `json:"account_id"`
+	BalanceMicros    money.Micros `json:"balance_micros"`
+	FreeRequestsLeft int64        `json:"free_requests_left"`
+	// KeySpendMicros is what each key of the account has spent in total,
+	// for spend caps set on keys.
+	KeySpendMicros map[string]money.Micros `json:"key_spend_micros,omitempty"`
+	Seq            uint64                  `json:"seq"`
+	UpdatedAt      time.Time               `json:"updated_at"`
+}

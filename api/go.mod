@@ -1,0 +1,3 @@
+module github.com/onekey-oss/onekey/api
+
+go 1.26
