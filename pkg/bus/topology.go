@@ -1,0 +1,103 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/onekey-oss/onekey/api/events"
+)
+
+// Topology is every stream, durable consumer and KV bucket of onekey,
+// declared in this one place from the names in api/events. Declaring is
+// idempotent: each service calls Declare at start-up, and a restart, or six
+// services declaring at once, changes nothing.
+type Topology struct {
+	// Replicas for streams and buckets: 1 embedded, 3 on a production cluster.
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id.
+	DuplicateWindow time.Duration
+}
+
+// DefaultTopology suits the embedded single-node server.
+func DefaultTopology() Topology {
+	return Topology{Replicas: 1, DuplicateWindow: 10 * time.Minute}
+}
+
+func (t Topology) streams() []jetstream.StreamConfig {
+	retention := map[string]time.Duration{
+		// Usage and billing stay long enough for a ledger outage of weeks;
+		// the ledger's own idempotency, not the stream, makes replay safe.
+		events.StreamUsage:      30 * 24 * time.Hour,
+		events.StreamBilling:    365 * 24 * time.Hour,
+		events.StreamAccounts:   365 * 24 * time.Hour,
+		events.StreamNotify:     7 * 24 * time.Hour,
+		events.StreamMail:       time.Hour, // sign-in links: keep briefly
+		events.StreamDeadLetter: 90 * 24 * time.Hour,
+	}
+	var out []jetstream.StreamConfig
+	for _, name := range events.Streams() {
+		out = append(out, jetstream.StreamConfig{
+			Name:       name,
+			Subjects:   events.StreamSubjects(name),
+			Retention:  jetstream.LimitsPolicy,
+			Storage:    jetstream.FileStorage,
+			Replicas:   t.Replicas,
+			MaxAge:     retention[name],
+			Duplicates: t.DuplicateWindow,
+			Discard:    jetstream.DiscardOld,
+		})
+	}
+	return out
+}
+
+func (t Topology) consumers() []jetstream.ConsumerConfig {
+	var out []jetstream.ConsumerConfig
+	for _, name := range events.Consumers() {
+		cfg := jetstream.ConsumerConfig{
+			Durable:       name,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       30 * time.Second,
+			// Consumers dead-letter a message themselves after their own
+			// number of attempts; the server never silently drops one.
+			MaxDeliver:    -1,
+			MaxAckPending: 10_000,
+		}
+		if name == events.ConsumerPaymentsTx {
+			cfg.FilterSubject = events.FamilyTxRejected + ".>"
+		}
+		out = append(out, cfg)
+	}
+	return out
+}
+
+func (t Topology) buckets() []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{Bucket: events.BucketAPIKeys, History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas},
+		{Bucket: events.BucketBalances, History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas},
+	}
+}
+
+// Declare creates or updates every stream, consumer and bucket.
+func (b *Bus) Declare(ctx context.Context, t Topology) error {
+	for _, sc := range t.streams() {
+		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("declare stream %s: %w", sc.Name, err)
+		}
+	}
+	for _, cc := range t.consumers() {
+		stream := events.ConsumerStream(cc.Durable)
+		if _, err := b.js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
+			return fmt.Errorf("declare consumer %s on %s: %w", cc.Durable, stream, err)
+		}
+	}
+	for _, kc := range t.buckets() {
+		if _, err := b.js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("declare bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	return nil
+}
