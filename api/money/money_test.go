@@ -61,7 +61,7 @@ func TestMoney_TokenUnitsHonourDecimals(t *testing.T) {
 		want     money.Micros
 		wantErr  bool
 	}{
-		{"1000000", 6, money.Dollar, false},             // 1 USDC
+		{"1000000", 6, money.Dollar, false},              // 1 USDC
 		{"1000000000000000000", 18, money.Dollar, false}, // 1 token with 18 decimals
 		{"1000000", 18, 0, true},                         // not a whole micro
 		{"25", 2, 250_000, false},
