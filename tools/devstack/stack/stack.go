@@ -1,0 +1,191 @@
+// Package stack runs every onekey service in one process on the embedded
+// bus and database. It is what `go run ./tools/devstack` calls, and what the
+// devstack tests start and stop.
+package stack
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/pkg/telemetry"
+)
+
+// Config is devstack's flags.
+type Config struct {
+	DataDir      string
+	GatewayAddr  string
+	AccountAddr  string
+	PaymentsAddr string
+	NATSAddr     string
+	MongoAddr    string
+	LogLevel     slog.Level
+	// LogOutput receives the services' logs (stderr when nil).
+	LogOutput io.Writer
+}
+
+// ParseFlags reads devstack's command line.
+func ParseFlags(args []string, errOut io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	var c Config
+	var level string
+	fs.StringVar(&c.DataDir, "data", ".onekey", "directory for all data (bus, database, outboxes, demo key); a restart reuses it")
+	fs.StringVar(&c.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "address of the OpenAI-compatible gateway")
+	fs.StringVar(&c.AccountAddr, "account-addr", "127.0.0.1:8081", "address of the account API (auth)")
+	fs.StringVar(&c.PaymentsAddr, "payments-addr", "127.0.0.1:8082", "address of the payments webhooks")
+	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:0", "address of the embedded NATS server (port 0: any free port)")
+	fs.StringVar(&c.MongoAddr, "mongo-addr", "127.0.0.1:0", "address of the embedded FerretDB (MongoDB protocol; port 0: any free port)")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	l, err := telemetry.ParseLevel(level)
+	if err != nil {
+		return Config{}, err
+	}
+	c.LogLevel = l
+	return c, nil
+}
+
+// Run starts everything, prints where each part listens and the demo key,
+// and blocks until ctx is cancelled; then it stops the services, then the
+// clients, then the embedded servers, and returns nil on a clean stop.
+func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	logOut := cfg.LogOutput
+	if logOut == nil {
+		logOut = os.Stderr
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "devstack", Level: cfg.LogLevel, Output: logOut})
+	if err != nil {
+		return err
+	}
+	log := tel.Logger
+
+	// Clean-up runs in reverse order of start-up, each step bounded.
+	closers := []func(context.Context) error{tel.Shutdown}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			if cerr := closers[i](sctx); cerr != nil {
+				errs = append(errs, cerr)
+			}
+		}
+		err = errors.Join(append([]error{err}, errs...)...)
+	}()
+
+	host, port, err := splitAddr(cfg.NATSAddr)
+	if err != nil {
+		return fmt.Errorf("--nats-addr: %w", err)
+	}
+	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port, Logger: log.With("part", "nats")})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func(context.Context) error { ns.Shutdown(); return nil })
+
+	db, err := store.StartEmbedded(ctx, store.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "db"), Addr: cfg.MongoAddr, Logger: log.With("part", "ferretdb")})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, db.Close)
+
+	b, err := bus.Connect(ctx, bus.Config{URL: ns.ClientURL(), Name: "devstack", Logger: log, TracerProvider: tel.TracerProvider})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func(context.Context) error { b.Close(); return nil })
+	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, db.URI(), "onekey", log)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, st.Close)
+
+	env := &Env{Bus: b, Store: st, Telemetry: tel, Config: cfg}
+	svcCtx, stopServices := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	closers = append(closers, func(sctx context.Context) error {
+		stopServices()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-sctx.Done():
+			return errors.New("services did not stop within 5s")
+		}
+	})
+	runners, err := services(env)
+	if err != nil {
+		return err
+	}
+	for _, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rerr := r.run(svcCtx); rerr != nil {
+				errc <- fmt.Errorf("%s: %w", r.name, rerr)
+			}
+		}()
+	}
+	demo, err := ensureDemo(ctx, env)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "onekey devstack is up (data in %s)\n", cfg.DataDir)
+	fmt.Fprintf(out, "  NATS JetStream   %s (embedded)\n", ns.ClientURL())
+	fmt.Fprintf(out, "  MongoDB protocol %s (embedded FerretDB)\n", db.URI())
+	for _, r := range runners {
+		if r.addr != "" {
+			fmt.Fprintf(out, "  %-16s %s\n", r.name, r.addr)
+		} else {
+			fmt.Fprintf(out, "  %-16s running\n", r.name)
+		}
+	}
+	fmt.Fprintf(out, "demo account %s with project %s\n", demo.AccountID, demo.ProjectID)
+	fmt.Fprintf(out, "demo API key: %s\n", demo.Key)
+	fmt.Fprintf(out, "  (also in %s)\n", filepath.Join(cfg.DataDir, "demo-key"))
+	fmt.Fprintln(out, "press Ctrl-C to stop")
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+		return nil
+	case rerr := <-errc:
+		return rerr
+	}
+}
+
+// Env is what the services are built from.
+type Env struct {
+	Bus       *bus.Bus
+	Store     *store.Store
+	Telemetry *telemetry.Telemetry
+	Config    Config
+}
+
+// runner is one service running in devstack.
+type runner struct {
+	name string
+	addr string
+	run  func(context.Context) error
+}

@@ -1,0 +1,122 @@
+package stack_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/tools/devstack/stack"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, leakOptions()...)
+}
+
+// leakOptions ignores the process-wide goroutines of libraries we embed:
+// they are not per-server and cannot be stopped by their owner.
+func leakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).push"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("modernc.org/sqlite/lib.Xsqlite3_initialize"),
+		goleak.IgnoreTopFunction("github.com/FerretDB/FerretDB/internal/util/state.(*Provider).Subscribe.func1"),
+	}
+}
+
+// started is one devstack run in this process.
+type started struct {
+	cancel context.CancelFunc
+	done   chan error
+	key    string
+}
+
+func start(t *testing.T, dir string) *started {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := stack.Config{
+		DataDir: dir, GatewayAddr: "127.0.0.1:0", AccountAddr: "127.0.0.1:0", PaymentsAddr: "127.0.0.1:0",
+		NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", LogOutput: io.Discard,
+	}
+	pr, pw := io.Pipe()
+	s := &started{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := stack.Run(ctx, cfg, pw)
+		pw.CloseWithError(io.EOF)
+		s.done <- err
+	}()
+	keys := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if k, ok := strings.CutPrefix(sc.Text(), "demo API key: "); ok {
+				keys <- k
+			}
+		}
+		close(keys)
+	}()
+	select {
+	case k, ok := <-keys:
+		if !ok {
+			cancel()
+			t.Fatalf("devstack ended before printing a demo key: %v", <-s.done)
+		}
+		s.key = k
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatal("devstack printed no demo key within 2 minutes")
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	return s
+}
+
+// stop cancels devstack (what SIGINT does in main) and requires a clean
+// return within 5 s.
+func (s *started) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("devstack stopped with: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("devstack did not stop within 5 s")
+	}
+}
+
+func TestDevstack_StopsCleanlyAndRestartKeepsTheDemoAccount(t *testing.T) {
+	dir := t.TempDir()
+
+	first := start(t, dir)
+	if err := apikey.Check(first.key); err != nil {
+		t.Fatalf("printed demo key is malformed: %v", err)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(dir, "demo-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(onDisk)) != first.key {
+		t.Fatalf("demo-key file holds %q, printed %q", onDisk, first.key)
+	}
+	before := balanceOf(t, first)
+	first.stop(t)
+
+	second := start(t, dir)
+	if second.key != first.key {
+		t.Fatalf("restart made a new demo key: %q then %q", first.key, second.key)
+	}
+	after := balanceOf(t, second)
+	if before != after {
+		t.Fatalf("demo balance changed across a restart: %s then %s", before, after)
+	}
+	second.stop(t)
+}
