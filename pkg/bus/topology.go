@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/config"
 )
 
 // Topology is every stream, durable consumer and KV bucket of onekey,
@@ -100,4 +101,15 @@ func (b *Bus) Declare(ctx context.Context, t Topology) error {
 		}
 	}
 	return nil
+}
+
+// TopologyFrom reads NATS_STREAM_REPLICAS (default 1; 3 on a production
+// cluster) into a topology; problems are recorded on r.
+func TopologyFrom(r *config.Reader) Topology {
+	t := DefaultTopology()
+	t.Replicas = r.Int("NATS_STREAM_REPLICAS", 1)
+	if t.Replicas != 1 && t.Replicas != 3 && t.Replicas != 5 {
+		r.Fail("NATS_STREAM_REPLICAS: %d: want 1, 3 or 5", t.Replicas)
+	}
+	return t
 }
