@@ -150,7 +150,7 @@ func (b *Bus) Publish(ctx context.Context, ev events.Event) (PublishResult, erro
 	}
 	ctx, span := b.tracer.Start(ctx, "publish "+msg.Subject, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
-	b.prop.Inject(ctx, propagation.HeaderCarrier(http.Header(msg.Header)))
+	b.prop.Inject(ctx, headerCarrier(msg.Header))
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.EventID()))
 	if err != nil {
 		span.RecordError(err)
@@ -167,7 +167,7 @@ func (b *Bus) PublishAsync(ctx context.Context, ev events.Event) (jetstream.PubA
 	if err != nil {
 		return nil, err
 	}
-	b.prop.Inject(ctx, propagation.HeaderCarrier(http.Header(msg.Header)))
+	b.prop.Inject(ctx, headerCarrier(msg.Header))
 	f, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.EventID()))
 	if err != nil {
 		return nil, fmt.Errorf("publish async %s %s: %w", msg.Subject, ev.EventID(), err)
@@ -226,7 +226,7 @@ func (b *Bus) ContextFrom(ctx context.Context, msg jetstream.Msg) context.Contex
 	if h == nil {
 		return ctx
 	}
-	return b.prop.Extract(ctx, propagation.HeaderCarrier(http.Header(h)))
+	return b.prop.Extract(ctx, headerCarrier(h))
 }
 
 // MsgID is the Nats-Msg-Id header of msg ("" if none).
@@ -235,4 +235,27 @@ func MsgID(msg jetstream.Msg) string {
 		return h.Get(jetstream.MsgIDHeader)
 	}
 	return ""
+}
+
+// headerCarrier lets the W3C propagator read and write NATS headers under
+// their exact names ("traceparent"): NATS header names are case-sensitive,
+// unlike HTTP's, so http.Header's canonical "Traceparent" would not be
+// found by other W3C-aware NATS clients.
+type headerCarrier nats.Header
+
+func (h headerCarrier) Get(key string) string {
+	if v := nats.Header(h).Get(key); v != "" {
+		return v
+	}
+	return http.Header(h).Get(key) // a canonicalized name from an older publisher
+}
+
+func (h headerCarrier) Set(key, value string) { h[key] = []string{value} }
+
+func (h headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
 }

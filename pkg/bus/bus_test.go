@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/onekey-oss/onekey/api/events"
@@ -225,19 +229,67 @@ func TestBus_PoisonMessageIsDeadLetteredAndDoesNotBlockTheStream(t *testing.T) {
 func TestBus_TraceContextTravelsInHeaders(t *testing.T) {
 	t.Parallel()
 	srv := bustest.Start(t)
-	b := srv.Connect(t, "test")
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	ctx := context.Background()
-	// Without a tracer provider no traceparent is invented.
-	if _, err := b.Publish(ctx, usage("plain", "acc1")); err != nil {
+	b, err := bus.Connect(ctx, bus.Config{URL: srv.ClientURL(), Name: "trace-test", TracerProvider: tp})
+	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := b.JetStream().Stream(ctx, events.StreamUsage)
+	t.Cleanup(b.Close)
+	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+
+	parentCtx, parent := tp.Tracer("test").Start(ctx, "handle request")
+	if _, err := b.Publish(parentCtx, usage("traced", "acc1")); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	want := parent.SpanContext().TraceID()
+
+	st, err := b.JetStream().Stream(ctx, events.StreamUsage)
+	if err != nil {
+		t.Fatal(err)
+	}
 	raw, err := st.GetLastMsgForSubject(ctx, "usage.recorded.acc1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw.Header.Get("Nats-Msg-Id") != "plain" {
+	tp0 := raw.Header.Get("traceparent")
+	if !strings.Contains(tp0, want.String()) {
+		t.Fatalf("traceparent header %q does not carry the publisher's trace id %s", tp0, want)
+	}
+	if raw.Header.Get("Nats-Msg-Id") != "traced" {
 		t.Errorf("Nats-Msg-Id = %q", raw.Header.Get("Nats-Msg-Id"))
+	}
+
+	// The consumer side joins the same trace.
+	cons, err := b.Consumer(ctx, events.ConsumerLedgerUsage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got trace.TraceID
+	for m := range msgs.Messages() {
+		got = trace.SpanContextFromContext(b.ContextFrom(ctx, m)).TraceID()
+		_ = m.Ack()
+	}
+	if got != want {
+		t.Fatalf("consumer's context has trace id %s, want %s", got, want)
+	}
+	var sawPublish bool
+	for _, s := range rec.Ended() {
+		if s.Name() == "publish usage.recorded.acc1" && s.SpanContext().TraceID() == want {
+			sawPublish = true
+		}
+	}
+	if !sawPublish {
+		t.Error("no publish span recorded in the caller's trace")
 	}
 }
 
