@@ -37,6 +37,8 @@ type started struct {
 	cancel context.CancelFunc
 	done   chan error
 	key    string
+	// lines is what devstack printed up to the demo key.
+	lines []string
 }
 
 func start(t *testing.T, dir string) *started {
@@ -59,7 +61,9 @@ func start(t *testing.T, dir string) *started {
 		for sc.Scan() {
 			if k, ok := strings.CutPrefix(sc.Text(), "demo API key: "); ok {
 				keys <- k
+				break
 			}
+			s.lines = append(s.lines, sc.Text())
 		}
 		close(keys)
 	}()
