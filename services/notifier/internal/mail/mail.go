@@ -46,6 +46,7 @@ type Message struct {
 	// ID is the id of the event the mail is made of; it is the idempotency
 	// key of the send.
 	ID        string
+	Time      time.Time // the event's time: the mail's Date
 	Kind      string
 	AccountID string // "" when the mail concerns no account yet
 	To        string
@@ -142,6 +143,7 @@ func (r *Renderer) MagicLink(ev events.MailRequestedV1) (Message, error) {
 		return Message{}, err
 	}
 	m.ID, m.AccountID, m.To, m.Link = ev.ID, ev.AccountID, ev.To, link
+	m.Time = ev.Time.UTC()
 	return m, nil
 }
 
@@ -181,6 +183,7 @@ func (r *Renderer) Receipt(ev events.CreditAppliedV1, to string) (Message, error
 		return Message{}, err
 	}
 	m.ID, m.AccountID, m.To = ev.ID, ev.AccountID, to
+	m.Time = ev.Time.UTC()
 	return m, nil
 }
 
@@ -197,6 +200,7 @@ func (r *Renderer) BalanceLow(ev events.BalanceLowV1, to string) (Message, error
 		return Message{}, err
 	}
 	m.ID, m.AccountID, m.To = ev.ID, ev.AccountID, to
+	m.Time = ev.Time.UTC()
 	return m, nil
 }
 
@@ -213,6 +217,7 @@ func (r *Renderer) PaymentFailed(ev events.PaymentFailedV1, to string) (Message,
 		return Message{}, err
 	}
 	m.ID, m.AccountID, m.To = ev.ID, ev.AccountID, to
+	m.Time = ev.Time.UTC()
 	return m, nil
 }
 
@@ -229,6 +234,7 @@ func (r *Renderer) TxRejected(ev events.TxRejectedV1, to string) (Message, error
 		return Message{}, err
 	}
 	m.ID, m.AccountID, m.To = ev.ID, ev.AccountID, to
+	m.Time = ev.Time.UTC()
 	return m, nil
 }
 
