@@ -1,0 +1,179 @@
+// Package auth is the account layer's API service: sign-in (magic links,
+// Google, GitHub), sessions, projects and API keys (mirrored to KV apikeys
+// for the gateway), balance and usage views from the ledger's read model,
+// card checkout through payments, and the user's data rights (export,
+// delete). It never sees request content.
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+	"github.com/onekey-oss/onekey/services/auth/internal/httpapi"
+	"github.com/onekey-oss/onekey/services/auth/internal/oauth"
+)
+
+// Deps are the connections the service uses. Bus must have the topology
+// declared.
+type Deps struct {
+	Bus    *bus.Bus
+	Store  *store.Store
+	Logger *slog.Logger
+	// Now is the clock (time.Now when nil); tests move it.
+	Now func() time.Time
+	// HTTPClient for calls to Google and GitHub (a 15 s-timeout client when nil).
+	HTTPClient *http.Client
+}
+
+// Service is the running auth service.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	acc     *accounts.Store
+	api     *httpapi.API
+	sweeper *store.Sweeper
+}
+
+// Intervals of the background work.
+const (
+	sweepInterval = time.Minute
+	relayInterval = 30 * time.Second
+	relayGrace    = 30 * time.Second
+)
+
+// New builds the service and ensures its database indexes.
+func New(cfg Config, d Deps) (*Service, error) {
+	if p := cfg.problems(); len(p) > 0 {
+		return nil, fmt.Errorf("auth: config: %v", p)
+	}
+	if d.Bus == nil || d.Store == nil {
+		return nil, errors.New("auth: Bus and Store are required")
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := d.Bus.KV(ctx, events.BucketAPIKeys)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	acc := accounts.New(accounts.Deps{Store: d.Store, Bus: d.Bus, Keys: kv, Now: d.Now, Logger: log})
+	if err := acc.EnsureIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	var providers []oauth.Provider
+	if cfg.Google.ClientID != "" {
+		providers = append(providers, oauth.NewGoogle(oauth.GoogleConfig{
+			ClientID: cfg.Google.ClientID, ClientSecret: cfg.Google.ClientSecret, Issuer: cfg.Google.Issuer,
+			RedirectURL: cfg.callback("google"), HTTPClient: d.HTTPClient,
+		}))
+	}
+	if cfg.GitHub.ClientID != "" {
+		providers = append(providers, oauth.NewGitHub(oauth.GitHubConfig{
+			ClientID: cfg.GitHub.ClientID, ClientSecret: cfg.GitHub.ClientSecret,
+			AuthURL: cfg.GitHub.AuthURL, TokenURL: cfg.GitHub.TokenURL, APIURL: cfg.GitHub.APIURL,
+			RedirectURL: cfg.callback("github"), HTTPClient: d.HTTPClient,
+		}))
+	}
+	api, err := httpapi.New(httpapi.Config{
+		PublicURL: cfg.PublicURL, AppURL: cfg.AppURL, TrustProxy: cfg.TrustProxy,
+		MagicPerAddress: cfg.MagicLinksPerAddress, MagicPerIP: cfg.MagicLinksPerIP, MagicWindow: cfg.MagicLinkWindow,
+	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Logger: log, Now: d.Now})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return &Service{
+		cfg: cfg, log: log, acc: acc, api: api,
+		sweeper: store.NewSweeper(d.Store, log, sweepInterval, d.Now, accounts.SweptCollections()...),
+	}, nil
+}
+
+// Handler is the account API.
+func (s *Service) Handler() http.Handler { return s.api }
+
+// Run repairs KV apikeys from the database, then serves the API on
+// cfg.Addr, sweeps expired sessions, links and states, and relays
+// unfinished account creations and deletions, until ctx is cancelled. It
+// then stops taking requests, lets in-flight ones finish (bounded), stops
+// the background work and returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	n, err := s.acc.SyncKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	s.log.Info("api keys synced to kv", "keys", n)
+	ln, err := httpx.Listen(s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.sweeper.Run(bg) })
+	wg.Go(func() { s.relay(bg) })
+	s.log.Info("account api listening", "addr", ln.Addr().String())
+	err = httpx.Serve(ctx, httpx.NewServer(s.api, httpx.ServerConfig{}), ln, 10*time.Second)
+	stop()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) relay(ctx context.Context) {
+	t := time.NewTicker(relayInterval)
+	defer t.Stop()
+	for {
+		if err := s.RelayOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("relay unfinished account work", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RelayOnce finishes account creations and deletions that a crash or a bus
+// outage interrupted (older than a short grace period).
+func (s *Service) RelayOnce(ctx context.Context) error { return s.acc.Relay(ctx, relayGrace) }
+
+// SweepOnce deletes expired sessions, sign-in links and OAuth states.
+func (s *Service) SweepOnce(ctx context.Context) (int64, error) { return s.sweeper.SweepOnce(ctx) }
+
+// natsCheckout asks payments over NATS request/reply.
+type natsCheckout struct{ nc *nats.Conn }
+
+func (n natsCheckout) Checkout(ctx context.Context, req events.CheckoutRequestV1) (events.CheckoutReplyV1, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return events.CheckoutReplyV1{}, fmt.Errorf("checkout: encode: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msg, err := n.nc.RequestWithContext(ctx, events.SubjectCheckoutCreate, data)
+	if err != nil {
+		return events.CheckoutReplyV1{}, fmt.Errorf("checkout: request: %w", err)
+	}
+	var rep events.CheckoutReplyV1
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return events.CheckoutReplyV1{}, fmt.Errorf("checkout: decode reply: %w", err)
+	}
+	return rep, nil
+}

@@ -1,0 +1,116 @@
+package auth
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/onekey-oss/onekey/pkg/config"
+)
+
+// Config is the auth service's settings, read from the environment by
+// ConfigFromEnv or built directly (devstack, tests).
+type Config struct {
+	// Addr is where the account API listens (AUTH_ADDR).
+	Addr string
+	// PublicURL is the origin browsers reach the API at (AUTH_PUBLIC_URL);
+	// sign-in links, OAuth redirect URLs and the CSRF origin check use it.
+	PublicURL string
+	// AppURL is where a browser lands after signing in (AUTH_APP_URL,
+	// default PublicURL + "/").
+	AppURL string
+	// TrustProxy takes client IPs from X-Forwarded-For (AUTH_TRUST_PROXY).
+	TrustProxy bool
+	// Magic-link requests allowed per address and per client IP in
+	// MagicLinkWindow.
+	MagicLinksPerAddress int
+	MagicLinksPerIP      int
+	MagicLinkWindow      time.Duration
+
+	Google GoogleConfig
+	GitHub GitHubConfig
+
+	// NATSURL, MongoURI and MongoDB are read by main only; New takes the
+	// connections as Deps.
+	NATSURL  string
+	MongoURI string
+	MongoDB  string
+}
+
+// GoogleConfig enables sign-in with Google when ClientID is set.
+type GoogleConfig struct {
+	ClientID, ClientSecret string
+	Issuer                 string // https://accounts.google.com
+}
+
+// GitHubConfig enables sign-in with GitHub when ClientID is set. The URLs
+// default to GitHub's.
+type GitHubConfig struct {
+	ClientID, ClientSecret    string
+	AuthURL, TokenURL, APIURL string
+}
+
+// Defaults.
+const (
+	DefaultAddr         = "127.0.0.1:8081"
+	DefaultGoogleIssuer = "https://accounts.google.com"
+	defaultPerAddress   = 5
+	defaultPerIP        = 30
+	defaultMagicWindow  = 15 * time.Minute
+)
+
+// ConfigFromEnv reads the environment; every problem is reported together.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	r := config.NewReader(getenv)
+	c := Config{
+		Addr:                 r.String("AUTH_ADDR", DefaultAddr),
+		TrustProxy:           r.Bool("AUTH_TRUST_PROXY", false),
+		MagicLinksPerAddress: r.Int("AUTH_MAGIC_LINKS_PER_ADDRESS", defaultPerAddress),
+		MagicLinksPerIP:      r.Int("AUTH_MAGIC_LINKS_PER_IP", defaultPerIP),
+		MagicLinkWindow:      r.Duration("AUTH_MAGIC_LINK_WINDOW", defaultMagicWindow),
+		Google: GoogleConfig{
+			ClientID: r.String("GOOGLE_CLIENT_ID", ""), ClientSecret: r.String("GOOGLE_CLIENT_SECRET", ""),
+			Issuer: r.String("GOOGLE_ISSUER", DefaultGoogleIssuer),
+		},
+		GitHub: GitHubConfig{
+			ClientID: r.String("GITHUB_CLIENT_ID", ""), ClientSecret: r.String("GITHUB_CLIENT_SECRET", ""),
+			AuthURL: r.String("GITHUB_AUTH_URL", ""), TokenURL: r.String("GITHUB_TOKEN_URL", ""), APIURL: r.String("GITHUB_API_URL", ""),
+		},
+		NATSURL:  r.Required("NATS_URL"),
+		MongoURI: r.Required("MONGODB_URI"),
+		MongoDB:  r.String("MONGODB_DB", "onekey"),
+	}
+	c.PublicURL = r.String("AUTH_PUBLIC_URL", "http://"+c.Addr)
+	c.AppURL = r.String("AUTH_APP_URL", "")
+	for _, p := range c.problems() {
+		r.Fail("%s", p)
+	}
+	return c, r.Err()
+}
+
+// problems lists what is wrong with c.
+func (c Config) problems() []string {
+	var out []string
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		out = append(out, "AUTH_PUBLIC_URL: want an absolute http(s) URL")
+	}
+	if c.AppURL != "" {
+		if u, err := url.Parse(c.AppURL); err != nil || u.Host == "" {
+			out = append(out, "AUTH_APP_URL: want an absolute URL")
+		}
+	}
+	if (c.Google.ClientID == "") != (c.Google.ClientSecret == "") {
+		out = append(out, "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET go together")
+	}
+	if (c.GitHub.ClientID == "") != (c.GitHub.ClientSecret == "") {
+		out = append(out, "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together")
+	}
+	if c.MagicLinksPerAddress < 0 || c.MagicLinksPerIP < 0 {
+		out = append(out, "AUTH_MAGIC_LINKS_PER_ADDRESS and AUTH_MAGIC_LINKS_PER_IP must not be negative")
+	}
+	return out
+}
+
+func (c Config) callback(provider string) string {
+	return strings.TrimSuffix(c.PublicURL, "/") + "/api/auth/" + provider + "/callback"
+}

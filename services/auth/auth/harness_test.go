@@ -1,0 +1,358 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.uber.org/goleak"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/pkg/store/storetest"
+	"github.com/onekey-oss/onekey/services/auth/auth"
+)
+
+// db is the FerretDB shared by this test binary; each test gets its own
+// database from it. Test-only state, written once before m.Run.
+var db *storetest.Server
+
+func TestMain(m *testing.M) {
+	srv, err := storetest.Start(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	db = srv
+	code := m.Run()
+	if err := srv.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(
+			// Process-wide goroutines of third parties, not ours to stop.
+			goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+			goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).push"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+			goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"),
+			goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+			goleak.IgnoreAnyFunction("github.com/FerretDB/FerretDB/internal/util/state.(*Provider).Subscribe.func1"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// clock is a test clock that only moves when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// harness is one auth service on its own embedded bus and database,
+// served over HTTP by httptest.
+type harness struct {
+	t     *testing.T
+	nats  *bustest.Server
+	bus   *bus.Bus
+	store *store.Store
+	clock *clock
+	svc   *auth.Service
+	srv   *httptest.Server
+	kv    jetstream.KeyValue
+
+	mu    sync.Mutex
+	mails []events.MailRequestedV1
+	newMail chan struct{}
+}
+
+type option func(*auth.Config)
+
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, newMail: make(chan struct{}, 1)}
+	h.nats = bustest.Start(t)
+	h.bus = h.nats.Connect(t, "auth-test")
+	h.store = db.New(t)
+	var handler http.Handler
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(h.srv.Close)
+	cfg := auth.Config{
+		Addr: "127.0.0.1:0", PublicURL: h.srv.URL,
+		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := auth.New(cfg, auth.Deps{Bus: h.bus, Store: h.store, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = svc
+	handler = svc.Handler()
+	ctx := context.Background()
+	if h.kv, err = h.bus.KV(ctx, events.BucketAPIKeys); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := h.bus.Conn().Subscribe(events.FamilyMailRequested+".>", func(m *nats.Msg) {
+		var ev events.MailRequestedV1
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Errorf("mail event: %v", err)
+			return
+		}
+		h.mu.Lock()
+		h.mails = append(h.mails, ev)
+		h.mu.Unlock()
+		select {
+		case h.newMail <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.bus.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return h
+}
+
+func (h *harness) mailCount(addr string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.mails {
+		if m.To == addr {
+			n++
+		}
+	}
+	return n
+}
+
+// linkFor waits for the n-th (1-based) sign-in mail to addr and returns the
+// token in its link.
+func (h *harness) linkFor(addr string, n int) string {
+	h.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		h.mu.Lock()
+		seen := 0
+		for _, m := range h.mails {
+			if m.To == addr && m.Template == events.MailMagicLink {
+				seen++
+				if seen == n {
+					h.mu.Unlock()
+					return tokenOf(h.t, m.Data["link"])
+				}
+			}
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.newMail:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			h.t.Fatalf("no sign-in mail #%d to %s within 15s", n, addr)
+		}
+	}
+}
+
+func tokenOf(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatalf("link %q: %v", link, err)
+	}
+	return u.Query().Get("token")
+}
+
+// client is a browser: it keeps cookies (by name, whatever their Secure
+// flag, since the test server is plain HTTP) and sends Origin on unsafe
+// requests as browsers do.
+type client struct {
+	h       *harness
+	cookies map[string]string
+	csrf    string
+	hdr     http.Header
+}
+
+func (h *harness) client() *client {
+	return &client{h: h, cookies: map[string]string{}, hdr: http.Header{}}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	cookies []*http.Cookie
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (c *client) do(method, path string, body any) response {
+	c.h.t.Helper()
+	var rd io.Reader
+	ctype := ""
+	switch b := body.(type) {
+	case nil:
+	case url.Values:
+		rd, ctype = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			c.h.t.Fatal(err)
+		}
+		rd, ctype = bytes.NewReader(raw), "application/json"
+	}
+	req, err := http.NewRequest(method, c.h.srv.URL+path, rd)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Origin", c.h.srv.URL)
+		if c.csrf != "" {
+			req.Header.Set("X-CSRF-Token", c.csrf)
+		}
+	}
+	for k, v := range c.hdr {
+		req.Header[k] = v
+	}
+	for k, v := range c.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.MaxAge < 0 || ck.Value == "" {
+			delete(c.cookies, ck.Name)
+		} else {
+			c.cookies[ck.Name] = ck.Value
+		}
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: raw, cookies: resp.Cookies()}
+}
+
+func (c *client) must(method, path string, body any, want int) response {
+	c.h.t.Helper()
+	r := c.do(method, path, body)
+	if r.status != want {
+		c.h.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	return r
+}
+
+type me struct {
+	AccountID        string `json:"account_id"`
+	Email            string `json:"email"`
+	Name             string `json:"name"`
+	DefaultProjectID string `json:"default_project_id"`
+	CSRFToken        string `json:"csrf_token"`
+}
+
+// signIn signs a new browser in by magic link and returns it with /api/me.
+func (h *harness) signIn(email string) (*client, me) {
+	h.t.Helper()
+	c := h.client()
+	n := h.mailCount(email)
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
+	tok := h.linkFor(email, n+1)
+	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}, http.StatusOK)
+	var m me
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(h.t, &m)
+	c.csrf = m.CSRFToken
+	return c, m
+}
+
+// dump is every document of every collection of the test's database as
+// extended JSON.
+func (h *harness) dump() string {
+	h.t.Helper()
+	ctx := context.Background()
+	names, err := h.store.DB().ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, n := range names {
+		cur, err := h.store.Collection(n).Find(ctx, bson.D{})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for cur.Next(ctx) {
+			j, err := bson.MarshalExtJSON(cur.Current, false, false)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %s\n", n, j)
+		}
+		_ = cur.Close(ctx)
+	}
+	return b.String()
+}
+
+func (h *harness) count(coll string, filter bson.D) int64 {
+	h.t.Helper()
+	n, err := h.store.Collection(coll).CountDocuments(context.Background(), filter)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
+// eventually polls cond every 20ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

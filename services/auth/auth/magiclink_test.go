@@ -1,0 +1,254 @@
+package auth_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/services/auth/auth"
+	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+)
+
+func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.client()
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "Ann@Example.com "}, http.StatusAccepted)
+	tok := h.linkFor("ann@example.com", 1)
+	if len(tok) < 43 {
+		t.Fatalf("token %q is shorter than 256 bits in base64url", tok)
+	}
+
+	// A link scanner's GETs show the page and spend nothing.
+	for range 3 {
+		r := c.must(http.MethodGet, "/api/auth/magic-link/verify?token="+tok, nil, http.StatusOK)
+		if !strings.Contains(string(r.body), `method="post"`) || len(r.cookies) != 0 {
+			t.Fatalf("GET gave no form or set a cookie: %s", r.body)
+		}
+		if r.header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("link page Referrer-Policy = %q", r.header.Get("Referrer-Policy"))
+		}
+	}
+
+	r := c.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusSeeOther)
+	if loc := r.header.Get("Location"); loc != h.srv.URL+"/" {
+		t.Errorf("redirect to %q, want the app", loc)
+	}
+	var sess *http.Cookie
+	for _, ck := range r.cookies {
+		if ck.Name == "__Host-onekey_session" {
+			sess = ck
+		}
+	}
+	if sess == nil {
+		t.Fatalf("no __Host-onekey_session cookie in %v", r.header["Set-Cookie"])
+	}
+	if !sess.Secure || !sess.HttpOnly || sess.SameSite != http.SameSiteLaxMode || sess.Path != "/" || sess.Domain != "" {
+		t.Errorf("cookie flags: %s", sess.String())
+	}
+	if sess.MaxAge != int((7 * 24 * time.Hour).Seconds()) {
+		t.Errorf("cookie Max-Age = %d, want 7 days", sess.MaxAge)
+	}
+
+	var m me
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &m)
+	if m.Email != "ann@example.com" || !strings.HasPrefix(m.AccountID, "acc_") || m.CSRFToken == "" {
+		t.Fatalf("me = %+v", m)
+	}
+
+	// The new user has a default project and the ledger was told.
+	var ps struct {
+		Projects []struct{ ID, Name string } `json:"projects"`
+	}
+	c.must(http.MethodGet, "/api/projects", nil, http.StatusOK).json(t, &ps)
+	if len(ps.Projects) != 1 || ps.Projects[0].ID != m.DefaultProjectID {
+		t.Fatalf("projects = %+v, want the default project %s", ps.Projects, m.DefaultProjectID)
+	}
+	msg, err := h.bus.JetStream().Stream(context.Background(), events.StreamAccounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := msg.GetLastMsgForSubject(context.Background(), events.FamilyAccountCreated+"."+m.AccountID)
+	if err != nil {
+		t.Fatalf("no account.created for %s: %v", m.AccountID, err)
+	}
+	if got := last.Header.Get("Nats-Msg-Id"); got != "account.created:"+m.AccountID {
+		t.Errorf("account.created Nats-Msg-Id = %q", got)
+	}
+
+	// The link is spent.
+	c2 := h.client()
+	c2.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusBadRequest)
+}
+
+func TestMagicLink_SecondSignInKeepsAccountWithNewSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c1, m1 := h.signIn("bo@example.com")
+	c2, m2 := h.signIn("bo@example.com")
+	if m1.AccountID != m2.AccountID {
+		t.Fatalf("two accounts for one address: %s, %s", m1.AccountID, m2.AccountID)
+	}
+	if c1.cookies["__Host-onekey_session"] == c2.cookies["__Host-onekey_session"] {
+		t.Fatal("second sign-in reused the session token")
+	}
+	c1.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	c2.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	if n := h.count(accounts.CollProjects, bson.D{}); n != 1 {
+		t.Errorf("%d projects, want the one default project", n)
+	}
+}
+
+func TestMagicLink_DatabaseHoldsOnlyHashesOfTokens(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.client()
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "cy@example.com"}, http.StatusAccepted)
+	used := h.linkFor("cy@example.com", 1)
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "cy@example.com"}, http.StatusAccepted)
+	pending := h.linkFor("cy@example.com", 2)
+	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": used}, http.StatusOK)
+	var m me
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &m)
+	c.csrf = m.CSRFToken
+	var k struct {
+		Key string `json:"key"`
+	}
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "ci"}, http.StatusCreated).json(t, &k)
+	session := c.cookies["__Host-onekey_session"]
+
+	dump := h.dump()
+	for name, secret := range map[string]string{"used link": used, "pending link": pending, "session": session, "api key": k.Key, "csrf": m.CSRFToken} {
+		if secret == "" {
+			t.Fatalf("%s: empty", name)
+		}
+		if strings.Contains(dump, secret) {
+			t.Errorf("the database holds the %s token in clear", name)
+		}
+	}
+	for name, secret := range map[string]string{"pending link": pending, "session": session} {
+		if !strings.Contains(dump, accounts.HashToken(secret)) {
+			t.Errorf("the database has no hash of the %s token: is it stored at all?", name)
+		}
+	}
+}
+
+func TestMagicLink_ExpiresAfter15Minutes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.client()
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "di@example.com"}, http.StatusAccepted)
+	early := h.linkFor("di@example.com", 1)
+	h.clock.Advance(14*time.Minute + 59*time.Second)
+	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": early}, http.StatusOK)
+
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "di@example.com"}, http.StatusAccepted)
+	late := h.linkFor("di@example.com", 2)
+	h.clock.Advance(15*time.Minute + time.Second)
+	r := h.client().must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": late}, http.StatusBadRequest)
+	if !strings.Contains(string(r.body), "link_invalid") {
+		t.Errorf("answer %s", r.body)
+	}
+	if _, err := h.svc.SweepOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(accounts.CollMagicLinks, bson.D{}); n != 0 {
+		t.Errorf("%d expired links left after a sweep", n)
+	}
+}
+
+func TestMagicLink_TwentyParallelUsesGiveOneSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "eve@example.com"}, http.StatusAccepted)
+	tok := h.linkFor("eve@example.com", 1)
+	var wg sync.WaitGroup
+	statuses := make([]int, 20)
+	start := make(chan struct{})
+	for i := range statuses {
+		wg.Go(func() {
+			c := h.client()
+			<-start
+			statuses[i] = c.do(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}).status
+		})
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("unexpected status %d", s)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 20 parallel uses signed in, want exactly 1 (%v)", ok, statuses)
+	}
+	if n := h.count(accounts.CollSessions, bson.D{}); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+}
+
+func TestMagicLink_SameAnswerForKnownAndUnknownAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.signIn("known@example.com")
+	known := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "known@example.com"}, http.StatusAccepted)
+	unknown := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "nobody@example.com"}, http.StatusAccepted)
+	if string(known.body) != string(unknown.body) {
+		t.Errorf("bodies differ:\n%s\n%s", known.body, unknown.body)
+	}
+	for k := range known.header {
+		if k == "Date" {
+			continue
+		}
+		if known.header.Get(k) != unknown.header.Get(k) {
+			t.Errorf("header %s differs: %q vs %q", k, known.header.Get(k), unknown.header.Get(k))
+		}
+	}
+	if len(known.header) != len(unknown.header) {
+		t.Errorf("header sets differ: %v vs %v", known.header, unknown.header)
+	}
+	// Both get a mail (the unknown address signs up by using it).
+	h.linkFor("known@example.com", 2)
+	h.linkFor("nobody@example.com", 1)
+}
+
+func TestMagicLink_RateLimitedPerAddressAndPerIP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *auth.Config) { c.MagicLinksPerAddress = 3; c.MagicLinksPerIP = 5 })
+	c := h.client()
+	for range 3 {
+		c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)
+	}
+	r := c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "FAY@example.com"}, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	// Another address from the same IP still works, until the IP's limit
+	// (the refused request did not count against the IP).
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "gil@example.com"}, http.StatusAccepted)
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "hal@example.com"}, http.StatusAccepted)
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "ida@example.com"}, http.StatusTooManyRequests)
+	// The window passes.
+	h.clock.Advance(15*time.Minute + time.Second)
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)
+}
+
+func TestMagicLink_MalformedAddressIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, bad := range []string{"", "no-at", "a@b@c", "Ann <a@example.com>", strings.Repeat("a", 250) + "@x.io"} {
+		h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": bad}, http.StatusBadRequest)
+	}
+}

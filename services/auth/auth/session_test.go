@@ -1,0 +1,117 @@
+package auth_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+)
+
+func TestSession_ExpiresAfter7DaysAndIsThenPurged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, _ := h.signIn("jo@example.com")
+	h.clock.Advance(7*24*time.Hour - time.Second)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	if _, err := h.svc.SweepOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(accounts.CollSessions, bson.D{}); n != 1 {
+		t.Fatalf("a live session was swept (%d left)", n)
+	}
+	h.clock.Advance(time.Second)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	h.clock.Advance(time.Second)
+	if _, err := h.svc.SweepOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(accounts.CollSessions, bson.D{}); n != 0 {
+		t.Fatalf("%d expired sessions left after a sweep", n)
+	}
+}
+
+func TestSession_SignOutRevokesTheSessionServerSide(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, _ := h.signIn("kim@example.com")
+	other, _ := h.signIn("kim@example.com")
+	stolen := c.cookies["__Host-onekey_session"]
+	r := c.must(http.MethodPost, "/api/auth/sign-out", nil, http.StatusNoContent)
+	cleared := false
+	for _, ck := range r.cookies {
+		if ck.Name == "__Host-onekey_session" && ck.MaxAge < 0 {
+			cleared = true
+		}
+	}
+	if !cleared {
+		t.Error("sign-out did not clear the cookie")
+	}
+	// Replaying the old cookie fails: the session is gone server-side.
+	replay := h.client()
+	replay.cookies["__Host-onekey_session"] = stolen
+	replay.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	// Only that session ended.
+	other.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+}
+
+func TestSession_UnknownOrMissingCookieIsUnauthenticated(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.client()
+	for _, path := range []string{"/api/me", "/api/projects", "/api/balance", "/api/usage", "/api/account/export"} {
+		c.must(http.MethodGet, path, nil, http.StatusUnauthorized)
+	}
+	c.cookies["__Host-onekey_session"] = accounts.NewToken()
+	c.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+}
+
+func TestCSRF_StateChangingRequestsNeedTokenAndSameOrigin(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, _ := h.signIn("lu@example.com")
+	body := map[string]string{"name": "p"}
+	token := c.csrf
+
+	c.csrf = ""
+	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
+		t.Errorf("no CSRF token: %d %s", r.status, r.body)
+	}
+	c.csrf = "x" + token[1:]
+	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
+		t.Errorf("wrong CSRF token: %d", r.status)
+	}
+	// Another session's token is no good either.
+	other, _ := h.signIn("lu@example.com")
+	c.csrf = other.csrf
+	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
+		t.Errorf("another session's CSRF token: %d", r.status)
+	}
+	c.csrf = token
+	c.hdr.Set("Origin", "https://evil.example")
+	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
+		t.Errorf("foreign Origin: %d", r.status)
+	}
+	c.hdr.Del("Origin")
+	c.hdr.Set("Sec-Fetch-Site", "cross-site")
+	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
+		t.Errorf("Sec-Fetch-Site cross-site: %d", r.status)
+	}
+	c.hdr.Del("Sec-Fetch-Site")
+	c.must(http.MethodPost, "/api/projects", body, http.StatusCreated)
+	if n := h.count(accounts.CollProjects, bson.D{}); n != 2 {
+		t.Errorf("%d projects: a refused request changed something", n)
+	}
+
+	// Login CSRF: another site cannot post a magic link form or request.
+	anon := h.client()
+	anon.hdr.Set("Origin", "https://evil.example")
+	anon.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "lu@example.com"}, http.StatusForbidden)
+	anon.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": accounts.NewToken()}, http.StatusForbidden)
+	// Sign-out is state-changing too.
+	c.csrf = ""
+	c.must(http.MethodPost, "/api/auth/sign-out", nil, http.StatusForbidden)
+}

@@ -1,0 +1,358 @@
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/ids"
+)
+
+// Project groups API keys.
+type Project struct {
+	ID        string    `bson:"_id" json:"id"`
+	AccountID string    `bson:"account_id" json:"-"`
+	Name      string    `bson:"name" json:"name"`
+	CreatedAt time.Time `bson:"created_at" json:"created_at"`
+}
+
+// Key is an API key's metadata. The key itself is shown once, at creation;
+// only its hash is kept.
+type Key struct {
+	ID             string       `bson:"_id" json:"id"`
+	AccountID      string       `bson:"account_id" json:"-"`
+	ProjectID      string       `bson:"project_id" json:"project_id"`
+	Name           string       `bson:"name" json:"name"`
+	Hash           string       `bson:"hash" json:"-"`
+	Prefix         string       `bson:"prefix" json:"prefix"`
+	Status         string       `bson:"status" json:"status"`
+	RPM            int          `bson:"rpm" json:"rpm"`
+	SpendCapMicros money.Micros `bson:"spend_cap_micros" json:"spend_cap_micros"`
+	// KeyExpiresAt is when the key stops working (not expires_at: the
+	// sweeper would delete the document).
+	KeyExpiresAt *time.Time `bson:"key_expires_at,omitempty" json:"expires_at,omitempty"`
+	CreatedAt    time.Time  `bson:"created_at" json:"created_at"`
+	RevokedAt    *time.Time `bson:"revoked_at,omitempty" json:"revoked_at,omitempty"`
+	UpdatedAt    time.Time  `bson:"updated_at" json:"-"`
+	// LastUsed is the last UTC day with usage, from the ledger's rollups.
+	LastUsed string `bson:"-" json:"last_used,omitempty"`
+}
+
+// KeyLimits are the per-key limits; zero values mean no limit.
+type KeyLimits struct {
+	RPM            int          `json:"rpm"`
+	SpendCapMicros money.Micros `json:"spend_cap_micros"`
+	ExpiresAt      *time.Time   `json:"expires_at,omitempty"`
+}
+
+func (s *Store) validLimits(l KeyLimits) error {
+	if l.RPM < 0 || l.RPM > 1_000_000 {
+		return invalid("rpm must be between 0 (no limit) and 1000000")
+	}
+	if l.SpendCapMicros < 0 {
+		return invalid("spend_cap_micros must not be negative")
+	}
+	if l.ExpiresAt != nil && !l.ExpiresAt.After(s.now()) {
+		return invalid("expires_at must be in the future")
+	}
+	return nil
+}
+
+func validName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
+		return "", invalid("name must be 1 to 100 characters")
+	}
+	return name, nil
+}
+
+func owned(accountID, id string) bson.D {
+	return bson.D{{Key: "_id", Value: id}, {Key: "account_id", Value: accountID}}
+}
+
+// Projects lists a user's projects, oldest first.
+func (s *Store) Projects(ctx context.Context, accountID string) ([]Project, error) {
+	cur, err := s.st.Collection(CollProjects).Find(ctx, bson.D{{Key: "account_id", Value: accountID}}, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	out := []Project{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	return out, nil
+}
+
+// Project returns one of the user's projects, or ErrNotFound.
+func (s *Store) Project(ctx context.Context, accountID, id string) (Project, error) {
+	var p Project
+	err := s.st.Collection(CollProjects).FindOne(ctx, owned(accountID, id)).Decode(&p)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Project{}, ErrNotFound
+	}
+	if err != nil {
+		return Project{}, fmt.Errorf("find project: %w", err)
+	}
+	return p, nil
+}
+
+// CreateProject adds a project.
+func (s *Store) CreateProject(ctx context.Context, accountID, name string) (Project, error) {
+	name, err := validName(name)
+	if err != nil {
+		return Project{}, err
+	}
+	p := Project{ID: ids.New("prj"), AccountID: accountID, Name: name, CreatedAt: s.now()}
+	if _, err := s.st.Collection(CollProjects).InsertOne(ctx, p); err != nil {
+		return Project{}, fmt.Errorf("create project: %w", err)
+	}
+	return p, nil
+}
+
+// RenameProject renames one of the user's projects.
+func (s *Store) RenameProject(ctx context.Context, accountID, id, name string) (Project, error) {
+	name, err := validName(name)
+	if err != nil {
+		return Project{}, err
+	}
+	res, err := s.st.Collection(CollProjects).UpdateOne(ctx, owned(accountID, id), bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: name}}}})
+	if err != nil {
+		return Project{}, fmt.Errorf("rename project: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return Project{}, ErrNotFound
+	}
+	return s.Project(ctx, accountID, id)
+}
+
+// DeleteProject revokes every key of one of the user's projects, then
+// deletes it. A failure part-way leaves the project in place, so a retry
+// finishes the job.
+func (s *Store) DeleteProject(ctx context.Context, accountID, id string) error {
+	if _, err := s.Project(ctx, accountID, id); err != nil {
+		return err
+	}
+	keys, err := s.keys(ctx, bson.D{{Key: "account_id", Value: accountID}, {Key: "project_id", Value: id}})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := s.RevokeKey(ctx, accountID, id, k.ID); err != nil {
+			return err
+		}
+	}
+	if _, err := s.st.Collection(CollProjects).DeleteOne(ctx, owned(accountID, id)); err != nil {
+		return fmt.Errorf("delete project: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) keys(ctx context.Context, filter bson.D) ([]Key, error) {
+	cur, err := s.st.Collection(CollKeys).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out := []Key{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, nil
+}
+
+// Keys lists the keys of one of the user's projects, with the day each was
+// last used.
+func (s *Store) Keys(ctx context.Context, accountID, projectID string) ([]Key, error) {
+	if _, err := s.Project(ctx, accountID, projectID); err != nil {
+		return nil, err
+	}
+	keys, err := s.keys(ctx, bson.D{{Key: "account_id", Value: accountID}, {Key: "project_id", Value: projectID}})
+	if err != nil {
+		return nil, err
+	}
+	last, err := s.lastUsed(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		keys[i].LastUsed = last[keys[i].ID]
+	}
+	return keys, nil
+}
+
+// lastUsed maps key id → the latest day it has a rollup for.
+func (s *Store) lastUsed(ctx context.Context, accountID string) (map[string]string, error) {
+	since := readmodel.Day(s.now().AddDate(0, 0, -400))
+	cur, err := s.st.Collection(readmodel.CollRollups).Find(ctx,
+		bson.D{{Key: "account_id", Value: accountID}, {Key: "day", Value: bson.D{{Key: "$gte", Value: since}}}},
+		options.Find().SetProjection(bson.D{{Key: "key_id", Value: 1}, {Key: "day", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("read rollups: %w", err)
+	}
+	var rows []readmodel.Rollup
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("read rollups: %w", err)
+	}
+	out := map[string]string{}
+	for _, r := range rows {
+		if r.Day > out[r.KeyID] {
+			out[r.KeyID] = r.Day
+		}
+	}
+	return out, nil
+}
+
+// CreateKey makes a key in one of the user's projects and returns it in
+// full (the only time it is ever shown). The key is stored first, then
+// written to KV apikeys; a failed KV write is repaired by SyncKeys.
+func (s *Store) CreateKey(ctx context.Context, accountID, projectID, name string, l KeyLimits) (string, Key, error) {
+	if _, err := s.Project(ctx, accountID, projectID); err != nil {
+		return "", Key{}, err
+	}
+	name, err := validName(name)
+	if err != nil {
+		return "", Key{}, err
+	}
+	if err := s.validLimits(l); err != nil {
+		return "", Key{}, err
+	}
+	full, err := apikey.New(nil)
+	if err != nil {
+		return "", Key{}, err
+	}
+	now := s.now()
+	k := Key{
+		ID: ids.New("key"), AccountID: accountID, ProjectID: projectID, Name: name,
+		Hash: apikey.Hash(full), Prefix: apikey.Display(full), Status: events.KeyActive,
+		RPM: l.RPM, SpendCapMicros: l.SpendCapMicros, KeyExpiresAt: utcPtr(l.ExpiresAt),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if _, err := s.st.Collection(CollKeys).InsertOne(ctx, k); err != nil {
+		return "", Key{}, fmt.Errorf("create key: %w", err)
+	}
+	if err := s.putKV(ctx, k); err != nil {
+		return "", Key{}, err
+	}
+	return full, k, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Millisecond)
+	return &u
+}
+
+// findKey returns one of the user's keys in one of their projects.
+func (s *Store) findKey(ctx context.Context, accountID, projectID, keyID string) (Key, error) {
+	var k Key
+	err := s.st.Collection(CollKeys).FindOne(ctx, bson.D{{Key: "_id", Value: keyID}, {Key: "account_id", Value: accountID}, {Key: "project_id", Value: projectID}}).Decode(&k)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Key{}, ErrNotFound
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("find key: %w", err)
+	}
+	return k, nil
+}
+
+// UpdateKeyLimits changes a key's limits (and KV apikeys).
+func (s *Store) UpdateKeyLimits(ctx context.Context, accountID, projectID, keyID string, l KeyLimits) (Key, error) {
+	k, err := s.findKey(ctx, accountID, projectID, keyID)
+	if err != nil {
+		return Key{}, err
+	}
+	if err := s.validLimits(l); err != nil {
+		return Key{}, err
+	}
+	k.RPM, k.SpendCapMicros, k.KeyExpiresAt, k.UpdatedAt = l.RPM, l.SpendCapMicros, utcPtr(l.ExpiresAt), s.now()
+	set := bson.D{{Key: "rpm", Value: k.RPM}, {Key: "spend_cap_micros", Value: k.SpendCapMicros}, {Key: "updated_at", Value: k.UpdatedAt}}
+	update := bson.D{{Key: "$set", Value: set}}
+	if k.KeyExpiresAt != nil {
+		set = append(set, bson.E{Key: "key_expires_at", Value: *k.KeyExpiresAt})
+		update = bson.D{{Key: "$set", Value: set}}
+	} else {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "key_expires_at", Value: ""}}})
+	}
+	if _, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}}, update); err != nil {
+		return Key{}, fmt.Errorf("update key: %w", err)
+	}
+	if err := s.putKV(ctx, k); err != nil {
+		return Key{}, err
+	}
+	return k, nil
+}
+
+// RevokeKey revokes one of the user's keys: its status becomes revoked in
+// the database and then in KV apikeys, which the gateway watches. Revoking
+// a revoked key is harmless.
+func (s *Store) RevokeKey(ctx context.Context, accountID, projectID, keyID string) (Key, error) {
+	k, err := s.findKey(ctx, accountID, projectID, keyID)
+	if err != nil {
+		return Key{}, err
+	}
+	if k.Status != events.KeyRevoked {
+		now := s.now()
+		k.Status, k.RevokedAt, k.UpdatedAt = events.KeyRevoked, &now, now
+		if _, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: k.Status}, {Key: "revoked_at", Value: now}, {Key: "updated_at", Value: now}}}}); err != nil {
+			return Key{}, fmt.Errorf("revoke key: %w", err)
+		}
+	}
+	if err := s.putKV(ctx, k); err != nil {
+		return Key{}, err
+	}
+	return k, nil
+}
+
+func kvValue(k Key) events.APIKeyV1 {
+	return events.APIKeyV1{
+		V: 1, KeyID: k.ID, ProjectID: k.ProjectID, AccountID: k.AccountID, Status: k.Status,
+		RPM: k.RPM, SpendCapMicros: k.SpendCapMicros, ExpiresAt: k.KeyExpiresAt, UpdatedAt: k.UpdatedAt,
+	}
+}
+
+func (s *Store) putKV(ctx context.Context, k Key) error {
+	raw, err := json.Marshal(kvValue(k))
+	if err != nil {
+		return fmt.Errorf("encode key %s: %w", k.ID, err)
+	}
+	if _, err := s.kv.Put(ctx, k.Hash, raw); err != nil {
+		return fmt.Errorf("write key %s to kv %s: %w", k.ID, events.BucketAPIKeys, err)
+	}
+	return nil
+}
+
+// SyncKeys writes every stored key to KV apikeys, repairing any write that
+// failed after its database write. It is run at start-up.
+func (s *Store) SyncKeys(ctx context.Context) (int, error) {
+	cur, err := s.st.Collection(CollKeys).Find(ctx, bson.D{})
+	if err != nil {
+		return 0, fmt.Errorf("sync keys: %w", err)
+	}
+	defer cur.Close(ctx)
+	n := 0
+	for cur.Next(ctx) {
+		var k Key
+		if err := cur.Decode(&k); err != nil {
+			return n, fmt.Errorf("sync keys: %w", err)
+		}
+		if err := s.putKV(ctx, k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, cur.Err()
+}

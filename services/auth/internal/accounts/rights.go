@@ -1,0 +1,194 @@
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/readmodel"
+)
+
+// Export is everything onekey stores about a person.
+type Export struct {
+	ExportedAt time.Time  `json:"exported_at"`
+	Account    User       `json:"account"`
+	Identities []Identity `json:"identities"`
+	Sessions   []Session  `json:"sessions"`
+	Projects   []Project  `json:"projects"`
+	Keys       []Key      `json:"api_keys"`
+	// The ledger's records, as stored (balance, journal, usage metadata
+	// and daily rollups).
+	Ledger struct {
+		Account json.RawMessage   `json:"account,omitempty"`
+		Journal []json.RawMessage `json:"journal"`
+		Usage   []json.RawMessage `json:"usage"`
+		Rollups []json.RawMessage `json:"usage_rollups"`
+	} `json:"ledger"`
+}
+
+// Export gathers all of a user's data.
+func (s *Store) Export(ctx context.Context, accountID string) (Export, error) {
+	var x Export
+	u, err := s.UserByID(ctx, accountID)
+	if err != nil {
+		return Export{}, err
+	}
+	x.ExportedAt, x.Account = s.now(), u
+	byAccount := bson.D{{Key: "account_id", Value: accountID}}
+	if err := s.all(ctx, CollIdentities, byAccount, &x.Identities); err != nil {
+		return Export{}, err
+	}
+	if err := s.all(ctx, CollSessions, byAccount, &x.Sessions); err != nil {
+		return Export{}, err
+	}
+	if err := s.all(ctx, CollProjects, byAccount, &x.Projects); err != nil {
+		return Export{}, err
+	}
+	if err := s.all(ctx, CollKeys, byAccount, &x.Keys); err != nil {
+		return Export{}, err
+	}
+	acc, err := s.raw(ctx, readmodel.CollAccounts, bson.D{{Key: "_id", Value: accountID}})
+	if err != nil {
+		return Export{}, err
+	}
+	if len(acc) == 1 {
+		x.Ledger.Account = acc[0]
+	}
+	if x.Ledger.Journal, err = s.raw(ctx, readmodel.CollJournal, byAccount); err != nil {
+		return Export{}, err
+	}
+	if x.Ledger.Usage, err = s.raw(ctx, readmodel.CollUsage, byAccount); err != nil {
+		return Export{}, err
+	}
+	if x.Ledger.Rollups, err = s.raw(ctx, readmodel.CollRollups, byAccount); err != nil {
+		return Export{}, err
+	}
+	return x, nil
+}
+
+func (s *Store) all(ctx context.Context, coll string, filter bson.D, out any) error {
+	cur, err := s.st.Collection(coll).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("export %s: %w", coll, err)
+	}
+	if err := cur.All(ctx, out); err != nil {
+		return fmt.Errorf("export %s: %w", coll, err)
+	}
+	return nil
+}
+
+// raw reads documents of a collection auth does not own as relaxed
+// extended JSON, so the export shows them exactly as stored.
+func (s *Store) raw(ctx context.Context, coll string, filter bson.D) ([]json.RawMessage, error) {
+	cur, err := s.st.Collection(coll).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", coll, err)
+	}
+	defer cur.Close(ctx)
+	out := []json.RawMessage{}
+	for cur.Next(ctx) {
+		j, err := bson.MarshalExtJSON(cur.Current, false, false)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: %w", coll, err)
+		}
+		out = append(out, j)
+	}
+	return out, cur.Err()
+}
+
+// DeleteAccount removes a person's data: it first turns the user into a
+// tombstone (no e-mail, no name), then deletes their sessions, keys (from
+// the database and KV apikeys), projects, identities and pending sign-in
+// links, and finally publishes account.deleted. The ledger's records stay,
+// keyed by the opaque account id only. Every step is idempotent; if one
+// fails the relay finishes the job from the tombstone.
+func (s *Store) DeleteAccount(ctx context.Context, accountID string) error {
+	u, err := s.UserByID(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	// The address is replaced, not unset: the unique index on email would
+	// otherwise see every tombstone as the same missing value.
+	_, err = s.st.Collection(CollUsers).UpdateOne(ctx, bson.D{{Key: "_id", Value: accountID}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "email", Value: "deleted:" + accountID}, {Key: "deleted_at", Value: now}, {Key: "delete_announced", Value: false}}},
+		{Key: "$unset", Value: bson.D{{Key: "name", Value: ""}}},
+	})
+	if err != nil {
+		return fmt.Errorf("delete account: tombstone: %w", err)
+	}
+	if _, err := s.st.Collection(CollMagicLinks).DeleteMany(ctx, bson.D{{Key: "email", Value: u.Email}}); err != nil {
+		return fmt.Errorf("delete account: magic links: %w", err)
+	}
+	return s.purge(ctx, accountID)
+}
+
+// purge removes what a tombstoned account still has and announces it.
+func (s *Store) purge(ctx context.Context, accountID string) error {
+	byAccount := bson.D{{Key: "account_id", Value: accountID}}
+	if _, err := s.st.Collection(CollSessions).DeleteMany(ctx, byAccount); err != nil {
+		return fmt.Errorf("delete account: sessions: %w", err)
+	}
+	keys, err := s.keys(ctx, byAccount)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		// Deleting the KV entry removes the value, so the gateway refuses
+		// the key and nothing of it stays in the bucket.
+		if err := s.kv.Purge(ctx, k.Hash); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("delete account: key %s from kv: %w", k.ID, err)
+		}
+	}
+	for _, coll := range []string{CollKeys, CollProjects, CollIdentities} {
+		if _, err := s.st.Collection(coll).DeleteMany(ctx, byAccount); err != nil {
+			return fmt.Errorf("delete account: %s: %w", coll, err)
+		}
+	}
+	ev := events.AccountDeletedV1{V: 1, ID: "account.deleted:" + accountID, Time: s.now(), AccountID: accountID}
+	if _, err := s.bus.Publish(ctx, ev); err != nil {
+		return fmt.Errorf("delete account: %w", err)
+	}
+	if _, err := s.st.Collection(CollUsers).UpdateOne(ctx, bson.D{{Key: "_id", Value: accountID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "delete_announced", Value: true}}}}); err != nil {
+		return fmt.Errorf("delete account: mark announced: %w", err)
+	}
+	return nil
+}
+
+// Relay finishes work a crash or a bus outage interrupted: new users not yet
+// settled (default project, account.created) and deleted accounts not yet
+// purged and announced. Only users older than grace are touched, so the
+// request that is settling one right now is left to finish. It is safe to
+// run from several replicas at once: every step is idempotent.
+func (s *Store) Relay(ctx context.Context, grace time.Duration) error {
+	cutoff := s.now().Add(-grace)
+	var pending []User
+	if err := s.all(ctx, CollUsers, bson.D{{Key: "settled", Value: false}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, &pending); err != nil {
+		return err
+	}
+	var errs []error
+	for _, u := range pending {
+		if u.DeletedAt == nil {
+			if err := s.settle(ctx, u); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	var deleted []User
+	if err := s.all(ctx, CollUsers, bson.D{{Key: "delete_announced", Value: false}, {Key: "deleted_at", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, &deleted); err != nil {
+		return err
+	}
+	for _, u := range deleted {
+		if err := s.purge(ctx, u.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

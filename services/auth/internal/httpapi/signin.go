@@ -1,0 +1,182 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+	"github.com/onekey-oss/onekey/services/auth/internal/oauth"
+)
+
+// MagicLinkAccepted is the one answer to a magic-link request, whether or
+// not the address has an account.
+const MagicLinkAccepted = "If this address can sign in, a sign-in link is on its way. It works once, for 15 minutes."
+
+// requestMagicLink does the same work for every well-formed address (it
+// never looks the address up: the account is found or made when the link
+// is spent), so neither its answer nor its timing tells whether the address
+// has an account.
+func (a *API) requestMagicLink(c echo.Context) error {
+	var body struct {
+		Email string `json:"email" form:"email"`
+	}
+	if err := c.Bind(&body); err != nil {
+		return fail(http.StatusBadRequest, "invalid_request", "send {\"email\": \"...\"}")
+	}
+	email, err := accounts.NormalizeEmail(body.Email)
+	if err != nil {
+		return err
+	}
+	// The address is checked first, so requests refused for it do not use
+	// up the IP's allowance.
+	if !a.perAddr.Allow(accounts.HashToken(email)) || !a.perIP.Allow(c.RealIP()) {
+		c.Response().Header().Set("Retry-After", "900")
+		return fail(http.StatusTooManyRequests, "rate_limited", "too many sign-in requests; try again later")
+	}
+	link := strings.TrimSuffix(a.cfg.PublicURL, "/") + "/api/auth/magic-link/verify"
+	if err := a.acc.RequestMagicLink(c.Request().Context(), email, link); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"status": "sent", "message": MagicLinkAccepted})
+}
+
+var linkPage = template.Must(template.New("link").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<meta name="robots" content="noindex"><title>Sign in to onekey</title></head>
+<body style="font-family:system-ui,sans-serif;max-width:30em;margin:4em auto;text-align:center">
+<h1>Sign in to onekey</h1>
+{{if .Token}}<form method="post" action="/api/auth/magic-link/verify">
+<input type="hidden" name="token" value="{{.Token}}">
+<button type="submit" style="font-size:1.2em;padding:.5em 2em">Sign in</button>
+</form>
+<p>This link works once and expires 15 minutes after it was sent.</p>
+{{else}}<p>{{.Message}}</p><p><a href="{{.Home}}">Request a new link</a></p>{{end}}
+</body></html>`))
+
+type pageData struct{ Token, Message, Home string }
+
+// magicLinkPage shows a button that spends the link. Link scanners and
+// previews that GET the URL do not sign anyone in, nor use the link up.
+func (a *API) magicLinkPage(c echo.Context) error {
+	tok := c.QueryParam("token")
+	if tok == "" || len(tok) > 128 {
+		return a.page(c, http.StatusBadRequest, pageData{Message: accounts.ErrLinkInvalid.Error()})
+	}
+	return a.page(c, http.StatusOK, pageData{Token: tok})
+}
+
+func (a *API) page(c echo.Context, status int, d pageData) error {
+	d.Home = a.cfg.AppURL
+	var b strings.Builder
+	if err := linkPage.Execute(&b, d); err != nil {
+		return err
+	}
+	return c.HTML(status, b.String())
+}
+
+// spendMagicLink signs in with a link: from the page's form (answered with
+// a redirect to the app) or as JSON {"token"} (answered with JSON).
+func (a *API) spendMagicLink(c echo.Context) error {
+	var body struct {
+		Token string `json:"token" form:"token"`
+	}
+	if err := c.Bind(&body); err != nil {
+		return fail(http.StatusBadRequest, "invalid_request", "send the token")
+	}
+	jsonClient := strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON)
+	email, err := a.acc.SpendMagicLink(c.Request().Context(), body.Token)
+	if errors.Is(err, accounts.ErrLinkInvalid) && !jsonClient {
+		return a.page(c, http.StatusBadRequest, pageData{Message: err.Error()})
+	}
+	if err != nil {
+		return err
+	}
+	u, err := a.acc.UserForEmail(c.Request().Context(), email, "")
+	if err != nil {
+		return err
+	}
+	return a.signedIn(c, u, jsonClient)
+}
+
+func (a *API) signedIn(c echo.Context, u accounts.User, jsonClient bool) error {
+	tok, err := a.startSession(c, u)
+	if err != nil {
+		return err
+	}
+	if jsonClient {
+		return c.JSON(http.StatusOK, Me{User: u, DefaultProjectID: accounts.DefaultProjectID(u.ID), CSRFToken: CSRFToken(tok)})
+	}
+	return c.Redirect(http.StatusSeeOther, a.cfg.AppURL)
+}
+
+func (a *API) provider(c echo.Context) (oauth.Provider, error) {
+	p, ok := a.providers[c.Param("provider")]
+	if !ok {
+		return nil, accounts.ErrNotFound
+	}
+	return p, nil
+}
+
+// oauthStart sends the browser to the provider with a fresh state (also
+// bound to this browser by a cookie), a PKCE challenge and, for OIDC, a
+// nonce.
+func (a *API) oauthStart(c echo.Context) error {
+	p, err := a.provider(c)
+	if err != nil {
+		return err
+	}
+	verifier := oauth.NewVerifier()
+	state, nonce, err := a.acc.StartOAuth(c.Request().Context(), p.Name(), verifier)
+	if err != nil {
+		return err
+	}
+	u, err := p.AuthURL(c.Request().Context(), state, nonce, verifier)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(secureCookie(OAuthCookie, state, accounts.OAuthTTL))
+	return c.Redirect(http.StatusFound, u)
+}
+
+// oauthCallback finishes a sign-in. It refuses a state not bound to this
+// browser, not issued for this provider, expired or used; a provider
+// error; and an address the provider has not verified.
+func (a *API) oauthCallback(c echo.Context) error {
+	p, err := a.provider(c)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(clearCookie(OAuthCookie))
+	state := c.QueryParam("state")
+	ck, err := c.Cookie(OAuthCookie)
+	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
+		return accounts.ErrStateInvalid
+	}
+	st, err := a.acc.SpendOAuth(c.Request().Context(), p.Name(), state)
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("error") != "" || c.QueryParam("code") == "" {
+		return oauth.ErrRefused
+	}
+	prof, err := p.Exchange(c.Request().Context(), c.QueryParam("code"), st.Nonce, st.Verifier)
+	if err != nil {
+		if errors.Is(err, oauth.ErrRefused) {
+			a.log.Info("oauth sign-in refused", "provider", p.Name(), "err", err)
+		}
+		return err
+	}
+	u, err := a.acc.UserForIdentity(c.Request().Context(), p.Name(), prof.Subject, prof.Email, prof.EmailVerified, prof.Name)
+	if errors.Is(err, accounts.ErrInvalid) {
+		return fail(http.StatusBadRequest, "sign_in_refused", "the provider has not verified this e-mail address")
+	}
+	if err != nil {
+		return err
+	}
+	return a.signedIn(c, u, false)
+}
