@@ -113,8 +113,9 @@ func NewRenderer(site Site) (*Renderer, error) {
 type button struct{ URL, Label string }
 
 // MagicLink renders a mail.requested event. Its data must hold "link", an
-// absolute http(s) URL; "expires_at" (RFC 3339), when present, is said in
-// the mail, otherwise the configured validity is.
+// absolute http(s) URL. The link's validity said in the mail is
+// "expires_at" (RFC 3339) when present, else "expires_in" ("15 minutes"),
+// else the configured MagicLinkTTL.
 func (r *Renderer) MagicLink(ev events.MailRequestedV1) (Message, error) {
 	if ev.Template != KindMagicLink {
 		return Message{}, fmt.Errorf("%w: unknown template %q", ErrInvalid, ev.Template)
@@ -127,6 +128,9 @@ func (r *Renderer) MagicLink(ev events.MailRequestedV1) (Message, error) {
 		return Message{}, fmt.Errorf("%w: magic link: %v", ErrInvalid, err)
 	}
 	expires := "in " + humanDuration(r.site.MagicLinkTTL)
+	if s := ev.Data["expires_in"]; s != "" {
+		expires = "in " + strings.Join(strings.Fields(s), " ")
+	}
 	if s := ev.Data["expires_at"]; s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {

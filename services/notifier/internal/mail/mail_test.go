@@ -86,6 +86,15 @@ func TestMail_EveryKindRendersTextAndHTML(t *testing.T) {
 			body: []string{"expires at 13:19 UTC on 25 November 2026"},
 		},
 		{
+			name: "magic_link_expires_in",
+			render: func() (mail.Message, error) {
+				return r.MagicLink(events.MailRequestedV1{V: 1, ID: "mail_3", Time: when, AccountID: events.NoAccount, To: "ada@example.com", Template: events.MailMagicLink,
+					Data: map[string]string{"link": "https://onekey.example/auth/magic?token=abc", "expires_in": "10 minutes"}})
+			},
+			kind: mail.KindMagicLink, subject: "Your onekey sign-in link",
+			body: []string{"expires in 10 minutes"},
+		},
+		{
 			name: "receipt_card",
 			render: func() (mail.Message, error) {
 				return r.Receipt(events.CreditAppliedV1{V: 1, ID: "applied:evt_1", Time: when, AccountID: "acc_1", SourceEventID: "evt_1",

@@ -1,0 +1,149 @@
+package notifier
+
+import (
+	"strings"
+	"time"
+
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/services/notifier/internal/send"
+)
+
+// Config is the notifier's settings. Exactly one way of sending is
+// configured: Resend (ResendAPIKey) or, for development, an outbox folder
+// (OutboxDir).
+type Config struct {
+	// NATSURL and MongoURI/MongoDB are where the bus and the database are
+	// (read by main; devstack passes connected clients instead).
+	NATSURL  string
+	MongoURI string
+	MongoDB  string
+	// Addr serves /healthz, /readyz and /metrics (main only).
+	Addr string
+
+	// ResendAPIKey selects Resend. ResendBaseURL overrides its API
+	// address (tests); a missing trailing slash is added.
+	ResendAPIKey  string
+	ResendBaseURL string
+	// From is the sender, on a domain verified at Resend.
+	From    string
+	ReplyTo string
+	// OutboxDir, used when there is no Resend key, receives every mail as
+	// an .eml file; the console gets a line per mail with any sign-in link.
+	OutboxDir string
+
+	// SiteName, SiteURL and DashboardURL are what mails say about us and
+	// where they point.
+	SiteName     string
+	SiteURL      string
+	DashboardURL string
+	// MagicLinkTTL is how long a sign-in link lives when its event does not
+	// say; a sign-in mail that could not go out within it is dropped.
+	MagicLinkTTL time.Duration
+
+	// SendAttempts and SendBackoff: tries of one delivery against Resend on
+	// 429/5xx/no answer, and the first pause between them (doubling).
+	SendAttempts int
+	SendBackoff  time.Duration
+	// MaxDeliveries is how often the bus delivers an event that keeps
+	// failing before it is dead-lettered; RetryBackoff × delivery number is
+	// the pause before each redelivery.
+	MaxDeliveries int
+	RetryBackoff  time.Duration
+	// RecordRetention is how long the record that a mail was sent is kept.
+	// It must outlast the NOTIFY stream's retention (7 days), so that any
+	// redelivery still finds it.
+	RecordRetention time.Duration
+}
+
+// Defaults.
+const (
+	DefaultAddr            = "127.0.0.1:8092"
+	DefaultSiteName        = "onekey"
+	DefaultSiteURL         = "http://127.0.0.1:8081"
+	DefaultMagicLinkTTL    = 15 * time.Minute
+	DefaultSendAttempts    = 3
+	DefaultSendBackoff     = 500 * time.Millisecond
+	DefaultMaxDeliveries   = 12
+	DefaultRetryBackoff    = 10 * time.Second
+	DefaultRecordRetention = 30 * 24 * time.Hour
+	notifyStreamRetention  = 7 * 24 * time.Hour
+)
+
+// ConfigFromEnv reads the environment; every problem is reported together.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	r := config.NewReader(getenv)
+	c := Config{
+		NATSURL:         r.Required("NATS_URL"),
+		MongoURI:        r.Required("MONGODB_URI"),
+		MongoDB:         r.String("MONGODB_DB", "onekey"),
+		Addr:            r.String("NOTIFIER_ADDR", DefaultAddr),
+		ResendAPIKey:    r.String("RESEND_API_KEY", ""),
+		ResendBaseURL:   r.String("RESEND_BASE_URL", send.DefaultResendURL),
+		From:            r.String("MAIL_FROM", ""),
+		ReplyTo:         r.String("MAIL_REPLY_TO", ""),
+		OutboxDir:       r.String("NOTIFIER_OUTBOX_DIR", ""),
+		SiteName:        r.String("SITE_NAME", DefaultSiteName),
+		SiteURL:         r.String("PUBLIC_URL", DefaultSiteURL),
+		DashboardURL:    r.String("DASHBOARD_URL", ""),
+		MagicLinkTTL:    r.Duration("MAGIC_LINK_TTL", DefaultMagicLinkTTL),
+		SendAttempts:    r.Int("NOTIFIER_SEND_ATTEMPTS", DefaultSendAttempts),
+		SendBackoff:     r.Duration("NOTIFIER_SEND_BACKOFF", DefaultSendBackoff),
+		MaxDeliveries:   r.Int("NOTIFIER_MAX_DELIVERIES", DefaultMaxDeliveries),
+		RetryBackoff:    r.Duration("NOTIFIER_RETRY_BACKOFF", DefaultRetryBackoff),
+		RecordRetention: r.Duration("NOTIFIER_RECORD_RETENTION", DefaultRecordRetention),
+	}
+	c.validate(r)
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// withDefaults fills what a caller building Config by hand (devstack,
+// tests) may leave zero.
+func (c Config) withDefaults() Config {
+	if c.SiteName == "" {
+		c.SiteName = DefaultSiteName
+	}
+	if c.SiteURL == "" {
+		c.SiteURL = DefaultSiteURL
+	}
+	if c.DashboardURL == "" {
+		c.DashboardURL = strings.TrimSuffix(c.SiteURL, "/") + "/"
+	}
+	if c.MagicLinkTTL <= 0 {
+		c.MagicLinkTTL = DefaultMagicLinkTTL
+	}
+	if c.SendAttempts <= 0 {
+		c.SendAttempts = DefaultSendAttempts
+	}
+	if c.SendBackoff <= 0 {
+		c.SendBackoff = DefaultSendBackoff
+	}
+	if c.MaxDeliveries <= 0 {
+		c.MaxDeliveries = DefaultMaxDeliveries
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.RecordRetention <= 0 {
+		c.RecordRetention = DefaultRecordRetention
+	}
+	return c
+}
+
+// validate records every problem of the sending settings on r.
+func (c Config) validate(r *config.Reader) {
+	switch {
+	case c.ResendAPIKey != "" && c.From == "":
+		r.Fail("MAIL_FROM is required with RESEND_API_KEY (an address on a domain verified at Resend)")
+	case c.ResendAPIKey == "" && c.OutboxDir == "":
+		r.Fail("set RESEND_API_KEY to send mail, or NOTIFIER_OUTBOX_DIR to write mails to a folder (development)")
+	}
+	if c.SendAttempts < 0 || c.MaxDeliveries < 0 {
+		r.Fail("NOTIFIER_SEND_ATTEMPTS and NOTIFIER_MAX_DELIVERIES must not be negative")
+	}
+	if c.RecordRetention > 0 && c.RecordRetention < notifyStreamRetention {
+		r.Fail("NOTIFIER_RECORD_RETENTION=%s is shorter than the NOTIFY stream's %s: a late redelivery could mail twice", c.RecordRetention, notifyStreamRetention)
+	}
+}

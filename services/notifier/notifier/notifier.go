@@ -1,0 +1,211 @@
+// Package notifier is onekey's e-mail service: it turns bus events into
+// transactional mails and sends each of them once.
+//
+// It consumes two durable consumers (names in api/events):
+//   - notifier-mail on MAIL: mail.requested (sign-in links from auth), which
+//     carries the address;
+//   - notifier on NOTIFY: credit.applied (receipts, from the ledger),
+//     balance.low, payment.failed and tx.rejected, which carry only an
+//     opaque account id; the address is looked up in auth's "users"
+//     collection (_id = account id, email), read-only. A deleted or unknown
+//     account gets no mail.
+//
+// Once per event: the event id is the mail's Idempotency-Key at Resend, and
+// a record keyed by the event id (a unique insert) says whether the mail
+// went out. A redelivered event whose record says "sent" sends nothing; one
+// whose record says "sending" (a crash or lost answer after the send) is
+// sent again with the same key, which Resend answers with the first send's
+// result instead of a second mail (its keys live 24 hours, far longer than
+// the bus's redeliveries of a failing event take).
+//
+// Privacy: logs, records and metrics hold event ids, account ids and kinds
+// only; never an address, a subject, a body or a link.
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/services/notifier/internal/mail"
+	"github.com/onekey-oss/onekey/services/notifier/internal/send"
+)
+
+// Deps are the notifier's connections.
+type Deps struct {
+	Bus   *bus.Bus     // with the topology declared
+	Store *store.Store // the account layer's database (records; auth's users, read-only)
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// MeterProvider for the notifier's metrics; nil records none.
+	MeterProvider metric.MeterProvider
+	// Console receives one line per mail written to the outbox, with the
+	// sign-in link of a magic-link mail (devstack); nil discards.
+	Console io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ResendTransport carries the calls to Resend; nil means
+	// http.DefaultTransport.
+	ResendTransport http.RoundTripper
+}
+
+// sender delivers one rendered mail and returns the provider's id for it.
+type sender interface {
+	Send(ctx context.Context, m mail.Message) (string, error)
+}
+
+// Service is a running notifier; build it with New and start it with Run.
+type Service struct {
+	cfg       Config
+	bus       *bus.Bus
+	st        *store.Store
+	log       *slog.Logger
+	now       func() time.Time
+	render    *mail.Renderer
+	send      sender
+	transport string // "resend" or "outbox"
+	metrics   metrics
+	sweeper   *store.Sweeper
+	ready     atomic.Bool
+}
+
+// New checks cfg and builds the service; it connects to nothing itself.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if deps.Bus == nil || deps.Store == nil {
+		return nil, errors.New("notifier: a bus and a store are required")
+	}
+	cfg = cfg.withDefaults()
+	r := config.NewReader(func(string) string { return "" })
+	cfg.validate(r)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	mp := deps.MeterProvider
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	m, err := newMetrics(mp)
+	if err != nil {
+		return nil, err
+	}
+	rend, err := mail.NewRenderer(mail.Site{Name: cfg.SiteName, URL: cfg.SiteURL, DashboardURL: cfg.DashboardURL, MagicLinkTTL: cfg.MagicLinkTTL})
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: log, now: now, render: rend, metrics: m}
+	if cfg.ResendAPIKey != "" {
+		s.send, err = send.NewResend(send.ResendConfig{
+			APIKey: cfg.ResendAPIKey, BaseURL: cfg.ResendBaseURL, From: cfg.From, ReplyTo: cfg.ReplyTo,
+			Attempts: cfg.SendAttempts, Backoff: cfg.SendBackoff, Transport: deps.ResendTransport,
+		})
+		s.transport = "resend"
+	} else {
+		s.send, err = send.NewOutbox(cfg.OutboxDir, cfg.From, deps.Console)
+		s.transport = "outbox"
+	}
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	s.sweeper = store.NewSweeper(deps.Store, log, time.Hour, now, CollMails)
+	return s, nil
+}
+
+// Run consumes until ctx is cancelled. Each consumer finishes the mail in
+// hand (its send and record are not cut short by the cancel) and returns;
+// then Run returns nil. An error means a consumer could not run at all.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.st.EnsureIndexes(ctx, s.sweeper.Indexes()); err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	for _, c := range []string{events.ConsumerNotifier, events.ConsumerNotifierMail} {
+		if _, err := s.bus.Consumer(ctx, c); err != nil {
+			return fmt.Errorf("notifier: %w", err)
+		}
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opts := bus.ConsumeOptions{
+		MaxAttempts: s.cfg.MaxDeliveries,
+		Backoff:     s.cfg.RetryBackoff,
+		OnDeadLetter: func(subject, _ string) {
+			s.metrics.deadLetter(ctx, subject)
+		},
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// An error after the caller's cancel is part of stopping
+			// (a consumer cancelled while it was still opening).
+			if err := f(ctx); err != nil && parent.Err() == nil {
+				errc <- fmt.Errorf("notifier: %s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run(events.ConsumerNotifier, func(ctx context.Context) error {
+		return s.bus.Consume(ctx, events.ConsumerNotifier, s.handleNotify, opts)
+	})
+	run(events.ConsumerNotifierMail, func(ctx context.Context) error {
+		return s.bus.Consume(ctx, events.ConsumerNotifierMail, s.handleMail, opts)
+	})
+	run("sweeper", s.sweeper.Run)
+	s.ready.Store(true)
+	s.log.Info("notifier running", "transport", s.transport)
+	wg.Wait()
+	s.ready.Store(false)
+	close(errc)
+	return errors.Join(collect(errc)...)
+}
+
+func collect(errc <-chan error) []error {
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// Handler serves /healthz (the process is up) and /readyz (the consumers
+// are running).
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not running", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// Transport says how mails leave: "resend" or "outbox".
+func (s *Service) Transport() string { return s.transport }
