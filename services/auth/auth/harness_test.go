@@ -91,8 +91,8 @@ type harness struct {
 	srv   *httptest.Server
 	kv    jetstream.KeyValue
 
-	mu    sync.Mutex
-	mails []events.MailRequestedV1
+	mu      sync.Mutex
+	mails   []events.MailRequestedV1
 	newMail chan struct{}
 }
 
@@ -211,9 +211,9 @@ func (h *harness) client() *client {
 }
 
 type response struct {
-	status int
-	header http.Header
-	body   []byte
+	status  int
+	header  http.Header
+	body    []byte
 	cookies []*http.Cookie
 }
 

@@ -1,0 +1,78 @@
+package auth_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestBOLA_AnotherUsersObjectsAreNotFoundOnEveryRoute signs in two people
+// and has the first try every route that names an object with the second's
+// ids: each answers 404 (as for a missing object), and nothing of the
+// second's changes.
+func TestBOLA_AnotherUsersObjectsAreNotFoundOnEveryRoute(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	alice, am := h.signIn("alice@example.com")
+	bob, bm := h.signIn("bob@example.com")
+	var bk keyOut
+	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "bob's"}, http.StatusCreated).json(t, &bk)
+	var ak keyOut
+	alice.must(http.MethodPost, "/api/projects/"+am.DefaultProjectID+"/keys", map[string]any{"name": "alice's"}, http.StatusCreated).json(t, &ak)
+
+	bp, bkey, ap := bm.DefaultProjectID, bk.ID, am.DefaultProjectID
+	routes := []struct {
+		method, path string
+		body         any
+	}{
+		{http.MethodPatch, "/api/projects/" + bp, map[string]string{"name": "pwned"}},
+		{http.MethodDelete, "/api/projects/" + bp, nil},
+		{http.MethodGet, "/api/projects/" + bp + "/keys", nil},
+		{http.MethodPost, "/api/projects/" + bp + "/keys", map[string]any{"name": "mine now"}},
+		{http.MethodPatch, "/api/projects/" + bp + "/keys/" + bkey, map[string]any{"rpm": 1}},
+		{http.MethodDelete, "/api/projects/" + bp + "/keys/" + bkey, nil},
+		// Bob's key under Alice's own project.
+		{http.MethodPatch, "/api/projects/" + ap + "/keys/" + bkey, map[string]any{"rpm": 1}},
+		{http.MethodDelete, "/api/projects/" + ap + "/keys/" + bkey, nil},
+		{http.MethodGet, "/api/usage?project_id=" + bp, nil},
+	}
+	for _, r := range routes {
+		t.Run(r.method+" "+r.path, func(t *testing.T) {
+			got := alice.do(r.method, r.path, r.body)
+			if got.status != http.StatusNotFound {
+				t.Fatalf("status %d, want 404: %s", got.status, got.body)
+			}
+			// Same answer as for an object that does not exist.
+			missing := alice.do(r.method, strings.ReplaceAll(strings.ReplaceAll(r.path, bp, "prj_missing"), bkey, "key_missing"), r.body)
+			if missing.status != got.status || string(missing.body) != string(got.body) {
+				t.Errorf("another's object answers %d %s, a missing one %d %s", got.status, got.body, missing.status, missing.body)
+			}
+		})
+	}
+
+	// Bob's project and key are untouched.
+	var list struct {
+		Keys []keyOut `json:"keys"`
+	}
+	bob.must(http.MethodGet, "/api/projects/"+bp+"/keys", nil, http.StatusOK).json(t, &list)
+	if len(list.Keys) != 1 || list.Keys[0].Status != "active" || list.Keys[0].RPM != 0 {
+		t.Fatalf("bob's keys changed: %+v", list.Keys)
+	}
+	var ps struct {
+		Projects []struct{ ID, Name string } `json:"projects"`
+	}
+	bob.must(http.MethodGet, "/api/projects", nil, http.StatusOK).json(t, &ps)
+	if len(ps.Projects) != 1 || ps.Projects[0].Name != "Default project" {
+		t.Fatalf("bob's projects changed: %+v", ps.Projects)
+	}
+
+	// Routes without ids show only the caller's own data.
+	for _, path := range []string{"/api/me", "/api/projects", "/api/projects/" + ap + "/keys", "/api/balance", "/api/usage", "/api/account/export"} {
+		body := string(alice.must(http.MethodGet, path, nil, http.StatusOK).body)
+		for _, bobs := range []string{bm.AccountID, bp, bkey, "bob@example.com", bk.Prefix} {
+			if strings.Contains(body, bobs) {
+				t.Errorf("%s shows Alice something of Bob's (%s)", path, bobs)
+			}
+		}
+	}
+}
