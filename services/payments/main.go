@@ -1,0 +1,88 @@
+// Command payments runs the payments service: Stripe Checkout and webhooks,
+// crypto wallet links and claims. `payments reconcile [-since 72h]` applies
+// Stripe events whose webhook was never delivered, then exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/pkg/telemetry"
+	"github.com/onekey-oss/onekey/services/payments/payments"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "payments:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) (err error) {
+	reconcile := len(args) > 0 && args[0] == "reconcile"
+	var since time.Duration
+	if reconcile {
+		fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+		fs.DurationVar(&since, "since", 72*time.Hour, "look at events created this long ago or later (Stripe keeps 30 days)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+	} else if len(args) > 0 {
+		return fmt.Errorf("unknown command %q (want no command, or reconcile)", args[0])
+	}
+	cfg, err := payments.ConfigFromEnv(getenv)
+	r := config.NewReader(getenv)
+	level, lerr := telemetry.ParseLevel(r.String("LOG_LEVEL", "info"))
+	topo := bus.TopologyFrom(r)
+	if err = errors.Join(err, lerr, r.Err()); err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "payments", JSONLogs: r.Bool("LOG_JSON", false), Level: level, OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, tel.Shutdown(sctx))
+	}()
+	b, err := bus.Connect(ctx, bus.Config{URL: cfg.NATSURL, Name: "payments", Logger: tel.Logger, TracerProvider: tel.TracerProvider})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Declare(ctx, topo); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDB, tel.Logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, st.Close(sctx))
+	}()
+	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: st, Logger: tel.Logger})
+	if err != nil {
+		return err
+	}
+	if reconcile {
+		res, err := svc.Reconcile(ctx, time.Now().Add(-since))
+		fmt.Printf("listed %d undelivered events, applied %d, failed %d\n", res.Listed, res.Applied, res.Failed)
+		return err
+	}
+	tel.Logger.Info("payments listening", "addr", cfg.Addr)
+	return svc.Run(ctx)
+}
