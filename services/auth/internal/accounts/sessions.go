@@ -101,6 +101,7 @@ func (s *Store) RequestMagicLink(ctx context.Context, email, linkBase string) er
 		Data: map[string]string{
 			"link":       linkBase + "?token=" + tok,
 			"expires_in": "15 minutes",
+			"expires_at": l.ExpiresAt.Format(time.RFC3339),
 		},
 	}
 	if _, err := s.bus.Publish(ctx, ev); err != nil {
