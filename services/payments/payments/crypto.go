@@ -73,7 +73,9 @@ func (s *Service) walletNonceRequest(ctx context.Context, req events.WalletNonce
 // and links the address to the account. The nonce is spent once (a unique
 // insert), and an address is linked to one account only (its _id).
 func (s *Service) LinkWallet(ctx context.Context, req events.WalletLinkRequestV1) events.WalletLinkReplyV1 {
-	fail := func(code, msg string) events.WalletLinkReplyV1 { return events.WalletLinkReplyV1{V: 1, Code: code, Error: msg} }
+	fail := func(code, msg string) events.WalletLinkReplyV1 {
+		return events.WalletLinkReplyV1{V: 1, Code: code, Error: msg}
+	}
 	addr := strings.ToLower(req.Address)
 	if events.ValidToken(req.AccountID) != nil || !cryptopay.IsAddress(addr) || req.Nonce == "" {
 		return fail(events.CodeBadRequest, "need an account id, a 0x wallet address and a nonce")
@@ -140,7 +142,9 @@ func personalSigner(msg, sigHex string) (string, error) {
 // refused here; the unique credit in chainwatcher is what finally makes a
 // transfer credit once, to one account.
 func (s *Service) Claim(ctx context.Context, req events.CryptoClaimRequestV1) events.CryptoClaimReplyV1 {
-	fail := func(code, msg string) events.CryptoClaimReplyV1 { return events.CryptoClaimReplyV1{V: 1, Code: code, Error: msg} }
+	fail := func(code, msg string) events.CryptoClaimReplyV1 {
+		return events.CryptoClaimReplyV1{V: 1, Code: code, Error: msg}
+	}
 	if events.ValidToken(req.AccountID) != nil || !cryptopay.IsTxHash(req.TxHash) {
 		return fail(events.CodeBadRequest, "need an account id and a 0x transaction hash")
 	}
