@@ -135,11 +135,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // hand (its send and record are not cut short by the cancel) and returns;
 // then Run returns nil. An error means a consumer could not run at all.
 func (s *Service) Run(ctx context.Context) error {
+	// A cancel during start-up is a stop like any other, not a failure.
 	if err := s.st.EnsureIndexes(ctx, s.sweeper.Indexes()); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("notifier: %w", err)
 	}
 	for _, c := range []string{events.ConsumerNotifier, events.ConsumerNotifierMail} {
 		if _, err := s.bus.Consumer(ctx, c); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("notifier: %w", err)
 		}
 	}

@@ -605,3 +605,17 @@ func TestConfig_FromEnvReportsEveryProblemTogether(t *testing.T) {
 		t.Errorf("defaults: %+v", cfg)
 	}
 }
+
+func TestNotifier_CancelDuringStartUpIsACleanStop(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	svc, err := notifier.New(f.cfg, notifier.Deps{Bus: f.bus, Store: f.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := svc.Run(ctx); err != nil {
+		t.Fatalf("Run after cancel: %v, want nil", err)
+	}
+}

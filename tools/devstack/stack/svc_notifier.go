@@ -1,7 +1,37 @@
 package stack
 
-// notifierService builds the notifier service on env, or returns nil while the
-// service does not exist yet.
+import (
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/onekey-oss/onekey/services/notifier/notifier"
+)
+
+// notifierService builds the notifier. devstack has no mail provider: every
+// mail is written to DATA/outbox/<event id>.eml, and a line per mail goes to
+// the console, with the sign-in link of a magic-link mail, so signing in
+// works on a fresh machine.
 func notifierService(env *Env) (*runner, error) {
-	return nil, nil
+	var console io.Writer = os.Stdout
+	if env.Config.LogOutput != nil {
+		console = env.Config.LogOutput
+	}
+	cfg := notifier.Config{
+		OutboxDir:    filepath.Join(env.Config.DataDir, "outbox"),
+		From:         "onekey devstack <noreply@localhost>",
+		SiteURL:      "http://" + env.Config.AccountAddr,
+		RetryBackoff: notifier.DefaultRetryBackoff,
+	}
+	svc, err := notifier.New(cfg, notifier.Deps{
+		Bus:           env.Bus,
+		Store:         env.Store,
+		Logger:        env.Telemetry.Logger.With("part", "notifier"),
+		MeterProvider: env.Telemetry.MeterProvider,
+		Console:       console,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &runner{name: "notifier", addr: "", run: svc.Run}, nil
 }
