@@ -335,22 +335,24 @@ func chainText(chain string) string {
 
 func txReasonText(reason string) string {
 	switch reason {
-	case "reverted":
+	case events.RejectReverted:
 		return "the transaction failed (it was reverted on chain), so no tokens moved."
-	case "wrong_token":
+	case events.RejectWrongToken:
 		return "it does not transfer a token we accept (USDC or USDT on a supported network)."
-	case "wrong_recipient":
+	case events.RejectWrongRecipient:
 		return "the tokens were not sent to our deposit address."
-	case "wrong_sender":
+	case events.RejectWrongSender:
 		return "the tokens were not sent from a wallet linked to your account."
-	case "removed":
+	case events.RejectNoTransfer:
+		return "the transaction holds no token transfer."
+	case events.RejectRemoved:
 		return "the transfer disappeared from the chain in a reorganization."
-	case "timeout":
-		return "the transaction did not become final in time."
-	case "already_claimed":
+	case events.RejectTimeout:
+		return "the transaction was not found, or did not become final, in time."
+	case events.RejectAlreadyCredited:
 		return "this transfer was already credited."
-	case "not_found":
-		return "we could not find the transaction on the network."
+	case events.RejectAmount:
+		return "its amount cannot be credited (zero, or finer than a millionth of a dollar)."
 	}
 	return "it did not pass our checks (" + reason + ")."
 }

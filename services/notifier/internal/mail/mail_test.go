@@ -216,3 +216,23 @@ func TestMail_UnsafeInputIsRefusedOrEscaped(t *testing.T) {
 		t.Errorf("subject spans lines: %q", m.Subject)
 	}
 }
+
+func TestMail_EveryRejectionReasonHasItsOwnExplanation(t *testing.T) {
+	t.Parallel()
+	r := renderer(t)
+	seen := map[string]string{}
+	for _, reason := range []string{events.RejectReverted, events.RejectWrongToken, events.RejectWrongRecipient, events.RejectWrongSender,
+		events.RejectNoTransfer, events.RejectRemoved, events.RejectTimeout, events.RejectAlreadyCredited, events.RejectAmount} {
+		m, err := r.TxRejected(events.TxRejectedV1{ID: "r", Chain: "base", TxHash: "0x1", Reason: reason}, "a@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(m.Text, "did not pass our checks") {
+			t.Errorf("reason %s has no explanation", reason)
+		}
+		if other, dup := seen[m.Text]; dup {
+			t.Errorf("reasons %s and %s read the same", reason, other)
+		}
+		seen[m.Text] = reason
+	}
+}

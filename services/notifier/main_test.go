@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/store/storetest"
+	"github.com/onekey-oss/onekey/services/notifier/resendtest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestRun_ReportsEveryConfigProblemTogether(t *testing.T) {
+	t.Parallel()
+	err := run(context.Background(), nil, func(string) string { return "" })
+	if err == nil {
+		t.Fatal("run started without configuration")
+	}
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "RESEND_API_KEY"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}
+
+func TestRun_SendsASignInMailFromTheEnvironmentsSettingsAndStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	b := srv.Connect(t, "test")
+	st := storetest.New(t)
+	rs := resendtest.Start(t)
+	env := map[string]string{
+		"NATS_URL": srv.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
+		"RESEND_API_KEY": resendtest.APIKey, "RESEND_BASE_URL": rs.URL(), "MAIL_FROM": "onekey <noreply@onekey.example>",
+		"NOTIFIER_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }) }()
+
+	if _, err := b.Publish(context.Background(), events.MailRequestedV1{V: 1, ID: "mail_main", Time: time.Now().UTC(), To: "ada@example.com",
+		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=t"}}); err != nil {
+		t.Fatal(err)
+	}
+	m := rs.WaitForMail(t, func(m resendtest.Mail) bool { return m.IdempotencyKey == "mail_main" })
+	if m.From != "onekey <noreply@onekey.example>" {
+		t.Errorf("from %q", m.From)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+}
