@@ -217,6 +217,15 @@ type response struct {
 	cookies []*http.Cookie
 }
 
+func (r response) cookieNamed(name string) (*http.Cookie, bool) {
+	for _, c := range r.cookies {
+		if c.Name == name && c.MaxAge >= 0 && c.Value != "" {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
 func (r response) json(t *testing.T, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
