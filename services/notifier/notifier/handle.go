@@ -28,11 +28,13 @@ var errNoAddress = errors.New("no address for account")
 
 // handleMail handles mail.requested (notifier-mail). Safe to run twice:
 // see deliver. A sign-in mail whose link has expired is dropped: it could
-// only confuse.
+// only confuse. So is one that can never be sent (an invalid event, or
+// Resend refusing it), with a log line and a metric but no dead letter,
+// which would keep the address and the link (see Run).
 func (s *Service) handleMail(ctx context.Context, msg jetstream.Msg) error {
 	ev, err := decode[events.MailRequestedV1](msg)
 	if err != nil {
-		return err
+		return s.dropMail(ctx, "", bus.MsgID(msg), err)
 	}
 	if ev.Template == events.MailMagicLink && !s.now().Before(s.linkExpiry(ev)) {
 		s.metrics.mail(ctx, ev.Template, "expired")
@@ -41,9 +43,23 @@ func (s *Service) handleMail(ctx context.Context, msg jetstream.Msg) error {
 	}
 	m, err := s.render.MagicLink(ev)
 	if err != nil {
-		return s.renderFailed(ctx, ev.Template, ev.ID, err)
+		err = s.renderFailed(ctx, ev.Template, ev.ID, err)
+	} else {
+		err = s.deliver(ctx, m)
 	}
-	return s.deliver(ctx, m)
+	if errors.Is(err, bus.ErrPermanent) {
+		return s.dropMail(ctx, ev.Template, ev.ID, err)
+	}
+	return err
+}
+
+func (s *Service) dropMail(ctx context.Context, kind, id string, err error) error {
+	if kind == "" {
+		kind = "unknown"
+	}
+	s.metrics.mail(ctx, kind, "dropped")
+	s.log.Warn("mail request dropped: it cannot be sent", "event_id", id, "kind", kind, "err", err)
+	return nil
 }
 
 func (s *Service) linkExpiry(ev events.MailRequestedV1) time.Time {

@@ -16,7 +16,8 @@ import (
 //	    sent, nothing done), retry (send failed, will be redelivered),
 //	    refused (Resend refused the mail for good), invalid (no mail can be
 //	    made of the event), no_address, expired (sign-in link too old),
-//	    ignored (an event the notifier does not mail)
+//	    ignored (an event the notifier does not mail), dropped (a sign-in
+//	    mail that can never be sent; not dead-lettered)
 //	notifier_send_duration_seconds{kind, transport, ok}
 //	notifier_dead_letters_total{family}   events given up on: alert on it
 type metrics struct {

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -177,8 +178,14 @@ func (s *Service) Run(ctx context.Context) error {
 	run(events.ConsumerNotifier, func(ctx context.Context) error {
 		return s.bus.Consume(ctx, events.ConsumerNotifier, s.handleNotify, opts)
 	})
+	// Sign-in mails are never dead-lettered: a dead letter keeps the
+	// payload (an address and a link) for months, and a replay could not
+	// help a link that lives minutes. A failing one is retried until its
+	// link expires, then dropped (see handleMail).
+	mailOpts := opts
+	mailOpts.MaxAttempts = math.MaxInt32
 	run(events.ConsumerNotifierMail, func(ctx context.Context) error {
-		return s.bus.Consume(ctx, events.ConsumerNotifierMail, s.handleMail, opts)
+		return s.bus.Consume(ctx, events.ConsumerNotifierMail, s.handleMail, mailOpts)
 	})
 	run("sweeper", s.sweeper.Run)
 	s.ready.Store(true)

@@ -619,3 +619,38 @@ func TestNotifier_CancelDuringStartUpIsACleanStop(t *testing.T) {
 		t.Fatalf("Run after cancel: %v, want nil", err)
 	}
 }
+
+func TestNotifier_UnsendableSignInMailIsDroppedWithoutADeadLetter(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.start(t, notifier.Deps{})
+	f.rs.FailNext(1, 422)
+	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_refused", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com",
+		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=t1"}})
+	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_unknown", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com", Template: "newsletter"})
+	f.waitIdle(t, events.ConsumerNotifierMail)
+	if n := f.rs.Requests(); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+	// A dead letter would keep the address and the link for months.
+	if n := deadLetters(t, f, events.NoAccount); n != 0 {
+		t.Errorf("%d dead letters of sign-in mails, want 0", n)
+	}
+}
+
+func TestNotifier_FailingSignInMailIsRetriedUntilItsLinkExpires(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.start(t, notifier.Deps{})
+	f.rs.FailNext(1_000_000, 503)
+	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_outage", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com",
+		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=t2", "expires_at": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)}})
+	f.rs.WaitForRequests(t, 4) // two deliveries of two attempts at least
+	f.waitIdle(t, events.ConsumerNotifierMail)
+	if n := len(f.rs.Mails()); n != 0 {
+		t.Errorf("%d mails, want 0", n)
+	}
+	if n := deadLetters(t, f, events.NoAccount); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
+	}
+}
