@@ -1,0 +1,241 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oauth2-proxy/mockoidc"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+)
+
+// seedLedger writes what the ledger would hold for an account: its balance,
+// two journal entries that sum to it, a usage row and a rollup.
+func seedLedger(t *testing.T, h *harness, acc, prj, key string) {
+	t.Helper()
+	ctx := context.Background()
+	now := h.clock.Now()
+	if _, err := h.store.Collection(readmodel.CollAccounts).InsertOne(ctx, readmodel.Account{ID: acc, BalanceMicros: 4_999_000, FreeRequestsLeft: 0, Opened: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	journal := []any{
+		bson.D{{Key: "_id", Value: "evt_buy_" + acc}, {Key: "account_id", Value: acc}, {Key: "amount_micros", Value: int64(5_000_000)}, {Key: "kind", Value: "purchase"}},
+		bson.D{{Key: "_id", Value: "req_1_" + acc}, {Key: "account_id", Value: acc}, {Key: "amount_micros", Value: int64(-1_000)}, {Key: "kind", Value: "usage"}},
+	}
+	if _, err := h.store.Collection(readmodel.CollJournal).InsertMany(ctx, journal); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Collection(readmodel.CollUsage).InsertOne(ctx, bson.D{{Key: "_id", Value: "req_1_" + acc}, {Key: "account_id", Value: acc}, {Key: "key_id", Value: key}, {Key: "model", Value: "gpt-5.2"}, {Key: "cost_micros", Value: int64(1_000)}}); err != nil {
+		t.Fatal(err)
+	}
+	r := readmodel.Rollup{ID: readmodel.RollupID(acc, "2026-11-25", "gpt-5.2", key), AccountID: acc, ProjectID: prj, Day: "2026-11-25", Model: "gpt-5.2", KeyID: key, Requests: 1, CostMicros: 1_000}
+	if _, err := h.store.Collection(readmodel.CollRollups).InsertOne(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
+	t.Parallel()
+	h := newOAuthHarness(t)
+	c, m := h.signIn("uma@example.com")
+	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-uma", Email: "uma@example.com", EmailVerified: true})
+	g := h.client()
+	g.must(http.MethodGet, h.start(g, "google"), nil, http.StatusSeeOther)
+	var p struct{ ID string }
+	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Uma's side project"}, http.StatusCreated).json(t, &p)
+	var k keyOut
+	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "laptop", "rpm": 30}, http.StatusCreated).json(t, &k)
+	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
+
+	r := c.must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
+	var x struct {
+		Account struct {
+			AccountID string `json:"account_id"`
+			Email     string `json:"email"`
+		} `json:"account"`
+		Identities []struct{ Provider, Subject, Email string } `json:"identities"`
+		Sessions   []struct {
+			CreatedAt, ExpiresAt time.Time
+		} `json:"sessions"`
+		Projects []struct{ ID, Name string } `json:"projects"`
+		Keys     []keyOut                    `json:"api_keys"`
+		Ledger   struct {
+			Account json.RawMessage   `json:"account"`
+			Journal []json.RawMessage `json:"journal"`
+			Usage   []json.RawMessage `json:"usage"`
+			Rollups []json.RawMessage `json:"usage_rollups"`
+		} `json:"ledger"`
+	}
+	r.json(t, &x)
+	if x.Account.AccountID != m.AccountID || x.Account.Email != "uma@example.com" {
+		t.Errorf("account: %+v", x.Account)
+	}
+	if len(x.Identities) != 1 || x.Identities[0].Provider != "google" || x.Identities[0].Subject != "google-uma" {
+		t.Errorf("identities: %+v", x.Identities)
+	}
+	if len(x.Sessions) != 2 {
+		t.Errorf("sessions: %+v", x.Sessions)
+	}
+	if len(x.Projects) != 2 || x.Projects[1].Name != "Uma's side project" {
+		t.Errorf("projects: %+v", x.Projects)
+	}
+	if len(x.Keys) != 1 || x.Keys[0].Name != "laptop" || x.Keys[0].RPM != 30 || x.Keys[0].Prefix != k.Prefix {
+		t.Errorf("keys: %+v", x.Keys)
+	}
+	if !strings.Contains(string(x.Ledger.Account), "4999000") || len(x.Ledger.Journal) != 2 || len(x.Ledger.Usage) != 1 || len(x.Ledger.Rollups) != 1 {
+		t.Errorf("ledger records: %s", r.body)
+	}
+	// Secrets are never exported: not the key, nor any hash.
+	for _, secret := range []string{k.Key, apikey.Hash(k.Key), accounts.HashToken(c.cookies["__Host-onekey_session"])} {
+		if strings.Contains(string(r.body), secret) {
+			t.Errorf("export holds a secret or its hash")
+		}
+	}
+	if cd := r.header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") {
+		t.Errorf("Content-Disposition = %q", cd)
+	}
+}
+
+func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
+	t.Parallel()
+	h := newOAuthHarness(t)
+	const email = "vic@example.com"
+	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-vic", Email: email, EmailVerified: true, PreferredUsername: "vic"})
+	g := h.client()
+	g.must(http.MethodGet, h.start(g, "google"), nil, http.StatusSeeOther)
+	c, m := h.signIn(email)
+	// A pending link, a second project with a key, and the ledger's records.
+	h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
+	h.linkFor(email, 2)
+	var p struct{ ID string }
+	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Vic's secret plan"}, http.StatusCreated).json(t, &p)
+	var k keyOut
+	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "vic-laptop"}, http.StatusCreated).json(t, &k)
+	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
+	// Someone else, who must keep everything.
+	bob, bm := h.signIn("bob@example.com")
+	var bk keyOut
+	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "b"}, http.StatusCreated).json(t, &bk)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.csrf = ""
+	c.must(http.MethodDelete, "/api/account", nil, http.StatusForbidden) // CSRF applies
+	c.csrf = m.CSRFToken
+	c.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
+
+	g.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	dump := h.dump()
+	for _, personal := range []string{email, "Vic's secret plan", "vic-laptop", "google-vic", k.Prefix, apikey.Hash(k.Key)} {
+		if strings.Contains(dump, personal) {
+			t.Errorf("after delete the database still holds %q", personal)
+		}
+	}
+	for _, coll := range []string{accounts.CollSessions, accounts.CollKeys, accounts.CollProjects, accounts.CollIdentities} {
+		if n := h.count(coll, bson.D{{Key: "account_id", Value: m.AccountID}}); n != 0 {
+			t.Errorf("%d %s of the deleted account left", n, coll)
+		}
+	}
+	if _, err := h.kv.Get(ctx, apikey.Hash(k.Key)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("the deleted account's key is still in KV apikeys: %v", err)
+	}
+	// The ledger's records stay, keyed by the opaque id, still balanced.
+	var acc readmodel.Account
+	if err := h.store.Collection(readmodel.CollAccounts).FindOne(ctx, bson.D{{Key: "_id", Value: m.AccountID}}).Decode(&acc); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := h.store.Collection(readmodel.CollJournal).Find(ctx, bson.D{{Key: "account_id", Value: m.AccountID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct {
+		Amount int64 `bson:"amount_micros"`
+	}
+	if err := cur.All(ctx, &entries); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, e := range entries {
+		sum += e.Amount
+	}
+	if len(entries) != 2 || sum != acc.BalanceMicros {
+		t.Errorf("ledger invariant: balance %d, journal sum %d over %d entries", acc.BalanceMicros, sum, len(entries))
+	}
+	// account.deleted went out.
+	st, err := h.bus.JetStream().Stream(ctx, events.StreamAccounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, events.FamilyAccountDeleted+"."+m.AccountID)
+	if err != nil {
+		t.Fatalf("no account.deleted: %v", err)
+	}
+	if msg.Header.Get("Nats-Msg-Id") != "account.deleted:"+m.AccountID {
+		t.Errorf("Nats-Msg-Id %q", msg.Header.Get("Nats-Msg-Id"))
+	}
+	// Bob is untouched, and the address can sign up afresh.
+	bob.must(http.MethodGet, "/api/projects/"+bm.DefaultProjectID+"/keys", nil, http.StatusOK)
+	if _, err := h.kv.Get(ctx, apikey.Hash(bk.Key)); err != nil {
+		t.Errorf("bob's key: %v", err)
+	}
+	_, again := h.signIn(email)
+	if again.AccountID == m.AccountID {
+		t.Error("a deleted account came back")
+	}
+}
+
+func TestRelay_FinishesInterruptedCreationAndDeletion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	// A user stored by a sign-in that crashed before settling it.
+	u := accounts.User{ID: "acc_crashed", Email: "wes@example.com", CreatedAt: h.clock.Now()}
+	if _, err := h.store.Collection(accounts.CollUsers).InsertOne(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.RelayOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(accounts.CollProjects, bson.D{}); n != 0 {
+		t.Fatal("the relay settled a user inside the grace period")
+	}
+	h.clock.Advance(time.Minute)
+	if err := h.svc.RelayOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(accounts.CollProjects, bson.D{{Key: "account_id", Value: "acc_crashed"}}); n != 1 {
+		t.Fatalf("%d default projects after relay", n)
+	}
+	st, err := h.bus.JetStream().Stream(ctx, events.StreamAccounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetLastMsgForSubject(ctx, events.FamilyAccountCreated+".acc_crashed"); err != nil {
+		t.Fatalf("no account.created after relay: %v", err)
+	}
+	// A deletion that stopped after the tombstone.
+	if _, err := h.store.Collection(accounts.CollUsers).UpdateOne(ctx, bson.D{{Key: "_id", Value: "acc_crashed"}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "email", Value: "deleted:acc_crashed"}, {Key: "deleted_at", Value: h.clock.Now()}, {Key: "delete_announced", Value: false}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute)
+	if err := h.svc.RelayOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(accounts.CollProjects, bson.D{{Key: "account_id", Value: "acc_crashed"}}); n != 0 {
+		t.Fatal("relay did not finish the deletion")
+	}
+	if _, err := st.GetLastMsgForSubject(ctx, events.FamilyAccountDeleted+".acc_crashed"); err != nil {
+		t.Fatalf("no account.deleted after relay: %v", err)
+	}
+}
