@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/services/gateway/internal/channel"
+)
+
+// Config is the gateway's configuration. ConfigFromEnv reads it from the
+// environment; tests and devstack fill it in directly.
+type Config struct {
+	// Addr to listen on ("127.0.0.1:0" for any free port; "" for no
+	// listener, when only Handler is used).
+	Addr string
+	// NATSURL is where the bus is (read by main.go, which connects).
+	NATSURL string
+	// CatalogFile, when set, extends or overrides the built-in catalog
+	// (api/catalog.Load describes the format).
+	CatalogFile string
+	// MarkupBasisPoints is added to every cost (100 = 1%). Default 0.
+	MarkupBasisPoints int64
+	// Channels are the upstreams, from the providers' env vars and
+	// ChannelsFile.
+	Channels []ChannelConfig
+	// OutboxDir holds usage events waiting for the bus.
+	OutboxDir string
+	// OutboxMaxBytes bounds OutboxDir; when it is full the gateway answers
+	// 503 rather than serve requests it could not bill. Default 64 MiB.
+	OutboxMaxBytes int64
+	// MaxBodyBytes bounds a request body (413 beyond). Default 32 MiB.
+	MaxBodyBytes int64
+	// HeaderTimeout bounds how long a client may take to send its headers;
+	// BodyTimeout its body. Defaults 10s and 60s.
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	// ConnectTimeout bounds the upstream TCP+TLS connect; FirstByteTimeout
+	// the wait for the upstream's response headers; IdleTimeout the silence
+	// allowed inside an upstream response. Defaults 10s, 300s, 120s.
+	ConnectTimeout   time.Duration
+	FirstByteTimeout time.Duration
+	IdleTimeout      time.Duration
+	// Retries is how many times a request moves on to another channel
+	// before its first byte (connect error, 429, 5xx). Default 2.
+	Retries int
+	// Cooldown is how long a failed channel is skipped (doubling with each
+	// failure in a row, up to 16×). Default 30s.
+	Cooldown time.Duration
+	// DefaultMaxOutputTokens is the output allowance a credit hold assumes
+	// for a request that sets no limit (capped at the model's own maximum).
+	// Default 8192.
+	DefaultMaxOutputTokens int64
+	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// ChannelConfig is one upstream channel. In a channels file the key may be
+// given indirectly as api_key_env, the name of a variable holding it.
+type ChannelConfig struct {
+	Name      string           `json:"name"`
+	Provider  catalog.Provider `json:"provider"`
+	BaseURL   string           `json:"base_url"`
+	APIKey    string           `json:"api_key,omitempty"`
+	APIKeyEnv string           `json:"api_key_env,omitempty"`
+	Priority  int              `json:"priority"`
+	Weight    int              `json:"weight"`
+}
+
+// Default base URLs, in each provider SDK's own convention.
+const (
+	DefaultOpenAIBaseURL    = "https://api.openai.com/v1"
+	DefaultAnthropicBaseURL = "https://api.anthropic.com"
+	DefaultGeminiBaseURL    = "https://generativelanguage.googleapis.com/v1beta/openai"
+	DefaultXAIBaseURL       = "https://api.x.ai/v1"
+)
+
+func (c *Config) defaults() {
+	if c.OutboxMaxBytes <= 0 {
+		c.OutboxMaxBytes = 64 << 20
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 60 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.FirstByteTimeout <= 0 {
+		c.FirstByteTimeout = 300 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.Retries < 0 {
+		c.Retries = 0
+	}
+	if c.Cooldown <= 0 {
+		c.Cooldown = 30 * time.Second
+	}
+	if c.DefaultMaxOutputTokens <= 0 {
+		c.DefaultMaxOutputTokens = 8192
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+}
+
+// ConfigFromEnv reads the gateway's variables, reporting every problem
+// together.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	r := config.NewReader(getenv)
+	c := Config{
+		Addr:                   r.String("GATEWAY_ADDR", "127.0.0.1:8080"),
+		NATSURL:                r.Required("NATS_URL"),
+		CatalogFile:            r.String("GATEWAY_CATALOG_FILE", ""),
+		MarkupBasisPoints:      r.Int64("GATEWAY_MARKUP_BPS", 0),
+		OutboxDir:              r.String("GATEWAY_OUTBOX_DIR", "gateway-outbox"),
+		OutboxMaxBytes:         r.Int64("GATEWAY_OUTBOX_MAX_BYTES", 64<<20),
+		MaxBodyBytes:           r.Int64("GATEWAY_MAX_BODY_BYTES", 32<<20),
+		HeaderTimeout:          r.Duration("GATEWAY_HEADER_TIMEOUT", 10*time.Second),
+		BodyTimeout:            r.Duration("GATEWAY_BODY_TIMEOUT", 60*time.Second),
+		ConnectTimeout:         r.Duration("UPSTREAM_CONNECT_TIMEOUT", 10*time.Second),
+		FirstByteTimeout:       r.Duration("UPSTREAM_FIRST_BYTE_TIMEOUT", 300*time.Second),
+		IdleTimeout:            r.Duration("UPSTREAM_IDLE_TIMEOUT", 120*time.Second),
+		Retries:                r.Int("GATEWAY_RETRIES", 2),
+		Cooldown:               r.Duration("GATEWAY_CHANNEL_COOLDOWN", 30*time.Second),
+		DefaultMaxOutputTokens: r.Int64("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", 8192),
+		ShutdownTimeout:        r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
+	}
+	if c.MarkupBasisPoints < 0 {
+		r.Fail("GATEWAY_MARKUP_BPS=%d: must not be negative", c.MarkupBasisPoints)
+	}
+	if c.Retries < 0 || c.Retries > 5 {
+		r.Fail("GATEWAY_RETRIES=%d: want 0 to 5", c.Retries)
+	}
+	for _, p := range []struct {
+		prefix, base string
+		provider     catalog.Provider
+	}{
+		{"OPENAI", DefaultOpenAIBaseURL, catalog.OpenAI},
+		{"ANTHROPIC", DefaultAnthropicBaseURL, catalog.Anthropic},
+		{"GEMINI", DefaultGeminiBaseURL, catalog.Google},
+		{"XAI", DefaultXAIBaseURL, catalog.XAI},
+	} {
+		key := r.String(p.prefix+"_API_KEY", "")
+		if key == "" {
+			continue
+		}
+		c.Channels = append(c.Channels, ChannelConfig{
+			Name: string(p.provider), Provider: p.provider, APIKey: key,
+			BaseURL: r.String(p.prefix+"_BASE_URL", p.base), Priority: 0, Weight: 1,
+		})
+	}
+	if path := r.String("GATEWAY_CHANNELS_FILE", ""); path != "" {
+		more, err := readChannelsFile(path, getenv)
+		if err != nil {
+			r.Fail("GATEWAY_CHANNELS_FILE: %v", err)
+		}
+		c.Channels = append(c.Channels, more...)
+	}
+	if err := validateChannels(c.Channels); err != nil {
+		r.Fail("%v", err)
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// readChannelsFile reads a JSON array of ChannelConfig.
+func readChannelsFile(path string, getenv func(string) string) ([]ChannelConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var chs []ChannelConfig
+	if err := json.Unmarshal(raw, &chs); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for i := range chs {
+		if chs[i].APIKey == "" && chs[i].APIKeyEnv != "" {
+			chs[i].APIKey = getenv(chs[i].APIKeyEnv)
+		}
+	}
+	return chs, nil
+}
+
+func validateChannels(chs []ChannelConfig) error {
+	var bad []string
+	names := map[string]bool{}
+	for i, ch := range chs {
+		switch ch.Provider {
+		case catalog.OpenAI, catalog.Anthropic, catalog.Google, catalog.XAI:
+		default:
+			bad = append(bad, fmt.Sprintf("channel %d (%s): unknown provider %q", i, ch.Name, ch.Provider))
+		}
+		if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad = append(bad, fmt.Sprintf("channel %d (%s): base URL %q is not an http(s) URL", i, ch.Name, ch.BaseURL))
+		}
+		if ch.APIKey == "" {
+			bad = append(bad, fmt.Sprintf("channel %d (%s): no API key", i, ch.Name))
+		}
+		if ch.Name == "" || names[ch.Name] {
+			bad = append(bad, fmt.Sprintf("channel %d: name %q is empty or repeated", i, ch.Name))
+		}
+		names[ch.Name] = true
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("channels: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func buildChannels(cfgs []ChannelConfig) *channel.Set {
+	chs := make([]*channel.Channel, 0, len(cfgs))
+	for _, c := range cfgs {
+		chs = append(chs, &channel.Channel{
+			Name: c.Name, Provider: c.Provider, BaseURL: strings.TrimRight(c.BaseURL, "/"),
+			APIKey: c.APIKey, Priority: c.Priority, Weight: c.Weight,
+		})
+	}
+	return channel.NewSet(chs)
+}

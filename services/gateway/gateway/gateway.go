@@ -1,0 +1,231 @@
+// Package gateway is onekey's routing engine: an OpenAI-compatible (and, for
+// Claude models, Anthropic-compatible) HTTP API in front of OpenAI,
+// Anthropic, Google and xAI.
+//
+// Per request it reads the API key and looks its hash up in memory (a watch
+// of KV apikeys), reads only model, stream and the output limit from the
+// body, checks the per-key rate limit and spend cap, holds the request's
+// worst-case cost against the account's balance (a watch of KV balances),
+// forwards the body bytes to a provider channel with the provider's own
+// key, streams the answer back event by event while reading the provider's
+// usage as it passes, and, after the response, hands one usage.recorded
+// event to an outbox that publishes it to JetStream. Nothing on the request
+// path waits for the bus or a database; the gateway has no database.
+//
+// Request and response content is never logged, stored or published.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/pkg/ids"
+	"github.com/onekey-oss/onekey/services/gateway/internal/channel"
+	"github.com/onekey-oss/onekey/services/gateway/internal/credit"
+	"github.com/onekey-oss/onekey/services/gateway/internal/kvview"
+	"github.com/onekey-oss/onekey/services/gateway/internal/outbox"
+)
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	// Bus is the connection to NATS (required).
+	Bus *bus.Bus
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Catalog overrides the one loaded from Config.CatalogFile.
+	Catalog *catalog.Catalog
+	// Metrics, when set, is served at /metrics.
+	Metrics http.Handler
+	// Transport to the providers; nil builds one from the timeouts.
+	Transport http.RoundTripper
+}
+
+// Service is a configured gateway. Create it with New, then call Run.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	bus     *bus.Bus
+	cat     *catalog.Catalog
+	chans   *channel.Set
+	keys    *kvview.View[events.APIKeyV1]
+	bals    *kvview.View[events.BalanceV1]
+	book    *credit.Book
+	limiter *credit.Limiter
+	out     *outbox.Outbox
+	client  *http.Client
+	metrics http.Handler
+	handler http.Handler
+	ln      net.Listener
+
+	modelsJSON []byte
+	modelJSON  map[string][]byte
+	stop       chan struct{}
+	stopOnce   sync.Once
+}
+
+// New builds the gateway. When cfg.Addr is set it also opens the listener,
+// so Addr is known before Run.
+func New(cfg Config, deps Deps) (*Service, error) {
+	cfg.defaults()
+	if deps.Bus == nil {
+		return nil, errors.New("gateway: Deps.Bus is required")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cat := deps.Catalog
+	if cat == nil {
+		var err error
+		if cat, err = catalog.LoadFile(cfg.CatalogFile); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	if err := validateChannels(cfg.Channels); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.OutboxDir == "" {
+		return nil, errors.New("gateway: OutboxDir is required")
+	}
+	s := &Service{
+		cfg: cfg, log: log, bus: deps.Bus, cat: cat, chans: buildChannels(cfg.Channels),
+		limiter: credit.NewLimiter(nil), metrics: deps.Metrics, stop: make(chan struct{}),
+	}
+	b := deps.Bus
+	s.keys = kvview.New(events.BucketAPIKeys, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return b.KV(ctx, events.BucketAPIKeys)
+	}, kvview.Options[events.APIKeyV1]{Decode: decode[events.APIKeyV1], Logger: log})
+	s.bals = kvview.New(events.BucketBalances, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return b.KV(ctx, events.BucketBalances)
+	}, kvview.Options[events.BalanceV1]{
+		Decode: decode[events.BalanceV1],
+		Newer:  func(cur, next events.BalanceV1) bool { return next.Seq >= cur.Seq },
+		OnChange: func(account string, v events.BalanceV1, deleted bool) {
+			if !deleted {
+				s.book.BalanceChanged(account, v)
+			}
+		},
+		Logger: log,
+	})
+	s.book = credit.NewBook(s.bals, nil)
+	out, err := outbox.New(b, outbox.Config{Dir: cfg.OutboxDir, MaxBytes: cfg.OutboxMaxBytes, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.out = out
+	tr := deps.Transport
+	if tr == nil {
+		tr = newTransport(cfg)
+	}
+	s.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if err := s.buildModels(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.handler = s.routes()
+	if cfg.Addr != "" {
+		ln, err := httpx.Listen(cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		s.ln = ln
+	}
+	return s, nil
+}
+
+func decode[T any](raw []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(raw, &v)
+	return v, err
+}
+
+func newTransport(cfg Config) *http.Transport {
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.FirstByteTimeout,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Addr is the address the gateway listens on ("" without a listener).
+func (s *Service) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Handler serves the gateway's HTTP API.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Ready reports whether the key and balance views are loaded and the bus is
+// connected.
+func (s *Service) Ready() bool {
+	select {
+	case <-s.keys.Ready():
+	default:
+		return false
+	}
+	select {
+	case <-s.bals.Ready():
+	default:
+		return false
+	}
+	return s.bus.Conn().IsConnected()
+}
+
+// Run watches the KV buckets, publishes usage events and, with a listener,
+// serves HTTP until ctx ends. Then, in order: it stops accepting requests
+// and waits for those in flight (ShutdownTimeout), lets the outbox publish
+// or spill every usage event, and stops the watches. It returns nil after a
+// clean shutdown.
+func (s *Service) Run(ctx context.Context) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.keys.Run(bg) })
+	wg.Go(func() { _ = s.bals.Run(bg) })
+	outCtx, stopOut := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOut()
+	outDone := make(chan error, 1)
+	go func() { outDone <- s.out.Run(outCtx) }()
+
+	var serveErr error
+	if s.ln != nil {
+		srv := httpx.NewServer(s.handler, httpx.ServerConfig{ReadHeaderTimeout: s.cfg.HeaderTimeout, ShutdownTimeout: s.cfg.ShutdownTimeout})
+		srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+		serveErr = httpx.Serve(ctx, srv, s.ln, s.cfg.ShutdownTimeout)
+	} else {
+		<-ctx.Done()
+	}
+	// Requests have ended: every usage event has been handed to the outbox.
+	stopOut()
+	outErr := <-outDone
+	stopBG()
+	wg.Wait()
+	s.client.CloseIdleConnections()
+	return errors.Join(serveErr, outErr)
+}
+
+// newRequestID is the id of one request: the x-request-id header, the usage
+// event's id and its Nats-Msg-Id.
+func newRequestID() string { return ids.New("req") }

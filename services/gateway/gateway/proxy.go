@@ -1,0 +1,349 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/services/gateway/internal/channel"
+	"github.com/onekey-oss/onekey/services/gateway/internal/credit"
+	"github.com/onekey-oss/onekey/services/gateway/internal/reqbody"
+)
+
+// op is the API operation a request asks for.
+type op int
+
+const (
+	opChat op = iota
+	opEmbeddings
+	opMessages
+	opCountTokens
+)
+
+func (o op) shape() errorShape {
+	if o == opMessages || o == opCountTokens {
+		return shapeAnthropic
+	}
+	return shapeOpenAI
+}
+
+// anthropicFormat reports whether the upstream answers in the Messages
+// API's format (rather than OpenAI's).
+func (o op) anthropicFormat() bool { return o == opMessages || o == opCountTokens }
+
+// billed reports whether the operation costs tokens.
+func (o op) billed() bool { return o != opCountTokens }
+
+// DefaultAnthropicVersion is sent when a Messages client sends none.
+const DefaultAnthropicVersion = "2023-06-01"
+
+// proxy is the hot path shared by every forwarding endpoint.
+func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
+	start := time.Now()
+	shape := o.shape()
+	key, aerr := s.authenticate(r)
+	if aerr != nil {
+		writeError(w, shape, aerr)
+		return
+	}
+	body, aerr := s.readBody(w, r)
+	if aerr != nil {
+		writeError(w, shape, aerr)
+		return
+	}
+	info, err := reqbody.Peek(body)
+	if err != nil {
+		writeError(w, shape, errBadRequest("We could not parse the JSON body of your request: "+err.Error()))
+		return
+	}
+	if info.Model == "" {
+		writeError(w, shape, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", param: "model", code: "missing_required_parameter", message: "You must provide a model parameter."})
+		return
+	}
+	m, ok := s.cat.Lookup(info.Model)
+	if !ok {
+		writeError(w, shape, s.unknownModel(info.Model))
+		return
+	}
+	if aerr := checkOp(o, m); aerr != nil {
+		writeError(w, shape, aerr)
+		return
+	}
+	if !s.chans.Has(m.Provider) {
+		writeError(w, shape, errUnavailable("provider_unavailable", fmt.Sprintf("No upstream channel is configured for %s models.", m.Provider)))
+		return
+	}
+	var hold credit.Hold
+	if o.billed() {
+		if s.out.Full() {
+			writeError(w, shape, errUnavailable("billing_unavailable", "Usage cannot be recorded right now; try again shortly."))
+			return
+		}
+		if ok, wait := s.limiter.Allow(key.KeyID, key.RPM); !ok {
+			writeError(w, shape, &apiError{status: http.StatusTooManyRequests, typ: "requests", code: "rate_limit_exceeded", retryAfter: wait,
+				message: fmt.Sprintf("Rate limit reached for this API key: %d requests per minute.", key.RPM)})
+			return
+		}
+		worst := m.WorstCaseCost(s.inputEstimate(m, body), s.outputAllowance(info), s.cfg.MarkupBasisPoints)
+		hold, err = s.book.Admit(key.AccountID, key.KeyID, key.SpendCapMicros, worst)
+		switch {
+		case errors.Is(err, credit.ErrSpendCap):
+			writeError(w, shape, &apiError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "spend_cap_reached", retryAfter: time.Minute,
+				message: fmt.Sprintf("This API key has reached its spend cap of %s.", key.SpendCapMicros.Display())})
+			return
+		case err != nil:
+			writeError(w, shape, &apiError{status: http.StatusPaymentRequired, typ: "insufficient_quota", code: "insufficient_credit",
+				message: fmt.Sprintf("Your credit balance is too low for this request (it may cost up to %s). Add credits, or lower max_tokens.", worst)})
+			return
+		}
+	}
+	strip := o == opChat && info.Stream && !info.IncludeUsage
+	up, err := reqbody.Rewrite(body, info, m.UpstreamID, o == opChat && info.Stream)
+	if err != nil {
+		s.book.Settle(hold, 0, false)
+		writeError(w, shape, errBadRequest(err.Error()))
+		return
+	}
+	res := s.forward(w, r, o, m, up, strip)
+	if !o.billed() {
+		return
+	}
+	s.finish(key, hold, m, body, info, res, start, w.Header().Get("X-Request-Id"))
+}
+
+func checkOp(o op, m catalog.Model) *apiError {
+	switch o {
+	case opChat:
+		if m.Kind != catalog.Chat {
+			return errBadRequest(fmt.Sprintf("`%s` is an embedding model; use /v1/embeddings.", m.ID))
+		}
+	case opEmbeddings:
+		if m.Kind != catalog.Embedding {
+			return errBadRequest(fmt.Sprintf("`%s` is not an embedding model.", m.ID))
+		}
+	case opMessages, opCountTokens:
+		if m.Provider != catalog.Anthropic {
+			return errBadRequest(fmt.Sprintf("`%s` is not an Anthropic model; /v1/messages serves Claude models only. Use /v1/chat/completions for the others.", m.ID))
+		}
+	}
+	return nil
+}
+
+// inputEstimate bounds the prompt's tokens for a credit hold: a quarter of
+// the body's bytes, at most the model's context.
+func (s *Service) inputEstimate(m catalog.Model, body []byte) int64 {
+	n := int64(len(body) / 4)
+	if m.ContextLength > 0 {
+		n = min(n, int64(m.ContextLength))
+	}
+	return n
+}
+
+func (s *Service) outputAllowance(in reqbody.Info) int64 {
+	if in.MaxOutputTokens > 0 {
+		return in.MaxOutputTokens
+	}
+	return s.cfg.DefaultMaxOutputTokens
+}
+
+// readBody reads the whole request body under the size and time limits.
+func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	limit := s.cfg.MaxBodyBytes
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+		message: fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	size := 4096
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return nil, tooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout", message: "The request body was not received in time."}
+		}
+		return nil, errBadRequest("The request body could not be read.")
+	}
+	return buf.Bytes(), nil
+}
+
+// result is what one forwarded request came to.
+type result struct {
+	reached   bool // an upstream answered with a status
+	status    int
+	channel   string
+	usage     catalog.Usage
+	haveUsage bool
+	streamed  bool
+	ttfb      time.Duration
+	chunks    int64 // content events relayed, for estimates
+	aborted   bool  // the client left or the stream broke before its end
+	// partial is the usage a stream reported before it broke off
+	// (Anthropic's message_start), the floor of an estimate.
+	partial *catalog.Usage
+}
+
+// forward sends body to the provider's channels in plan order until one
+// answers with something other than a connect error, 429 or 5xx (or the
+// retries run out), then relays that answer.
+func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalog.Model, body []byte, strip bool) result {
+	plan := s.chans.Plan(m.Provider, 1+s.cfg.Retries, time.Now())
+	var lastErr error
+	for i, ch := range plan {
+		if i > 0 {
+			// Jitter spreads retries so channels are not hit in lockstep.
+			wait := time.Duration(25*i)*time.Millisecond + rand.N(50*time.Millisecond)
+			select {
+			case <-r.Context().Done():
+				return result{aborted: true}
+			case <-time.After(wait):
+			}
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		req, err := s.upstreamRequest(ctx, r, o, ch, m, body)
+		if err != nil {
+			cancel()
+			lastErr = err
+			break
+		}
+		resp, err := s.client.Do(req)
+		if err != nil {
+			cancel()
+			if r.Context().Err() != nil {
+				return result{aborted: true, channel: ch.Name}
+			}
+			ch.Failed(time.Now(), s.cfg.Cooldown)
+			s.log.Warn("upstream request failed", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "err", redactErr(err))
+			lastErr = err
+			continue
+		}
+		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+		if retryable {
+			ch.Failed(time.Now(), s.cfg.Cooldown)
+			s.log.Warn("upstream refused", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "status", resp.StatusCode)
+			if i < len(plan)-1 {
+				_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+				resp.Body.Close()
+				cancel()
+				continue
+			}
+		} else {
+			ch.Succeeded()
+		}
+		res := s.relay(w, o, m, ch, resp, strip, cancel, body)
+		cancel()
+		return res
+	}
+	s.log.Warn("no upstream answered", "provider", m.Provider, "attempts", len(plan), "err", redactErr(lastErr))
+	writeError(w, o.shape(), &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
+		message: fmt.Sprintf("The %s upstream could not be reached; try again.", m.Provider)})
+	return result{status: http.StatusBadGateway}
+}
+
+// redactErr keeps an upstream error loggable: it names the failure, never
+// a body.
+func redactErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) && ue.Unwrap() != nil {
+		return ue.Unwrap().Error()
+	}
+	return err.Error()
+}
+
+func upstreamPath(o op, p catalog.Provider) string {
+	prefix := ""
+	if p == catalog.Anthropic {
+		prefix = "/v1" // Anthropic's base URL convention has no version path
+	}
+	switch o {
+	case opEmbeddings:
+		return prefix + "/embeddings"
+	case opMessages:
+		return prefix + "/messages"
+	case opCountTokens:
+		return prefix + "/messages/count_tokens"
+	}
+	return prefix + "/chat/completions"
+}
+
+func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch *channel.Channel, m catalog.Model, body []byte) (*http.Request, error) {
+	u := ch.BaseURL + upstreamPath(o, ch.Provider)
+	if o.anthropicFormat() && r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build upstream request for %s: %w", ch.Name, err)
+	}
+	h := req.Header
+	h["Content-Type"] = []string{"application/json"}
+	if a := r.Header.Get("Accept"); a != "" {
+		h["Accept"] = []string{a}
+	}
+	if o.anthropicFormat() {
+		h["X-Api-Key"] = []string{ch.APIKey}
+		v := r.Header.Get("Anthropic-Version")
+		if v == "" {
+			v = DefaultAnthropicVersion
+		}
+		h["Anthropic-Version"] = []string{v}
+		if b := r.Header.Values("Anthropic-Beta"); len(b) > 0 {
+			h["Anthropic-Beta"] = b
+		}
+	} else {
+		h["Authorization"] = []string{"Bearer " + ch.APIKey}
+	}
+	return req, nil
+}
+
+// finish settles the credit hold and hands the usage event to the outbox.
+// It runs after the response has ended.
+func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model, body []byte, info reqbody.Info, res result, start time.Time, rid string) {
+	u, estimated := res.usage, false
+	if !res.haveUsage {
+		if !res.reached || res.status/100 != 2 {
+			s.book.Settle(hold, 0, false)
+			return
+		}
+		// The provider sent no usage (an abandoned stream): bill an
+		// estimate and say so.
+		u = catalog.Usage{InputTokens: s.inputEstimate(m, body), OutputTokens: max(res.chunks, 1)}
+		if res.partial != nil {
+			u = *res.partial
+		}
+		estimated = true
+	}
+	cost := m.Cost(u, s.cfg.MarkupBasisPoints)
+	s.book.Settle(hold, cost, true)
+	ev := events.UsageRecordedV1{
+		V: 1, ID: rid, Time: start.UTC(), AccountID: key.AccountID, ProjectID: key.ProjectID, KeyID: key.KeyID,
+		Model: m.ID, Provider: string(m.Provider), Channel: res.channel,
+		InputTokens: u.InputTokens, CachedInputTokens: u.CachedInputTokens, CacheWriteTokens: u.CacheWriteTokens,
+		OutputTokens: u.OutputTokens, ReasoningTokens: u.ReasoningTokens, CostMicros: cost,
+		LatencyMS: time.Since(start).Milliseconds(), TTFBMS: res.ttfb.Milliseconds(), Streamed: info.Stream,
+		Status: res.status, Estimated: estimated,
+	}
+	if err := s.out.Add(ev); err != nil {
+		s.log.Error("usage event could not be queued", "request_id", rid, "err", err)
+	}
+}

@@ -1,0 +1,204 @@
+// Package credit decides, in memory, whether a request may start: the
+// account must have a free request left or enough balance to hold the
+// request's worst-case cost, and the key must be under its spend cap.
+//
+// The balances come from KV balances, written by the ledger after it has
+// applied usage events. Between a request's end and the ledger's next
+// balance for that account, the request's cost stays reserved here as a
+// pending debit, so a burst of requests cannot spend the same dollar twice
+// while the ledger catches up. A pending debit is dropped when a balance
+// written after it was settled arrives, or after PendingTTL.
+//
+// All methods are safe for concurrent use.
+package credit
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
+)
+
+// Errors returned by Admit.
+var (
+	ErrInsufficient = errors.New("insufficient credit")
+	ErrSpendCap     = errors.New("key spend cap reached")
+)
+
+// PendingTTL bounds how long a settled cost is held back from the balance
+// when the ledger sends no newer balance.
+const PendingTTL = 2 * time.Minute
+
+// Balances gives the ledger's latest balance of an account.
+type Balances interface {
+	Get(accountID string) (events.BalanceV1, bool)
+}
+
+// Book keeps holds and pending debits per account.
+type Book struct {
+	bal Balances
+	now func() time.Time
+	mu  sync.Mutex
+	acc map[string]*account
+}
+
+type account struct {
+	heldMicros money.Micros
+	heldFree   int64
+	pending    []pending
+	keyHeld    map[string]money.Micros
+}
+
+type pending struct {
+	at     time.Time
+	micros money.Micros
+	free   bool
+	keyID  string
+}
+
+// NewBook returns a Book reading balances from bal.
+func NewBook(bal Balances, now func() time.Time) *Book {
+	if now == nil {
+		now = time.Now
+	}
+	return &Book{bal: bal, now: now, acc: map[string]*account{}}
+}
+
+// Hold is an admitted request's reservation. Settle it exactly once.
+type Hold struct {
+	AccountID string
+	KeyID     string
+	Free      bool
+	Micros    money.Micros
+}
+
+// Admit reserves worst for a request of keyID (spend cap capMicros, 0 for
+// none) on accountID, or says why not.
+func (b *Book) Admit(accountID, keyID string, capMicros, worst money.Micros) (Hold, error) {
+	bal, _ := b.bal.Get(accountID)
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.acc[accountID]
+	if a == nil {
+		a = &account{keyHeld: map[string]money.Micros{}}
+		b.acc[accountID] = a
+	}
+	var pendMicros, pendFree, pendKey money.Micros
+	kept := a.pending[:0]
+	for _, p := range a.pending {
+		if now.Sub(p.at) > PendingTTL {
+			continue
+		}
+		kept = append(kept, p)
+		if p.free {
+			pendFree++
+		} else {
+			pendMicros += p.micros
+		}
+		if p.keyID == keyID {
+			pendKey += p.micros
+		}
+	}
+	a.pending = kept
+	if capMicros > 0 {
+		spent := bal.KeySpendMicros[keyID] + a.keyHeld[keyID] + pendKey
+		if spent+worst > capMicros {
+			return Hold{}, ErrSpendCap
+		}
+	}
+	h := Hold{AccountID: accountID, KeyID: keyID}
+	if bal.FreeRequestsLeft-a.heldFree-int64(pendFree) > 0 {
+		h.Free = true
+		a.heldFree++
+		return h, nil
+	}
+	if avail := bal.BalanceMicros - a.heldMicros - pendMicros; avail <= 0 || avail < worst {
+		return Hold{}, ErrInsufficient
+	}
+	h.Micros = worst
+	a.heldMicros += worst
+	a.keyHeld[keyID] += worst
+	return h, nil
+}
+
+// Settle releases h and keeps cost reserved as a pending debit until the
+// ledger's balance reflects it.
+func (b *Book) Settle(h Hold, cost money.Micros, used bool) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.acc[h.AccountID]
+	if a == nil {
+		return
+	}
+	if h.Free {
+		a.heldFree--
+	} else {
+		a.heldMicros -= h.Micros
+		if a.keyHeld[h.KeyID] -= h.Micros; a.keyHeld[h.KeyID] <= 0 {
+			delete(a.keyHeld, h.KeyID)
+		}
+	}
+	if used {
+		p := pending{at: now, keyID: h.KeyID, micros: cost, free: h.Free}
+		if h.Free {
+			p.micros = 0 // the ledger uses a free request instead of debiting
+		}
+		a.pending = append(a.pending, p)
+	}
+	b.gc(h.AccountID, a)
+}
+
+// BalanceChanged is called when the ledger wrote a new balance: pending
+// debits settled before it was written are now part of it.
+func (b *Book) BalanceChanged(accountID string, v events.BalanceV1) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.acc[accountID]
+	if a == nil {
+		return
+	}
+	kept := a.pending[:0]
+	for _, p := range a.pending {
+		if p.at.After(v.UpdatedAt) {
+			kept = append(kept, p)
+		}
+	}
+	a.pending = kept
+	b.gc(accountID, a)
+}
+
+func (b *Book) gc(id string, a *account) {
+	if a.heldFree == 0 && a.heldMicros == 0 && len(a.pending) == 0 {
+		delete(b.acc, id)
+	}
+}
+
+// Available is what the account may still spend: the ledger's balance less
+// holds and pending debits, and its free requests less those in use.
+func (b *Book) Available(accountID string) (money.Micros, int64) {
+	bal, _ := b.bal.Get(accountID)
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.acc[accountID]
+	if a == nil {
+		return bal.BalanceMicros, max(bal.FreeRequestsLeft, 0)
+	}
+	m := bal.BalanceMicros - a.heldMicros
+	free := bal.FreeRequestsLeft - a.heldFree
+	for _, p := range a.pending {
+		if now.Sub(p.at) > PendingTTL {
+			continue
+		}
+		if p.free {
+			free--
+		} else {
+			m -= p.micros
+		}
+	}
+	return m, max(free, 0)
+}

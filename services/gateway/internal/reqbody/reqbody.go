@@ -1,0 +1,155 @@
+// Package reqbody reads what the gateway needs from a client's request body
+// (model, stream, output limit, usage option) and rewrites only what billing
+// needs, leaving every other byte as the client sent it.
+package reqbody
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/onekey-oss/onekey/services/gateway/internal/jsonscan"
+)
+
+// ErrInvalid is wrapped by every error about a body the gateway refuses.
+var ErrInvalid = errors.New("invalid request body")
+
+// Info is what the gateway read from a body, with the spans it may rewrite.
+type Info struct {
+	Model      string
+	modelStart int
+	modelEnd   int
+	Stream     bool
+	// IncludeUsage is the client's stream_options.include_usage.
+	IncludeUsage bool
+	hasOptions   bool
+	optStart     int
+	optEnd       int
+	// MaxOutputTokens is max_completion_tokens, max_tokens or
+	// max_output_tokens, whichever the client set (0: none).
+	MaxOutputTokens int64
+}
+
+// Peek scans the top level of body. A repeated model, stream or limit key is
+// refused: a provider might read another copy than the gateway billed.
+func Peek(body []byte) (Info, error) {
+	var in Info
+	seen := map[string]bool{}
+	err := jsonscan.Fields(body, func(f jsonscan.Field) error {
+		switch f.Key {
+		case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens":
+		default:
+			return nil
+		}
+		if seen[f.Key] {
+			return fmt.Errorf("%w: %q appears twice", ErrInvalid, f.Key)
+		}
+		seen[f.Key] = true
+		raw := body[f.ValueStart:f.ValueEnd]
+		switch f.Key {
+		case "model":
+			if len(raw) == 0 || raw[0] != '"' {
+				return fmt.Errorf("%w: model must be a string", ErrInvalid)
+			}
+			if bytes.IndexByte(raw, '\\') >= 0 {
+				if err := json.Unmarshal(raw, &in.Model); err != nil {
+					return fmt.Errorf("%w: model: %v", ErrInvalid, err)
+				}
+			} else {
+				in.Model = string(raw[1 : len(raw)-1])
+			}
+			in.modelStart, in.modelEnd = f.ValueStart, f.ValueEnd
+		case "stream":
+			switch string(raw) {
+			case "true":
+				in.Stream = true
+			case "false", "null":
+			default:
+				return fmt.Errorf("%w: stream must be a boolean", ErrInvalid)
+			}
+		case "stream_options":
+			in.hasOptions, in.optStart, in.optEnd = true, f.ValueStart, f.ValueEnd
+			if string(raw) == "null" {
+				return nil
+			}
+			var o struct {
+				IncludeUsage *bool `json:"include_usage"`
+			}
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return fmt.Errorf("%w: stream_options: %v", ErrInvalid, err)
+			}
+			in.IncludeUsage = o.IncludeUsage != nil && *o.IncludeUsage
+		default:
+			if string(raw) == "null" {
+				return nil
+			}
+			n, err := strconv.ParseInt(string(raw), 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%w: %s must be a non-negative integer", ErrInvalid, f.Key)
+			}
+			in.MaxOutputTokens = n
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return Info{}, err
+		}
+		return Info{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return in, nil
+}
+
+// Rewrite returns the body to send upstream: the model id replaced by
+// upstreamModel when it differs, and, when askUsage is set on a stream
+// whose client did not ask for usage, stream_options.include_usage turned
+// on (the relay then removes the usage the client did not ask for). body is
+// returned unchanged, without copying, when nothing changes.
+func Rewrite(body []byte, in Info, upstreamModel string, askUsage bool) ([]byte, error) {
+	type edit struct {
+		start, end int
+		repl       []byte
+	}
+	var edits []edit
+	if in.Model != upstreamModel && in.modelEnd > in.modelStart {
+		q, _ := json.Marshal(upstreamModel)
+		edits = append(edits, edit{in.modelStart, in.modelEnd, q})
+	}
+	if askUsage && in.Stream && !in.IncludeUsage {
+		if in.hasOptions {
+			opts := map[string]json.RawMessage{}
+			raw := body[in.optStart:in.optEnd]
+			if string(raw) != "null" {
+				if err := json.Unmarshal(raw, &opts); err != nil {
+					return nil, fmt.Errorf("%w: stream_options: %v", ErrInvalid, err)
+				}
+			}
+			opts["include_usage"] = json.RawMessage("true")
+			repl, err := json.Marshal(opts)
+			if err != nil {
+				return nil, fmt.Errorf("encode stream_options: %w", err)
+			}
+			edits = append(edits, edit{in.optStart, in.optEnd, repl})
+		} else {
+			// Insert as the first member, right after the '{'.
+			open := bytes.IndexByte(body, '{')
+			edits = append(edits, edit{open + 1, open + 1, []byte(`"stream_options":{"include_usage":true},`)})
+		}
+	}
+	if len(edits) == 0 {
+		return body, nil
+	}
+	if len(edits) == 2 && edits[1].start < edits[0].start {
+		edits[0], edits[1] = edits[1], edits[0]
+	}
+	out := make([]byte, 0, len(body)+64)
+	prev := 0
+	for _, e := range edits {
+		out = append(out, body[prev:e.start]...)
+		out = append(out, e.repl...)
+		prev = e.end
+	}
+	return append(out, body[prev:]...), nil
+}

@@ -1,0 +1,71 @@
+// Command gateway runs onekey's OpenAI-compatible routing engine.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/telemetry"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, _ []string, getenv func(string) string) error {
+	cfg, err := gateway.ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	r := config.NewReader(getenv)
+	level, lerr := telemetry.ParseLevel(r.String("LOG_LEVEL", "info"))
+	if lerr != nil {
+		r.Fail("LOG_LEVEL: %v", lerr)
+	}
+	format := r.String("LOG_FORMAT", "json")
+	if format != "json" && format != "text" {
+		r.Fail("LOG_FORMAT=%q: want json or text", format)
+	}
+	otlp := r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	topology := bus.TopologyFrom(r)
+	if err := r.Err(); err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "gateway", JSONLogs: format == "json", Level: level, OTLPEndpoint: otlp})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b, err := bus.Connect(cctx, bus.Config{URL: cfg.NATSURL, Name: "gateway", Logger: tel.Logger, TracerProvider: tel.TracerProvider})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Declare(cctx, topology); err != nil {
+		return err
+	}
+	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: tel.Logger, Metrics: tel.MetricsHandler()})
+	if err != nil {
+		return err
+	}
+	tel.Logger.Info("gateway listening", "addr", svc.Addr(), "channels", len(cfg.Channels))
+	return svc.Run(ctx)
+}
