@@ -78,12 +78,18 @@ func (s *Service) deliver(ctx context.Context, m mail.Message) error {
 	start := time.Now()
 	providerID, err := s.send.Send(ctx, m)
 	s.metrics.sendDuration(ctx, m.Kind, s.transport, time.Since(start), err == nil)
-	if err != nil {
-		var se *send.Error
-		if errors.As(err, &se) && se.Permanent() {
-			s.metrics.mail(ctx, m.Kind, "refused")
-			return fmt.Errorf("%w: send %s mail %s: %v", bus.ErrPermanent, m.Kind, m.ID, err)
-		}
+	outcome := "sent"
+	var se *send.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &se) && se.KeyUsed:
+		// Resend saw this event's key before with other content (the
+		// template changed between two deliveries): that mail went out.
+		outcome = "duplicate"
+	case errors.As(err, &se) && se.Permanent():
+		s.metrics.mail(ctx, m.Kind, "refused")
+		return fmt.Errorf("%w: send %s mail %s: %v", bus.ErrPermanent, m.Kind, m.ID, err)
+	default:
 		s.metrics.mail(ctx, m.Kind, "retry")
 		return fmt.Errorf("send %s mail %s: %w", m.Kind, m.ID, err)
 	}
@@ -95,8 +101,8 @@ func (s *Service) deliver(ctx context.Context, m mail.Message) error {
 		// The mail is out; a redelivery resends under the same key.
 		return fmt.Errorf("mark mail %s sent: %w", m.ID, err)
 	}
-	s.metrics.mail(ctx, m.Kind, "sent")
-	s.log.Info("mail sent", "event_id", m.ID, "kind", m.Kind, "account_id", account, "transport", s.transport, "provider_id", providerID)
+	s.metrics.mail(ctx, m.Kind, outcome)
+	s.log.Info("mail sent", "event_id", m.ID, "kind", m.Kind, "account_id", account, "transport", s.transport, "provider_id", providerID, "outcome", outcome)
 	return nil
 }
 

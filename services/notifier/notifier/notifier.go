@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
@@ -137,7 +138,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // then Run returns nil. An error means a consumer could not run at all.
 func (s *Service) Run(ctx context.Context) error {
 	// A cancel during start-up is a stop like any other, not a failure.
-	if err := s.st.EnsureIndexes(ctx, s.sweeper.Indexes()); err != nil {
+	// account_id: for auth's export of what is stored about a person.
+	indexes := append(s.sweeper.Indexes(), store.Index{Collection: CollMails, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"})
+	if err := s.st.EnsureIndexes(ctx, indexes); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -654,3 +654,34 @@ func TestNotifier_FailingSignInMailIsRetriedUntilItsLinkExpires(t *testing.T) {
 		t.Errorf("%d dead letters, want 0", n)
 	}
 }
+
+func TestNotifier_TemplateChangedBetweenDeliveriesDoesNotSendASecondMail(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.addUser(t, "acc_ivy", "ivy@example.com", false)
+	ev := receipt("acc_ivy", "evt_pay_4")
+	t.Run("old version", func(t *testing.T) {
+		old := *f
+		old.cfg.SendAttempts, old.cfg.MaxDeliveries = 1, 1
+		old.start(t, notifier.Deps{})
+		f.rs.LoseNextResponses(1)
+		f.publish(t, ev)
+		f.waitIdle(t, events.ConsumerNotifier)
+	})
+	// A new version renders the same event differently; Resend refuses the
+	// reused key (409 invalid_idempotent_request), which means the mail of
+	// this event went out already.
+	f.cfg.SiteName = "OneKey"
+	svc := f.start(t, notifier.Deps{})
+	f.redeliver(t, ev, 1)
+	f.waitIdle(t, events.ConsumerNotifier)
+	if n := len(f.rs.Mails()); n != 1 || f.rs.Requests() != 2 {
+		t.Fatalf("%d mails after %d requests, want 1 after 2", n, f.rs.Requests())
+	}
+	if rec, err := svc.RecordOf(context.Background(), ev.ID); err != nil || rec.State != notifier.StateSent {
+		t.Fatalf("record %+v, err %v", rec, err)
+	}
+	if n := deadLetters(t, f, "acc_ivy"); n != 1 {
+		t.Errorf("%d dead letters, want only the old version's 1", n)
+	}
+}

@@ -108,6 +108,9 @@ func (r *Resend) Send(ctx context.Context, m mail.Message) (string, error) {
 		Text:    m.Text,
 		ReplyTo: r.cfg.ReplyTo,
 		Tags:    []resend.Tag{{Name: "kind", Value: m.Kind}},
+		// A distinct reference per mail keeps mail clients from threading
+		// receipts of the same subject into one conversation.
+		Headers: map[string]string{"X-Entity-Ref-ID": IdempotencyKey(m.ID)},
 	}
 	opts := &resend.SendEmailOptions{IdempotencyKey: IdempotencyKey(m.ID)}
 	pause := r.cfg.Backoff
@@ -166,7 +169,13 @@ type Error struct {
 	RetryAfter time.Duration
 	// Attempts made before giving up.
 	Attempts int
-	err      error
+	// KeyUsed: Resend already handled a request under this idempotency key
+	// with another payload (409 invalid_idempotent_request), that is, a
+	// mail for this event went out before, rendered differently (a
+	// template changed between two deliveries). Not an error for the
+	// caller's purpose of sending the event's mail once.
+	KeyUsed bool
+	err     error
 }
 
 // Permanent reports whether no retry can make the send succeed (Resend
@@ -198,6 +207,8 @@ func classify(out *outcome, err error) (e *Error, now bool) {
 		e.Retryable, now = true, true
 	case out.status == http.StatusConflict && out.name == "concurrent_idempotent_requests":
 		e.Retryable, now = true, true
+	case out.status == http.StatusConflict && out.name == "invalid_idempotent_request":
+		e.KeyUsed = true
 	case out.status == http.StatusUnauthorized, out.status == http.StatusForbidden:
 		// A missing or wrong key, or an unverified sending domain: the
 		// operator's to fix, after which the same mail goes through; not

@@ -55,7 +55,8 @@ func TestResend_SendsTheMailWithTheEventIDAsIdempotencyKey(t *testing.T) {
 	}
 	m := got[0]
 	if m.IdempotencyKey != "applied:evt_1" || m.From != "onekey <noreply@onekey.example>" || len(m.To) != 1 || m.To[0] != "ada@example.com" ||
-		m.Subject != "Receipt: $10.00 — thank you" || m.Text != "Hello,\nthanks.\n" || m.HTML != "<p>Hello, thanks.</p>" || m.Tag("kind") != "receipt" {
+		m.Subject != "Receipt: $10.00 — thank you" || m.Text != "Hello,\nthanks.\n" || m.HTML != "<p>Hello, thanks.</p>" || m.Tag("kind") != "receipt" ||
+		m.Headers["X-Entity-Ref-ID"] != "applied:evt_1" {
 		t.Errorf("Resend got %+v", m)
 	}
 	// The same mail again (a redelivery): Resend answers the first send.
@@ -128,8 +129,8 @@ func TestResend_InvalidMailIsPermanentAndNotRetried(t *testing.T) {
 	}
 	other := message("e2")
 	other.Subject = "something else"
-	if _, err := s.Send(context.Background(), other); !errors.As(err, &se) || !se.Permanent() || se.Name != "invalid_idempotent_request" {
-		t.Fatalf("err %v, want a permanent invalid_idempotent_request", err)
+	if _, err := s.Send(context.Background(), other); !errors.As(err, &se) || !se.Permanent() || !se.KeyUsed || se.Name != "invalid_idempotent_request" {
+		t.Fatalf("err %v, want a permanent invalid_idempotent_request that says the key was used", err)
 	}
 }
 
