@@ -9,6 +9,7 @@ require (
 	github.com/oauth2-proxy/mockoidc v0.0.0-20261103160011-e06ed0b7cb7f
 	github.com/onekey-oss/onekey/api v0.0.0
 	github.com/onekey-oss/onekey/pkg v0.0.0
+	github.com/onekey-oss/onekey/services/notifier v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/oauth2 v0.38.0
@@ -59,6 +60,7 @@ require (
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	github.com/resend/resend-go/v2 v2.28.0 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	github.com/xdg-go/scram v1.4.0 // indirect
@@ -99,4 +101,5 @@ require (
 replace (
 	github.com/onekey-oss/onekey/api => ../../api
 	github.com/onekey-oss/onekey/pkg => ../../pkg
+	github.com/onekey-oss/onekey/services/notifier => ../notifier
 )
