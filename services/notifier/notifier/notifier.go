@@ -137,8 +137,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // hand (its send and record are not cut short by the cancel) and returns;
 // then Run returns nil. An error means a consumer could not run at all.
 func (s *Service) Run(ctx context.Context) error {
-	// A cancel during start-up is a stop like any other, not a failure.
 	// account_id: for auth's export of what is stored about a person.
+	// A cancel during start-up is a stop like any other, not a failure.
 	indexes := append(s.sweeper.Indexes(), store.Index{Collection: CollMails, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"})
 	if err := s.st.EnsureIndexes(ctx, indexes); err != nil {
 		if ctx.Err() != nil {
@@ -154,7 +154,6 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("notifier: %w", err)
 		}
 	}
-	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opts := bus.ConsumeOptions{
@@ -170,12 +169,20 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// An error after the caller's cancel is part of stopping
-			// (a consumer cancelled while it was still opening).
-			if err := f(ctx); err != nil && parent.Err() == nil {
-				errc <- fmt.Errorf("notifier: %s: %w", name, err)
-				cancel()
+			err := f(ctx)
+			if ctx.Err() != nil {
+				// Stopping (the caller's cancel, or another part's
+				// failure): an error now is the cancel's, such as a
+				// consumer cancelled while it was still opening.
+				return
 			}
+			if err == nil {
+				err = errors.New("stopped on its own")
+			}
+			// One part down stops the others: a notifier that mails
+			// receipts but no sign-in links must not look healthy.
+			errc <- fmt.Errorf("notifier: %s: %w", name, err)
+			cancel()
 		}()
 	}
 	run(events.ConsumerNotifier, func(ctx context.Context) error {
