@@ -258,3 +258,22 @@ func (a *API) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// Routes lists the API's routes as "METHOD /path/{param}", for checking
+// them against the OpenAPI document.
+func (a *API) Routes() []string {
+	var out []string
+	for _, r := range a.echo.Routes() {
+		if !strings.HasPrefix(r.Path, "/api/") || strings.HasPrefix(r.Method, "echo_") {
+			continue
+		}
+		parts := strings.Split(r.Path, "/")
+		for i, p := range parts {
+			if strings.HasPrefix(p, ":") {
+				parts[i] = "{" + p[1:] + "}"
+			}
+		}
+		out = append(out, r.Method+" "+strings.Join(parts, "/"))
+	}
+	return out
+}

@@ -1,0 +1,31 @@
+package auth_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/services/auth/auth"
+)
+
+func TestConfig_DefaultsAndEveryProblemReportedTogether(t *testing.T) {
+	t.Parallel()
+	c, err := auth.ConfigFromEnv(config.MapEnv(map[string]string{"NATS_URL": "nats://x", "MONGODB_URI": "mongodb://y"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != auth.DefaultAddr || c.PublicURL != "http://"+auth.DefaultAddr || c.MongoDB != "onekey" || c.MagicLinksPerAddress != 5 || c.Google.Issuer != auth.DefaultGoogleIssuer {
+		t.Fatalf("defaults: %+v", c)
+	}
+	_, err = auth.ConfigFromEnv(config.MapEnv(map[string]string{
+		"AUTH_PUBLIC_URL": "not a url", "GOOGLE_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "s", "AUTH_MAGIC_LINKS_PER_IP": "many",
+	}))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "AUTH_PUBLIC_URL", "GOOGLE_CLIENT_ID", "GITHUB_CLIENT_ID", "AUTH_MAGIC_LINKS_PER_IP"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}
