@@ -1,6 +1,7 @@
 package notifier
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -139,6 +140,11 @@ func (c Config) validate(r *config.Reader) {
 		r.Fail("MAIL_FROM is required with RESEND_API_KEY (an address on a domain verified at Resend)")
 	case c.ResendAPIKey == "" && c.OutboxDir == "":
 		r.Fail("set RESEND_API_KEY to send mail, or NOTIFIER_OUTBOX_DIR to write mails to a folder (development)")
+	}
+	for name, v := range map[string]string{"PUBLIC_URL": c.SiteURL, "DASHBOARD_URL": c.DashboardURL, "RESEND_BASE_URL": c.ResendBaseURL} {
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			r.Fail("%s=%q is not an absolute http(s) URL", name, v)
+		}
 	}
 	if c.SendAttempts < 0 || c.MaxDeliveries < 0 {
 		r.Fail("NOTIFIER_SEND_ATTEMPTS and NOTIFIER_MAX_DELIVERIES must not be negative")

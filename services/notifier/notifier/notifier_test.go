@@ -585,12 +585,12 @@ func TestNotifier_NewRefusesIncompleteSendingSettings(t *testing.T) {
 func TestConfig_FromEnvReportsEveryProblemTogether(t *testing.T) {
 	t.Parallel()
 	_, err := notifier.ConfigFromEnv(func(k string) string {
-		return map[string]string{"RESEND_API_KEY": "re_x", "NOTIFIER_MAX_DELIVERIES": "many", "NOTIFIER_RECORD_RETENTION": "1h"}[k]
+		return map[string]string{"RESEND_API_KEY": "re_x", "NOTIFIER_MAX_DELIVERIES": "many", "NOTIFIER_RECORD_RETENTION": "1h", "PUBLIC_URL": "onekey.example"}[k]
 	})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"NATS_URL", "MONGODB_URI", "MAIL_FROM", "NOTIFIER_MAX_DELIVERIES", "NOTIFIER_RECORD_RETENTION"} {
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "MAIL_FROM", "NOTIFIER_MAX_DELIVERIES", "NOTIFIER_RECORD_RETENTION", "PUBLIC_URL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

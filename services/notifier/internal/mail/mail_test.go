@@ -236,3 +236,17 @@ func TestMail_EveryRejectionReasonHasItsOwnExplanation(t *testing.T) {
 		seen[m.Text] = reason
 	}
 }
+
+func BenchmarkMail_RenderReceipt(b *testing.B) {
+	r, err := mail.NewRenderer(mail.Site{Name: "onekey", URL: "https://onekey.example", DashboardURL: "https://onekey.example/dashboard"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := events.CreditAppliedV1{V: 1, ID: "applied:evt_1", Time: when, AccountID: "acc_1", SourceEventID: "evt_1", Method: "card", Kind: events.CreditPurchase, AmountMicros: money.USD(10), BalanceMicros: money.USD(12)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Receipt(ev, "ada@example.com"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
