@@ -71,6 +71,24 @@ const (
 )
 
 // ConfigFromEnv reads the environment; every problem is reported together.
+//
+//	NATS_URL                    required   the bus
+//	MONGODB_URI, MONGODB_DB     required, "onekey"
+//	NOTIFIER_ADDR               127.0.0.1:8092   /healthz, /readyz, /metrics
+//	RESEND_API_KEY              ""         sends through Resend when set
+//	RESEND_BASE_URL             https://api.resend.com/
+//	MAIL_FROM                   required with RESEND_API_KEY
+//	MAIL_REPLY_TO               ""
+//	NOTIFIER_OUTBOX_DIR         ""         without a Resend key: mails to .eml files (development)
+//	SITE_NAME                   onekey
+//	PUBLIC_URL                  http://127.0.0.1:8081   the site, in every mail's footer
+//	DASHBOARD_URL               PUBLIC_URL + "/"        where mails send people to see or top up
+//	MAGIC_LINK_TTL              15m        when a sign-in event does not carry its expiry
+//	NOTIFIER_SEND_ATTEMPTS      3          tries per delivery on Resend 429/5xx/no answer
+//	NOTIFIER_SEND_BACKOFF       500ms      first pause between them (doubling, at most 5s)
+//	NOTIFIER_MAX_DELIVERIES     12         deliveries of a failing NOTIFY event before its dead letter
+//	NOTIFIER_RETRY_BACKOFF      10s        × delivery number, the pause before a redelivery
+//	NOTIFIER_RECORD_RETENTION   720h       how long "mail sent" records are kept (≥ 7 days)
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{

@@ -44,6 +44,10 @@ type ResendConfig struct {
 	MaxBackoff time.Duration
 	// Timeout bounds one HTTP attempt (default 10s).
 	Timeout time.Duration
+	// Budget bounds one Send, attempts and pauses included (default 25s,
+	// inside the bus consumers' 30 s ack wait, so a slow Resend does not
+	// also make the bus hand the event out again meanwhile).
+	Budget time.Duration
 	// Transport is the HTTP transport (http.DefaultTransport when nil).
 	Transport http.RoundTripper
 }
@@ -88,6 +92,9 @@ func NewResend(cfg ResendConfig) (*Resend, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = 25 * time.Second
+	}
 	tr := cfg.Transport
 	if tr == nil {
 		tr = http.DefaultTransport
@@ -113,6 +120,8 @@ func (r *Resend) Send(ctx context.Context, m mail.Message) (string, error) {
 		Headers: map[string]string{"X-Entity-Ref-ID": IdempotencyKey(m.ID)},
 	}
 	opts := &resend.SendEmailOptions{IdempotencyKey: IdempotencyKey(m.ID)}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Budget)
+	defer cancel()
 	pause := r.cfg.Backoff
 	for attempt := 1; ; attempt++ {
 		out := &outcome{}
