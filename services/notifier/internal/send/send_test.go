@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	netmail "net/mail"
 	"os"
 	"path/filepath"
@@ -240,3 +242,31 @@ func TestOutbox_WritesOneReadableFilePerMailAndPrintsTheSignInLink(t *testing.T)
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestResend_BaseURLWithAPathKeepsItWithOrWithoutTheTrailingSlash(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"re_1"}`)
+	}))
+	t.Cleanup(srv.Close)
+	for _, base := range []string{srv.URL + "/proxy/resend", srv.URL + "/proxy/resend/"} {
+		s, err := send.NewResend(send.ResendConfig{APIKey: "k", BaseURL: base, From: "a@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Send(context.Background(), message("e1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 2 || paths[0] != "/proxy/resend/emails" || paths[1] != "/proxy/resend/emails" {
+		t.Errorf("paths %q, want /proxy/resend/emails twice", paths)
+	}
+}
