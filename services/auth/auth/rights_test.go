@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/readmodel"
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
@@ -56,6 +57,15 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 	var k keyOut
 	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "laptop", "rpm": 30}, http.StatusCreated).json(t, &k)
 	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
+	ctx := context.Background()
+	if _, err := h.store.Collection(cryptopay.CollWallets).InsertOne(ctx, cryptopay.Wallet{Address: "0xabc0000000000000000000000000000000000001", AccountID: m.AccountID, LinkedAt: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Collection("notifier_mails").InsertOne(ctx, bson.D{{Key: "_id", Value: "applied:evt_1"}, {Key: "account_id", Value: m.AccountID}, {Key: "kind", Value: "receipt"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "uma@example.com"}, http.StatusAccepted)
+	h.linkFor("uma@example.com", 2)
 
 	r := c.must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
 	var x struct {
@@ -69,7 +79,12 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 		} `json:"sessions"`
 		Projects []struct{ ID, Name string } `json:"projects"`
 		Keys     []keyOut                    `json:"api_keys"`
-		Ledger   struct {
+		Links    []struct {
+			Email     string    `json:"email"`
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"pending_sign_in_links"`
+		Records map[string][]json.RawMessage `json:"records"`
+		Ledger  struct {
 			Account json.RawMessage   `json:"account"`
 			Journal []json.RawMessage `json:"journal"`
 			Usage   []json.RawMessage `json:"usage"`
@@ -94,6 +109,12 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 	}
 	if !strings.Contains(string(x.Ledger.Account), "4999000") || len(x.Ledger.Journal) != 2 || len(x.Ledger.Usage) != 1 || len(x.Ledger.Rollups) != 1 {
 		t.Errorf("ledger records: %s", r.body)
+	}
+	if len(x.Links) != 1 || x.Links[0].Email != "uma@example.com" {
+		t.Errorf("pending links: %+v", x.Links)
+	}
+	if len(x.Records[cryptopay.CollWallets]) != 1 || !strings.Contains(string(x.Records[cryptopay.CollWallets][0]), "0xabc") || len(x.Records["notifier_mails"]) != 1 {
+		t.Errorf("other services' records: %v", x.Records)
 	}
 	// Secrets are never exported: not the key, nor any hash.
 	for _, secret := range []string{k.Key, apikey.Hash(k.Key), accounts.HashToken(c.cookies["__Host-onekey_session"])} {

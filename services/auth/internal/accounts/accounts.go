@@ -99,7 +99,7 @@ func New(d Deps) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC() }, log: log}
+	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log}
 }
 
 // Now is the store's clock.

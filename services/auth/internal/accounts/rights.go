@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/readmodel"
 )
@@ -23,6 +24,8 @@ type Export struct {
 	Sessions   []Session  `json:"sessions"`
 	Projects   []Project  `json:"projects"`
 	Keys       []Key      `json:"api_keys"`
+	// MagicLinks are pending sign-in links to the address (times only).
+	MagicLinks []MagicLink `json:"pending_sign_in_links"`
 	// The ledger's records, as stored (balance, journal, usage metadata
 	// and daily rollups).
 	Ledger struct {
@@ -31,6 +34,15 @@ type Export struct {
 		Usage   []json.RawMessage `json:"usage"`
 		Rollups []json.RawMessage `json:"usage_rollups"`
 	} `json:"ledger"`
+	// Records other services keep under the account id, by collection
+	// (crypto wallets and claims, sent-mail records), as stored.
+	Records map[string][]json.RawMessage `json:"records"`
+}
+
+// foreignCollections hold other services' records keyed by account_id.
+var foreignCollections = []string{
+	cryptopay.CollWallets, cryptopay.CollClaims, cryptopay.CollCredits,
+	"notifier_mails", // services/notifier's CollMails
 }
 
 // Export gathers all of a user's data.
@@ -53,6 +65,15 @@ func (s *Store) Export(ctx context.Context, accountID string) (Export, error) {
 	}
 	if err := s.all(ctx, CollKeys, byAccount, &x.Keys); err != nil {
 		return Export{}, err
+	}
+	if err := s.all(ctx, CollMagicLinks, bson.D{{Key: "email", Value: u.Email}}, &x.MagicLinks); err != nil {
+		return Export{}, err
+	}
+	x.Records = map[string][]json.RawMessage{}
+	for _, coll := range foreignCollections {
+		if x.Records[coll], err = s.raw(ctx, coll, byAccount); err != nil {
+			return Export{}, err
+		}
 	}
 	acc, err := s.raw(ctx, readmodel.CollAccounts, bson.D{{Key: "_id", Value: accountID}})
 	if err != nil {
@@ -170,15 +191,13 @@ func (s *Store) purge(ctx context.Context, accountID string) error {
 func (s *Store) Relay(ctx context.Context, grace time.Duration) error {
 	cutoff := s.now().Add(-grace)
 	var pending []User
-	if err := s.all(ctx, CollUsers, bson.D{{Key: "settled", Value: false}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, &pending); err != nil {
+	if err := s.all(ctx, CollUsers, bson.D{{Key: "settled", Value: false}, {Key: "deleted_at", Value: bson.D{{Key: "$exists", Value: false}}}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, &pending); err != nil {
 		return err
 	}
 	var errs []error
 	for _, u := range pending {
-		if u.DeletedAt == nil {
-			if err := s.settle(ctx, u); err != nil {
-				errs = append(errs, err)
-			}
+		if err := s.settle(ctx, u); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	var deleted []User

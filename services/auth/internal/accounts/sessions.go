@@ -71,10 +71,10 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 
 // MagicLink is a pending e-mail sign-in. Only the token's hash is stored.
 type MagicLink struct {
-	ID        string    `bson:"_id"` // HashToken(token)
-	Email     string    `bson:"email"`
-	CreatedAt time.Time `bson:"created_at"`
-	ExpiresAt time.Time `bson:"expires_at"`
+	ID        string    `bson:"_id" json:"-"` // HashToken(token)
+	Email     string    `bson:"email" json:"email"`
+	CreatedAt time.Time `bson:"created_at" json:"created_at"`
+	ExpiresAt time.Time `bson:"expires_at" json:"expires_at"`
 }
 
 // claim is the record whose unique insert decides that a one-time secret

@@ -198,7 +198,7 @@ func (a *API) handleError(err error, c echo.Context) {
 		status = ee.Code
 		body = errorBody(strings.ReplaceAll(strings.ToLower(http.StatusText(ee.Code)), " ", "_"), http.StatusText(ee.Code))
 	}
-	if status >= 500 {
+	if status >= 500 && he == nil {
 		a.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "err", err)
 	}
 	if c.Request().Method == http.MethodHead {
