@@ -9,6 +9,7 @@ require (
 	github.com/oauth2-proxy/mockoidc v0.0.0-20261103160011-e06ed0b7cb7f
 	github.com/onekey-oss/onekey/api v0.0.0
 	github.com/onekey-oss/onekey/pkg v0.0.0
+	github.com/onekey-oss/onekey/services/gateway v0.0.0
 	github.com/onekey-oss/onekey/services/notifier v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 	go.uber.org/goleak v1.3.0
@@ -101,5 +102,6 @@ require (
 replace (
 	github.com/onekey-oss/onekey/api => ../../api
 	github.com/onekey-oss/onekey/pkg => ../../pkg
+	github.com/onekey-oss/onekey/services/gateway => ../gateway
 	github.com/onekey-oss/onekey/services/notifier => ../notifier
 )

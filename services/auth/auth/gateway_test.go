@@ -1,0 +1,65 @@
+package auth_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+)
+
+// TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedWithinOneSecond runs the
+// real gateway on the same bus: it learns keys only from KV apikeys. A key
+// made in the account API authenticates at the gateway (GET /v1/credits,
+// which needs no upstream); once revoked, the gateway refuses it within a
+// second.
+func TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedWithinOneSecond(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.clock.Set(time.Now().UTC())
+	gw, err := gateway.New(gateway.Config{
+		Addr:            "127.0.0.1:0",
+		OutboxDir:       filepath.Join(t.TempDir(), "outbox"),
+		ShutdownTimeout: 5 * time.Second,
+		Channels:        []gateway.ChannelConfig{{Name: "openai", Provider: "openai", BaseURL: "http://127.0.0.1:9/v1", APIKey: "unused"}},
+	}, gateway.Deps{Bus: h.nats.Connect(t, "gateway")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	eventually(t, 15*time.Second, "gateway ready", gw.Ready)
+
+	status := func(key string) int {
+		req, err := http.NewRequest(http.MethodGet, "http://"+gw.Addr()+"/v1/credits", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	c, m := h.signIn("zed@example.com")
+	var k keyOut
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "gw"}, http.StatusCreated).json(t, &k)
+	eventually(t, time.Second, "gateway accepts the new key", func() bool { return status(k.Key) == http.StatusOK })
+
+	c.must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
+	revoked := time.Now()
+	eventually(t, time.Second, "gateway refuses the revoked key", func() bool { return status(k.Key) == http.StatusUnauthorized })
+	t.Logf("refused %s after the revoke answered", time.Since(revoked).Round(time.Millisecond))
+}
