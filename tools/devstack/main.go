@@ -26,5 +26,6 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Getenv = os.Getenv
 	return stack.Run(ctx, cfg, os.Stdout)
 }

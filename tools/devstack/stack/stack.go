@@ -31,6 +31,10 @@ type Config struct {
 	LogLevel     slog.Level
 	// LogOutput receives the services' logs (stderr when nil).
 	LogOutput io.Writer
+	// Getenv gives services the environment for what devstack has no flag
+	// for (provider keys, RESEND_API_KEY, STRIPE_*); nil means an empty
+	// environment, which is what tests want.
+	Getenv func(string) string
 }
 
 // ParseFlags reads devstack's command line.
@@ -118,7 +122,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 	closers = append(closers, st.Close)
 
-	env := &Env{Bus: b, Store: st, Telemetry: tel, Config: cfg}
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	env := &Env{Bus: b, Store: st, Telemetry: tel, Config: cfg, Getenv: getenv, Out: out}
 	svcCtx, stopServices := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errc := make(chan error, 16)
@@ -181,6 +189,11 @@ type Env struct {
 	Store     *store.Store
 	Telemetry *telemetry.Telemetry
 	Config    Config
+	// Getenv reads the environment devstack was started with (never nil).
+	Getenv func(string) string
+	// Out is devstack's own console, for what a person must see (a sign-in
+	// link printed by the notifier's outbox).
+	Out io.Writer
 }
 
 // runner is one service running in devstack.
