@@ -16,9 +16,10 @@ import (
 	"github.com/onekey-oss/onekey/api/catalog"
 )
 
-func (h *harness) openai(key string) openai.Client {
-	return openai.NewClient(option.WithBaseURL(h.url+"/v1"), option.WithAPIKey(key), option.WithMaxRetries(0),
+func (h *harness) openai(key string) *openai.Client {
+	c := openai.NewClient(option.WithBaseURL(h.url+"/v1"), option.WithAPIKey(key), option.WithMaxRetries(0),
 		option.WithRequestTimeout(30*time.Second))
+	return &c
 }
 
 func TestChat_PlainCompletionThroughOpenAISDKIsForwardedAndBilled(t *testing.T) {

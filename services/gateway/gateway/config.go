@@ -34,6 +34,9 @@ type Config struct {
 	// OutboxMaxBytes bounds OutboxDir; when it is full the gateway answers
 	// 503 rather than serve requests it could not bill. Default 64 MiB.
 	OutboxMaxBytes int64
+	// PublishTimeout is how long a usage event may wait for the bus's ack
+	// before it is written to the outbox on disk. Default 5s.
+	PublishTimeout time.Duration
 	// MaxBodyBytes bounds a request body (413 beyond). Default 32 MiB.
 	MaxBodyBytes int64
 	// HeaderTimeout bounds how long a client may take to send its headers;
@@ -47,7 +50,8 @@ type Config struct {
 	FirstByteTimeout time.Duration
 	IdleTimeout      time.Duration
 	// Retries is how many times a request moves on to another channel
-	// before its first byte (connect error, 429, 5xx). Default 2.
+	// before its first byte (connect error, 429, 5xx). 0 means the default,
+	// 2; a negative value disables retries.
 	Retries int
 	// Cooldown is how long a failed channel is skipped (doubling with each
 	// failure in a row, up to 16×). Default 30s.
@@ -84,6 +88,9 @@ func (c *Config) defaults() {
 	if c.OutboxMaxBytes <= 0 {
 		c.OutboxMaxBytes = 64 << 20
 	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 5 * time.Second
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 32 << 20
 	}
@@ -102,7 +109,10 @@ func (c *Config) defaults() {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 120 * time.Second
 	}
-	if c.Retries < 0 {
+	switch {
+	case c.Retries == 0:
+		c.Retries = 2
+	case c.Retries < 0:
 		c.Retries = 0
 	}
 	if c.Cooldown <= 0 {
@@ -127,6 +137,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		MarkupBasisPoints:      r.Int64("GATEWAY_MARKUP_BPS", 0),
 		OutboxDir:              r.String("GATEWAY_OUTBOX_DIR", "gateway-outbox"),
 		OutboxMaxBytes:         r.Int64("GATEWAY_OUTBOX_MAX_BYTES", 64<<20),
+		PublishTimeout:         r.Duration("GATEWAY_PUBLISH_TIMEOUT", 5*time.Second),
 		MaxBodyBytes:           r.Int64("GATEWAY_MAX_BODY_BYTES", 32<<20),
 		HeaderTimeout:          r.Duration("GATEWAY_HEADER_TIMEOUT", 10*time.Second),
 		BodyTimeout:            r.Duration("GATEWAY_BODY_TIMEOUT", 60*time.Second),
@@ -143,6 +154,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Retries < 0 || c.Retries > 5 {
 		r.Fail("GATEWAY_RETRIES=%d: want 0 to 5", c.Retries)
+	}
+	if c.Retries == 0 {
+		c.Retries = -1 // an explicit 0 disables retries
 	}
 	for _, p := range []struct {
 		prefix, base string

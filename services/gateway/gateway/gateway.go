@@ -121,7 +121,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Logger: log,
 	})
 	s.book = credit.NewBook(s.bals, nil)
-	out, err := outbox.New(b, outbox.Config{Dir: cfg.OutboxDir, MaxBytes: cfg.OutboxMaxBytes, Logger: log})
+	out, err := outbox.New(b, outbox.Config{Dir: cfg.OutboxDir, MaxBytes: cfg.OutboxMaxBytes, AckTimeout: cfg.PublishTimeout, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

@@ -191,6 +191,7 @@ type harness struct {
 	svc       *gateway.Service
 	url       string
 	fakes     map[catalog.Provider]*fakeUpstream
+	extra     map[string]*fakeUpstream // more channels, by name
 	key       string
 	keyID     string
 	accountID string
@@ -203,6 +204,16 @@ type harness struct {
 type harnessOpt func(*harness)
 
 func withConfig(f func(*gateway.Config)) harnessOpt { return func(h *harness) { f(&h.cfg) } }
+
+// withChannel adds a channel of provider p, served by a new fake, with the
+// given priority; the default channel of p gets priority 0.
+func withChannel(name string, p catalog.Provider, priority int) harnessOpt {
+	return func(h *harness) {
+		f := newFake(h.t, p)
+		h.extra[name] = f
+		h.cfg.Channels = append(h.cfg.Channels, gateway.ChannelConfig{Name: name, Provider: p, BaseURL: f.baseURL(), APIKey: providerKeys[p], Priority: priority})
+	}
+}
 
 // syncBuffer collects log output for the privacy test.
 type syncBuffer struct {
@@ -224,7 +235,7 @@ func (s *syncBuffer) String() string {
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, fakes: map[catalog.Provider]*fakeUpstream{}, logs: &syncBuffer{}}
+	h := &harness{t: t, fakes: map[catalog.Provider]*fakeUpstream{}, extra: map[string]*fakeUpstream{}, logs: &syncBuffer{}}
 	h.nats = bustest.Start(t)
 	h.bus = h.nats.Connect(t, "gateway-test")
 	for _, p := range []catalog.Provider{catalog.OpenAI, catalog.Anthropic, catalog.Google, catalog.XAI} {

@@ -18,12 +18,13 @@ import (
 	"github.com/onekey-oss/onekey/api/catalog"
 )
 
-func (h *harness) anthropic(key string, opts ...aoption.RequestOption) anthropic.Client {
+func (h *harness) anthropic(key string, opts ...aoption.RequestOption) *anthropic.Client {
 	base := []aoption.RequestOption{aoption.WithBaseURL(h.url), aoption.WithMaxRetries(0), aoption.WithRequestTimeout(30 * time.Second)}
 	if key != "" {
 		base = append(base, aoption.WithAPIKey(key))
 	}
-	return anthropic.NewClient(append(base, opts...)...)
+	c := anthropic.NewClient(append(base, opts...)...)
+	return &c
 }
 
 func TestMessages_AnthropicSDKPlainIsForwardedNativelyAndBilledWithCacheTokens(t *testing.T) {
