@@ -100,9 +100,16 @@ func TestCSRF_StateChangingRequestsNeedTokenAndSameOrigin(t *testing.T) {
 	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
 		t.Errorf("Sec-Fetch-Site cross-site: %d", r.status)
 	}
+	c.hdr.Set("Origin", "null")
+	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
+		t.Errorf("Origin null without fetch metadata: %d", r.status)
+	}
+	c.hdr.Set("Sec-Fetch-Site", "same-origin") // a browser's own form POST under a strict referrer policy
+	c.must(http.MethodPost, "/api/projects", body, http.StatusCreated)
+	c.hdr.Del("Origin")
 	c.hdr.Del("Sec-Fetch-Site")
 	c.must(http.MethodPost, "/api/projects", body, http.StatusCreated)
-	if n := h.count(accounts.CollProjects, bson.D{}); n != 2 {
+	if n := h.count(accounts.CollProjects, bson.D{}); n != 3 {
 		t.Errorf("%d projects: a refused request changed something", n)
 	}
 

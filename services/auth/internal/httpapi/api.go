@@ -74,6 +74,7 @@ type API struct {
 	origin    string
 	perAddr   *ratelimit.Limiter
 	perIP     *ratelimit.Limiter
+	oauthIP   *ratelimit.Limiter
 	echo      *echo.Echo
 }
 
@@ -99,6 +100,8 @@ func New(cfg Config, d Deps) (*API, error) {
 		providers: map[string]oauth.Provider{},
 		perAddr:   ratelimit.New(cfg.MagicPerAddress, cfg.MagicWindow, d.Now),
 		perIP:     ratelimit.New(cfg.MagicPerIP, cfg.MagicWindow, d.Now),
+		// OAuth starts store a state each: bound them per IP like links.
+		oauthIP: ratelimit.New(2*cfg.MagicPerIP, cfg.MagicWindow, d.Now),
 	}
 	for _, p := range d.Providers {
 		a.providers[p.Name()] = p
@@ -228,8 +231,11 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		// A sign-in link's token is in its URL: never send it on.
-		h.Set("Referrer-Policy", "no-referrer")
+		// A sign-in link's token is in its URL: never send it to another
+		// origin. (Not no-referrer: under that policy browsers send
+		// "Origin: null" on the link page's own form POST, which the
+		// same-origin check would then refuse.)
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 		return next(c)
 	}
@@ -248,10 +254,13 @@ func (a *API) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if unsafeMethod(r.Method) {
-			if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+			site := r.Header.Get("Sec-Fetch-Site")
+			if site == "cross-site" || site == "same-site" {
 				return fail(http.StatusForbidden, "csrf", "cross-site request refused")
 			}
-			if o := r.Header.Get("Origin"); o != "" && o != a.origin {
+			// "Origin: null" is what privacy settings may send on a
+			// same-origin form POST; the fetch metadata vouches for it.
+			if o := r.Header.Get("Origin"); o != "" && o != a.origin && (o != "null" || site != "same-origin") {
 				return fail(http.StatusForbidden, "csrf", "cross-origin request refused")
 			}
 		}

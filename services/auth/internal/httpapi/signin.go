@@ -130,6 +130,10 @@ func (a *API) oauthStart(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !a.oauthIP.Allow(c.RealIP()) {
+		c.Response().Header().Set("Retry-After", "900")
+		return fail(http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts; try again later")
+	}
 	verifier := oauth.NewVerifier()
 	state, nonce, err := a.acc.StartOAuth(c.Request().Context(), p.Name(), verifier)
 	if err != nil {
