@@ -10,6 +10,7 @@ package cryptopay
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,6 +86,22 @@ type Credit struct {
 // account and transaction, so claiming again returns the same claim.
 func ClaimID(chain, txHash, accountID string) string {
 	return chain + ":" + strings.ToLower(txHash) + ":" + accountID
+}
+
+// RejectionID is the id of the tx.rejected event for one attempt of a
+// claim, so that a claim made again after a rejection can be rejected again.
+func RejectionID(claimID string, attempt int) string {
+	return "tx.rejected:" + claimID + ":" + strconv.Itoa(attempt)
+}
+
+// RejectionAttempt reads the attempt back from a RejectionID.
+func RejectionAttempt(id string) (int, bool) {
+	i := strings.LastIndexByte(id, ':')
+	if !strings.HasPrefix(id, "tx.rejected:") || i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(id[i+1:])
+	return n, err == nil && n >= 0
 }
 
 // LinkMessage is the exact text a wallet signs (EIP-191 personal_sign) to

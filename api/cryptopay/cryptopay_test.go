@@ -74,6 +74,12 @@ func TestLinkMessage_NamesAccountWalletNonceAndExpiry(t *testing.T) {
 			t.Errorf("message lacks %q:\n%s", want, m)
 		}
 	}
+	if n, ok := cryptopay.RejectionAttempt(cryptopay.RejectionID("base:0xab:acc", 3)); !ok || n != 3 {
+		t.Errorf("rejection attempt = %d %v", n, ok)
+	}
+	if _, ok := cryptopay.RejectionAttempt("evt_1"); ok {
+		t.Error("parsed a foreign id")
+	}
 	if cryptopay.ClaimID("base", "0xAB", "acc") != "base:0xab:acc" {
 		t.Error(cryptopay.ClaimID("base", "0xAB", "acc"))
 	}

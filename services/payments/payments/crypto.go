@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -199,12 +198,6 @@ func (s *Service) claimRequest(ctx context.Context, req events.CryptoClaimReques
 	return s.Claim(ctx, req)
 }
 
-// RejectionID is the id of the tx.rejected event for one attempt of a
-// claim: chainwatcher publishes it, onTxRejected reads the attempt back.
-func RejectionID(claimID string, attempt int) string {
-	return "tx.rejected:" + claimID + ":" + strconv.Itoa(attempt)
-}
-
 // onTxRejected (consumer payments-tx) closes the claim a tx.rejected event
 // names, if it is still pending in the same attempt. Chainwatcher closes it
 // too; this covers a chainwatcher that stopped between publishing and
@@ -214,12 +207,11 @@ func (s *Service) onTxRejected(ctx context.Context, msg jetstream.Msg) error {
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 		return fmt.Errorf("decode tx.rejected: %w: %w", err, bus.ErrPermanent)
 	}
-	i := strings.LastIndexByte(ev.ID, ':')
-	attempt, err := strconv.Atoi(ev.ID[i+1:])
-	if i < 0 || err != nil || ev.ClaimID == "" {
-		return nil // not a claim rejection this service made
+	attempt, ok := cryptopay.RejectionAttempt(ev.ID)
+	if !ok || ev.ClaimID == "" {
+		return nil // not a claim rejection chainwatcher made
 	}
-	_, err = s.st.Collection(cryptopay.CollClaims).UpdateOne(ctx,
+	_, err := s.st.Collection(cryptopay.CollClaims).UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: ev.ClaimID}, {Key: "status", Value: events.ClaimPending}, {Key: "attempt", Value: attempt}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: events.ClaimRejected}, {Key: "reason", Value: ev.Reason}, {Key: "updated_at", Value: s.now().UTC()}}}})
 	if err != nil {

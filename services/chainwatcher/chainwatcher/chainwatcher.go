@@ -1,0 +1,169 @@
+// Package chainwatcher confirms crypto claims on chain. For each pending
+// claim that payments recorded, it reads the transaction's receipt over
+// JSON-RPC, finds the ERC-20 Transfer logs of an accepted token to the
+// chain's deposit address from a wallet linked to the claiming account,
+// waits until the block is final by the chain's rule (the "finalized" or
+// "safe" block tag), re-checks that the block is still canonical, and then
+// publishes tx.confirmed (id chain:tx:log). Anything else ends in
+// tx.rejected with a reason.
+//
+// A transfer is credited once, to one account, ever: the credit is decided
+// by a unique insert of chain:tx:log before it is published, and a crash
+// anywhere only makes a later pass publish the same id again, which
+// JetStream and the ledger drop.
+package chainwatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/onekey-oss/onekey/api/cryptopay"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/store"
+)
+
+// ChainClient is the part of go-ethereum's ethclient chainwatcher uses. The
+// simulated backend's client satisfies it too.
+type ChainClient interface {
+	TransactionReceipt(ctx context.Context, txHash common.Hash) (*types.Receipt, error)
+	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
+}
+
+// Deps are what chainwatcher runs on.
+type Deps struct {
+	Bus    *bus.Bus
+	Store  *store.Store
+	Logger *slog.Logger
+	// Clients by chain name; a chain without one is dialled at its RPCURL.
+	Clients map[string]ChainClient
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Service watches claims. Poll and Run must not run concurrently with each
+// other in one process (one pass at a time); several processes are safe.
+type Service struct {
+	cfg     Config
+	bus     *bus.Bus
+	st      *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	clients map[string]ChainClient
+	closers []func()
+	mu      sync.Mutex // one pass at a time
+}
+
+// New builds the service, dialling the chains without a client in deps.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if deps.Bus == nil || deps.Store == nil {
+		return nil, errors.New("chainwatcher: Bus and Store are required")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 15 * time.Second
+	}
+	if cfg.ClaimTimeout <= 0 {
+		cfg.ClaimTimeout = 24 * time.Hour
+	}
+	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: deps.Logger, now: deps.Now, clients: map[string]ChainClient{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, ch := range cfg.Chains {
+		if c, ok := deps.Clients[ch.Name]; ok {
+			s.clients[ch.Name] = c
+			continue
+		}
+		if ch.RPCURL == "" {
+			s.Close()
+			return nil, fmt.Errorf("chainwatcher: chain %s has no RPC URL", ch.Name)
+		}
+		c, err := ethclient.Dial(ch.RPCURL)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("chainwatcher: dial %s: %w", ch.Name, err)
+		}
+		s.clients[ch.Name] = c
+		s.closers = append(s.closers, c.Close)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.st.EnsureIndexes(ctx, []store.Index{
+		{Collection: cryptopay.CollClaims, Keys: bson.D{{Key: "status", Value: 1}}},
+		{Collection: cryptopay.CollWallets, Keys: bson.D{{Key: "account_id", Value: 1}}},
+	}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("chainwatcher: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the RPC clients New dialled.
+func (s *Service) Close() {
+	for _, c := range s.closers {
+		c()
+	}
+	s.closers = nil
+}
+
+// Run polls every PollInterval until ctx is cancelled, finishes the pass
+// in hand and returns nil. A failed pass is logged and retried next time.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.Close()
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("chainwatcher pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Poll makes one pass over every pending claim of the configured chains.
+// Errors of one claim (an RPC outage) do not stop the others; they are
+// returned joined, and the claim stays pending for the next pass.
+func (s *Service) Poll(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, ch := range s.cfg.Chains {
+		cur, err := s.st.Collection(cryptopay.CollClaims).Find(ctx, bson.D{{Key: "chain", Value: ch.Name}, {Key: "status", Value: events.ClaimPending}})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("find pending claims on %s: %w", ch.Name, err))
+			continue
+		}
+		var claims []cryptopay.Claim
+		if err := cur.All(ctx, &claims); err != nil {
+			errs = append(errs, fmt.Errorf("read pending claims on %s: %w", ch.Name, err))
+			continue
+		}
+		for _, c := range claims {
+			if err := s.check(ctx, ch, c); err != nil {
+				errs = append(errs, fmt.Errorf("claim %s: %w", c.ID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lower-case hex of an address, as stored.
+func addrKey(a common.Address) string { return strings.ToLower(a.Hex()) }

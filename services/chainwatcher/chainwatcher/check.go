@@ -1,0 +1,254 @@
+package chainwatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/onekey-oss/onekey/api/cryptopay"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/store"
+)
+
+// transferTopic is keccak256("Transfer(address,address,uint256)"), the
+// first topic of every ERC-20 Transfer log.
+var transferTopic = crypto.Keccak256Hash([]byte("Transfer(address,address,uint256)"))
+
+// transfer is one creditable ERC-20 Transfer log.
+type transfer struct {
+	logIndex uint
+	token    cryptopay.Token
+	from, to string
+	amount   money.Micros
+}
+
+// check moves one pending claim on: it stays pending (nil), is confirmed,
+// or is rejected. An error means "could not tell now"; the claim stays
+// pending.
+func (s *Service) check(ctx context.Context, ch cryptopay.Chain, c cryptopay.Claim) error {
+	cl := s.clients[ch.Name]
+	expired := s.now().Sub(c.CreatedAt) > s.cfg.ClaimTimeout
+	rcpt, err := cl.TransactionReceipt(ctx, common.HexToHash(c.TxHash))
+	if errors.Is(err, ethereum.NotFound) {
+		if !expired {
+			return nil
+		}
+		if c.SeenBlock != "" {
+			return s.reject(ctx, c, events.RejectRemoved)
+		}
+		return s.reject(ctx, c, events.RejectTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("receipt: %w", err)
+	}
+	if bh := rcpt.BlockHash.Hex(); bh != c.SeenBlock {
+		if c.SeenBlock != "" {
+			s.log.Info("claimed transaction moved to another block (reorg)", "claim", c.ID, "from", c.SeenBlock, "to", bh)
+		}
+		if err := s.setClaim(ctx, c, bson.D{{Key: "seen_block", Value: bh}}); err != nil {
+			return err
+		}
+	}
+	if rcpt.Status != types.ReceiptStatusSuccessful {
+		return s.reject(ctx, c, events.RejectReverted)
+	}
+	linked, err := s.linkedWallets(ctx, c.AccountID)
+	if err != nil {
+		return err
+	}
+	ts, reason := match(ch, rcpt.Logs, linked)
+	if len(ts) == 0 {
+		return s.reject(ctx, c, reason)
+	}
+	var total money.Micros
+	for _, t := range ts {
+		total += t.amount
+	}
+	final, err := s.final(ctx, cl, ch.Rule(total), rcpt)
+	if err != nil {
+		return err
+	}
+	if !final {
+		if expired {
+			return s.reject(ctx, c, events.RejectTimeout)
+		}
+		return nil
+	}
+	credited := 0
+	for _, t := range ts {
+		ok, err := s.credit(ctx, ch, c, rcpt, t)
+		if err != nil {
+			return err
+		}
+		if ok {
+			credited++
+		}
+	}
+	if credited == 0 {
+		return s.reject(ctx, c, events.RejectAlreadyCredited)
+	}
+	return s.setClaim(ctx, c, bson.D{{Key: "status", Value: events.ClaimConfirmed}, {Key: "reason", Value: ""}})
+}
+
+// match returns the Transfer logs that may be credited to an account whose
+// linked wallets are linked, or, when there are none, the reason why.
+func match(ch cryptopay.Chain, logs []*types.Log, linked map[string]bool) ([]transfer, string) {
+	var out []transfer
+	var sawWrongSender, sawWrongToken, sawWrongRecipient, sawRemoved, sawBadAmount bool
+	for _, l := range logs {
+		if len(l.Topics) != 3 || l.Topics[0] != transferTopic || len(l.Data) != 32 {
+			continue
+		}
+		if l.Removed {
+			sawRemoved = true
+			continue
+		}
+		from := addrKey(common.BytesToAddress(l.Topics[1].Bytes()))
+		to := addrKey(common.BytesToAddress(l.Topics[2].Bytes()))
+		tok, accepted := ch.TokenByContract(l.Address.Hex())
+		switch {
+		case to != ch.DepositAddress:
+			if accepted {
+				sawWrongRecipient = true
+			}
+			continue
+		case !accepted:
+			sawWrongToken = true
+			continue
+		case !linked[from]:
+			sawWrongSender = true
+			continue
+		}
+		amount, err := money.FromTokenUnits(new(big.Int).SetBytes(l.Data).String(), tok.Decimals)
+		if err != nil || amount <= 0 {
+			sawBadAmount = true
+			continue
+		}
+		out = append(out, transfer{logIndex: l.Index, token: tok, from: from, to: to, amount: amount})
+	}
+	switch {
+	case len(out) > 0:
+		return out, ""
+	case sawWrongSender:
+		return nil, events.RejectWrongSender
+	case sawBadAmount:
+		return nil, events.RejectAmount
+	case sawWrongToken:
+		return nil, events.RejectWrongToken
+	case sawWrongRecipient:
+		return nil, events.RejectWrongRecipient
+	case sawRemoved:
+		return nil, events.RejectRemoved
+	}
+	return nil, events.RejectNoTransfer
+}
+
+// final reports whether rcpt's block is at or below the block tag rule
+// and still the canonical block at its height.
+func (s *Service) final(ctx context.Context, cl ChainClient, rule string, rcpt *types.Receipt) (bool, error) {
+	tag := big.NewInt(int64(rpc.FinalizedBlockNumber))
+	if rule == cryptopay.Safe {
+		tag = big.NewInt(int64(rpc.SafeBlockNumber))
+	}
+	head, err := cl.HeaderByNumber(ctx, tag)
+	if errors.Is(err, ethereum.NotFound) {
+		return false, nil // no finalized block yet (a fresh chain)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s block: %w", rule, err)
+	}
+	if head.Number.Cmp(rcpt.BlockNumber) < 0 {
+		return false, nil
+	}
+	canon, err := cl.HeaderByNumber(ctx, rcpt.BlockNumber)
+	if err != nil {
+		return false, fmt.Errorf("block %s: %w", rcpt.BlockNumber, err)
+	}
+	// The receipt was read before the tag: a reorg in between shows as a
+	// different canonical hash. Wait for the next pass, which reads the
+	// receipt again.
+	return canon.Hash() == rcpt.BlockHash, nil
+}
+
+// credit inserts the unique credit of transfer t for claim c and publishes
+// tx.confirmed. It returns false when the transfer was already credited to
+// another account.
+func (s *Service) credit(ctx context.Context, ch cryptopay.Chain, c cryptopay.Claim, rcpt *types.Receipt, t transfer) (bool, error) {
+	cr := cryptopay.Credit{
+		ID: events.TxID(ch.Name, c.TxHash, t.logIndex), AccountID: c.AccountID, ClaimID: c.ID, Chain: ch.Name,
+		TxHash: c.TxHash, LogIndex: t.logIndex, Token: t.token.Symbol, From: t.from, AmountMicros: int64(t.amount),
+		CreatedAt: s.now().UTC(),
+	}
+	coll := s.st.Collection(cryptopay.CollCredits)
+	if _, err := coll.InsertOne(ctx, cr); err != nil {
+		if !store.IsDuplicate(err) {
+			return false, fmt.Errorf("store credit %s: %w", cr.ID, err)
+		}
+		var prev cryptopay.Credit
+		if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: cr.ID}}).Decode(&prev); err != nil {
+			return false, fmt.Errorf("read credit %s: %w", cr.ID, err)
+		}
+		if prev.AccountID != c.AccountID {
+			return false, nil
+		}
+		cr = prev // published again below with the same id: a no-op downstream
+	}
+	ev := events.TxConfirmedV1{
+		V: 1, ID: cr.ID, Time: cr.CreatedAt, AccountID: cr.AccountID, ClaimID: cr.ClaimID, Chain: cr.Chain,
+		TxHash: cr.TxHash, LogIndex: cr.LogIndex, Token: cr.Token, From: cr.From, To: t.to,
+		AmountMicros: money.Micros(cr.AmountMicros), BlockNumber: rcpt.BlockNumber.Uint64(), BlockHash: rcpt.BlockHash.Hex(),
+	}
+	if _, err := s.bus.Publish(ctx, ev); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// reject publishes tx.rejected for this attempt of the claim, then closes
+// it. The notifier mails the reason; payments (consumer payments-tx) also
+// closes the claim, should this process stop in between.
+func (s *Service) reject(ctx context.Context, c cryptopay.Claim, reason string) error {
+	ev := events.TxRejectedV1{V: 1, ID: cryptopay.RejectionID(c.ID, c.Attempt), Time: s.now().UTC(), AccountID: c.AccountID, ClaimID: c.ID, Chain: c.Chain, TxHash: c.TxHash, Reason: reason}
+	if _, err := s.bus.Publish(ctx, ev); err != nil {
+		return err
+	}
+	return s.setClaim(ctx, c, bson.D{{Key: "status", Value: events.ClaimRejected}, {Key: "reason", Value: reason}})
+}
+
+// setClaim updates fields of claim c if it is still in the same attempt
+// (a claim reopened meanwhile is left alone).
+func (s *Service) setClaim(ctx context.Context, c cryptopay.Claim, set bson.D) error {
+	set = append(set, bson.E{Key: "updated_at", Value: s.now().UTC()})
+	_, err := s.st.Collection(cryptopay.CollClaims).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: c.ID}, {Key: "attempt", Value: c.Attempt}},
+		bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return fmt.Errorf("update claim: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) linkedWallets(ctx context.Context, account string) (map[string]bool, error) {
+	cur, err := s.st.Collection(cryptopay.CollWallets).Find(ctx, bson.D{{Key: "account_id", Value: account}})
+	if err != nil {
+		return nil, fmt.Errorf("find wallets: %w", err)
+	}
+	var ws []cryptopay.Wallet
+	if err := cur.All(ctx, &ws); err != nil {
+		return nil, fmt.Errorf("read wallets: %w", err)
+	}
+	out := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		out[w.Address] = true
+	}
+	return out, nil
+}
