@@ -174,6 +174,9 @@ func (s *Service) Addr() string {
 	return s.ln.Addr().String()
 }
 
+// OutboxSpilled is how many bytes of usage events wait on disk for the bus.
+func (s *Service) OutboxSpilled() int64 { return s.out.Spilled() }
+
 // Handler serves the gateway's HTTP API.
 func (s *Service) Handler() http.Handler { return s.handler }
 

@@ -160,18 +160,23 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *api
 	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 		message: fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit)}
 	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
 		return nil, tooLarge
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
-	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	size := 4096
 	if r.ContentLength > 0 {
 		size = int(r.ContentLength) + 1
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	} else {
+		// The connection cannot be reused: do not let the server wait for
+		// the rest of a body that is not coming.
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):

@@ -1,0 +1,315 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+)
+
+func TestKeys_RevokedKeyStopsWorkingWithin1s(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	key, keyID, acc, prj := h.newKey(events.APIKeyV1{AccountID: h.accountID})
+	waitFor(t, 5*time.Second, "new key", func() bool {
+		resp, _ := h.post("/v1/chat/completions", key, plainChat)
+		return resp.StatusCode == 200
+	})
+	revoked := time.Now()
+	h.putKey(key, events.APIKeyV1{V: 1, KeyID: keyID, AccountID: acc, ProjectID: prj, Status: events.KeyRevoked, UpdatedAt: revoked})
+	for {
+		resp, _ := h.post("/v1/chat/completions", key, plainChat)
+		if resp.StatusCode == http.StatusUnauthorized {
+			break
+		}
+		if time.Since(revoked) > time.Second {
+			t.Fatalf("revoked key still answered %d after %v", resp.StatusCode, time.Since(revoked))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("revocation took effect after %v", time.Since(revoked))
+	// A key deleted from the bucket is refused as well.
+	other, _, _, _ := h.newKey(events.APIKeyV1{AccountID: h.accountID})
+	waitFor(t, 5*time.Second, "other key", func() bool { resp, _ := h.post("/v1/chat/completions", other, plainChat); return resp.StatusCode == 200 })
+	kv, err := h.bus.KV(context.Background(), events.BucketAPIKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(context.Background(), apikey.Hash(other)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "deleted key refused", func() bool { resp, _ := h.post("/v1/chat/completions", other, plainChat); return resp.StatusCode == 401 })
+}
+
+func TestLimits_BodyOverLimitIs413AsTypedSDKError(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(func(c *gateway.Config) { c.MaxBodyBytes = 64 << 10 }))
+	_, err := h.openai(h.key).Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "gpt-5-mini", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(strings.Repeat("x", 100<<10))},
+	})
+	var apiErr *openai.Error
+	if !asAPIError(err, &apiErr) || apiErr.StatusCode != http.StatusRequestEntityTooLarge || apiErr.Code != "request_too_large" {
+		t.Fatalf("err = %v", err)
+	}
+	// Without a Content-Length (chunked), the limit holds while reading.
+	pr, pw := io.Pipe()
+	go func() {
+		fmt.Fprint(pw, `{"model":"gpt-5-mini","messages":[{"role":"user","content":"`)
+		for range 100 {
+			fmt.Fprint(pw, strings.Repeat("y", 1024))
+		}
+		fmt.Fprint(pw, `"}]}`)
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/v1/chat/completions", pr)
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("chunked oversize body: %d", resp.StatusCode)
+		}
+	}
+	if n := len(h.fakes[catalog.OpenAI].requests()); n != 0 {
+		t.Errorf("an oversize body reached the provider %d times", n)
+	}
+}
+
+func TestLimits_SlowHeaderClientIsCutOffWhileOthersAreServed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(func(c *gateway.Config) { c.HeaderTimeout = 300 * time.Millisecond }))
+	conn, err := net.Dial("tcp", h.svc.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprint(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n") // and then nothing
+	// Meanwhile a normal client is served.
+	if resp, body := h.post("/v1/chat/completions", h.key, plainChat); resp.StatusCode != 200 {
+		t.Fatalf("normal client: %d %s", resp.StatusCode, body)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("slow client's connection not closed by the server: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("slow-header connection closed after %v", d)
+	}
+}
+
+func TestLimits_SlowBodyClientGets408(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(func(c *gateway.Config) { c.BodyTimeout = 300 * time.Millisecond }))
+	conn, err := net.Dial("tcp", h.svc.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":", h.key)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || resp.Header.Get("X-Request-Id") == "" {
+		t.Errorf("stalled body: %d", resp.StatusCode)
+	}
+}
+
+// slowStream streams chunks every 20ms until the request is cancelled, and
+// records when it saw the cancel.
+func slowStream(anthropicFormat bool, canceled chan<- time.Time, sent *atomic.Int64) func(http.ResponseWriter, *http.Request, []byte) bool {
+	return func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		if anthropicFormat {
+			fmt.Fprint(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5-20250929\",\"usage\":{\"input_tokens\":2095,\"output_tokens\":1}}}\n\n")
+			fmt.Fprint(w, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+		}
+		fl.Flush()
+		for {
+			select {
+			case <-r.Context().Done():
+				canceled <- time.Now()
+				return true
+			case <-time.After(20 * time.Millisecond):
+			}
+			if anthropicFormat {
+				fmt.Fprint(w, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"la \"}}\n\n")
+			} else {
+				fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-5-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"la \"},\"finish_reason\":null}],\"usage\":null}\n\n")
+			}
+			fl.Flush()
+			sent.Add(1)
+		}
+	}
+}
+
+func TestStream_AbandonedStreamCancelsUpstreamWithin1sAndBillsAnEstimate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name, path, body string
+		provider         catalog.Provider
+		anthropic        bool
+	}{
+		{"openai", "/v1/chat/completions", `{"model":"gpt-5-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`, catalog.OpenAI, false},
+		{"anthropic", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":1000,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, catalog.Anthropic, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			canceled := make(chan time.Time, 1)
+			var sent atomic.Int64
+			h.fakes[tc.provider].setHandle(slowStream(tc.anthropic, canceled, &sent))
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+h.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rid := resp.Header.Get("X-Request-Id")
+			br := bufio.NewReader(resp.Body)
+			deltas := 0
+			for deltas < 3 {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(line, "la ") {
+					deltas++
+				}
+			}
+			cancel() // the client goes away
+			left := time.Now()
+			resp.Body.Close()
+			select {
+			case at := <-canceled:
+				if d := at.Sub(left); d > time.Second {
+					t.Errorf("upstream cancelled %v after the client left", d)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("upstream call not cancelled")
+			}
+			ev := h.waitUsage(rid)
+			if !ev.Estimated || ev.OutputTokens < 3 || ev.CostMicros <= 0 || !ev.Streamed {
+				t.Errorf("event = %+v", ev)
+			}
+			if tc.anthropic && ev.InputTokens != 2095 {
+				t.Errorf("input tokens %d, want message_start's 2095", ev.InputTokens)
+			}
+			h.fakes[tc.provider].setHandle(nil)
+		})
+	}
+}
+
+func TestOutbox_BusOutageUnderLoadEveryUsageEventArrivesExactlyOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(func(c *gateway.Config) { c.PublishTimeout = 500 * time.Millisecond }))
+	var mu sync.Mutex
+	var ids []string
+	var stopLoad atomic.Bool
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for !stopLoad.Load() {
+				resp, _ := h.post("/v1/chat/completions", h.key, plainChat)
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+					continue
+				}
+				mu.Lock()
+				ids = append(ids, resp.Header.Get("X-Request-Id"))
+				mu.Unlock()
+			}
+		})
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(ids) }
+	waitFor(t, 10*time.Second, "load before the outage", func() bool { return count() >= 50 })
+	h.nats.Stop()
+	before := count()
+	waitFor(t, 20*time.Second, "requests served during the outage", func() bool { return count() >= before+100 })
+	h.nats.Resume(t)
+	after := count()
+	waitFor(t, 10*time.Second, "load after the outage", func() bool { return count() >= after+50 })
+	stopLoad.Store(true)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Errorf("%d requests failed during the outage", failed.Load())
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var got map[string]int
+	waitFor(t, 60*time.Second, fmt.Sprintf("all %d usage events on the bus", len(want)), func() bool {
+		got = map[string]int{}
+		for _, ev := range h.usageEvents() {
+			got[ev.ID]++
+		}
+		return len(got) >= len(want)
+	})
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("event %s stored %d times", id, n)
+		}
+		if !want[id] {
+			t.Errorf("event %s for no request", id)
+		}
+	}
+	t.Logf("%d requests, %d during the outage; spilled bytes left %d", len(want), after-before, h.svc.OutboxSpilled())
+}
+
+func TestOutbox_FullOutboxAnswers503UntilTheBusReturns(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(func(c *gateway.Config) {
+		c.PublishTimeout = 200 * time.Millisecond
+		c.OutboxMaxBytes = 1 // the first spilled event fills it
+	}))
+	h.nats.Stop()
+	if resp, _ := h.post("/v1/chat/completions", h.key, plainChat); resp.StatusCode != 200 {
+		t.Fatalf("first request during the outage: %d", resp.StatusCode)
+	}
+	var resp *http.Response
+	var body []byte
+	waitFor(t, 10*time.Second, "503 once the outbox is full", func() bool {
+		resp, body = h.post("/v1/chat/completions", h.key, plainChat)
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(string(body), "billing_unavailable") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("503 body %s", body)
+	}
+	h.nats.Resume(t)
+	waitFor(t, 30*time.Second, "requests served again after the bus returns", func() bool {
+		resp, _ := h.post("/v1/chat/completions", h.key, plainChat)
+		return resp.StatusCode == 200
+	})
+}
+
+func asAPIError(err error, target **openai.Error) bool {
+	e, ok := err.(*openai.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+var _ = option.WithBaseURL
