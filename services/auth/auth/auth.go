@@ -114,6 +114,9 @@ func (s *Service) Handler() http.Handler { return s.api }
 func (s *Service) Run(ctx context.Context) error {
 	n, err := s.acc.SyncKeys(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped during start-up
+		}
 		return fmt.Errorf("auth: %w", err)
 	}
 	s.log.Info("api keys synced to kv", "keys", n)

@@ -20,6 +20,13 @@ import (
 	"github.com/onekey-oss/onekey/pkg/ids"
 )
 
+// Soft caps against runaway clients (checked before an insert, so
+// concurrent creations may pass them by a few).
+const (
+	MaxProjects       = 100
+	MaxKeysPerProject = 200
+)
+
 // Project groups API keys.
 type Project struct {
 	ID        string    `bson:"_id" json:"id"`
@@ -113,6 +120,13 @@ func (s *Store) CreateProject(ctx context.Context, accountID, name string) (Proj
 	name, err := validName(name)
 	if err != nil {
 		return Project{}, err
+	}
+	n, err := s.st.Collection(CollProjects).CountDocuments(ctx, bson.D{{Key: "account_id", Value: accountID}})
+	if err != nil {
+		return Project{}, fmt.Errorf("count projects: %w", err)
+	}
+	if n >= MaxProjects {
+		return Project{}, invalid("at most %d projects per account", MaxProjects)
 	}
 	p := Project{ID: ids.New("prj"), AccountID: accountID, Name: name, CreatedAt: s.now()}
 	if _, err := s.st.Collection(CollProjects).InsertOne(ctx, p); err != nil {
@@ -226,6 +240,13 @@ func (s *Store) CreateKey(ctx context.Context, accountID, projectID, name string
 	}
 	if err := s.validLimits(l); err != nil {
 		return "", Key{}, err
+	}
+	n, err := s.st.Collection(CollKeys).CountDocuments(ctx, bson.D{{Key: "account_id", Value: accountID}, {Key: "project_id", Value: projectID}})
+	if err != nil {
+		return "", Key{}, fmt.Errorf("count keys: %w", err)
+	}
+	if n >= MaxKeysPerProject {
+		return "", Key{}, invalid("at most %d keys per project", MaxKeysPerProject)
 	}
 	full, err := apikey.New(nil)
 	if err != nil {
