@@ -39,6 +39,15 @@ type Config struct {
 	// NonceTTL is how long a wallet-link message may be signed
 	// (WALLET_NONCE_TTL).
 	NonceTTL time.Duration
+	// DevTopUp (PAYMENTS_DEV_TOPUP, devstack only) makes checkout, when no
+	// Stripe key is set, answer with a page of this service that credits
+	// the amount at the press of a button clearly labelled as not a
+	// payment: the credit path can be tried on a fresh machine. Refused
+	// together with a Stripe key.
+	DevTopUp bool
+	// PublicURL is where browsers reach this service (PAYMENTS_PUBLIC_URL,
+	// default http:// + Addr); the dev top-up page lives under it.
+	PublicURL string
 	// OutboxInterval is how often stored but unpublished payments are
 	// published again (PAYMENTS_OUTBOX_INTERVAL).
 	OutboxInterval time.Duration
@@ -59,7 +68,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		CheckoutMax:         r.Money("CHECKOUT_MAX_USD", 1000*money.Dollar),
 		NonceTTL:            r.Duration("WALLET_NONCE_TTL", 15*time.Minute),
 		OutboxInterval:      r.Duration("PAYMENTS_OUTBOX_INTERVAL", 30*time.Second),
+		DevTopUp:            r.Bool("PAYMENTS_DEV_TOPUP", false),
 	}
+	c.PublicURL = r.String("PAYMENTS_PUBLIC_URL", "http://"+c.Addr)
 	chains, err := cryptopay.ChainsFromEnv(getenv)
 	if err != nil {
 		r.Fail("%v", err)
@@ -81,6 +92,10 @@ func (c Config) validate() error {
 		return configError("CHECKOUT_MIN_USD must be positive and at most CHECKOUT_MAX_USD")
 	case c.CheckoutMin%money.Cent != 0 || c.CheckoutMax%money.Cent != 0:
 		return configError("CHECKOUT_MIN_USD and CHECKOUT_MAX_USD must be whole cents")
+	case c.DevTopUp && c.StripeSecretKey != "":
+		return configError("PAYMENTS_DEV_TOPUP is for machines without STRIPE_SECRET_KEY; unset one of them")
+	case c.DevTopUp && !absoluteHTTP(c.PublicURL):
+		return configError("PAYMENTS_PUBLIC_URL must be an http(s) URL for the dev top-up")
 	case c.StripeAPIBase != "":
 		if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configError("STRIPE_API_BASE must be an http(s) URL")

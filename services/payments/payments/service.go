@@ -136,13 +136,19 @@ func (s *Service) indexes() []store.Index {
 		{Collection: cryptopay.CollClaims, Keys: bson.D{{Key: "status", Value: 1}}},
 		{Collection: cryptopay.CollNonces, Keys: bson.D{{Key: store.ExpiresAtField, Value: 1}}, Name: store.ExpiresAtField + "_1"},
 		{Collection: cryptopay.CollNonceUses, Keys: bson.D{{Key: store.ExpiresAtField, Value: 1}}, Name: store.ExpiresAtField + "_1"},
+		{Collection: collDevCheckouts, Keys: bson.D{{Key: store.ExpiresAtField, Value: 1}}, Name: store.ExpiresAtField + "_1"},
 	}
 }
 
-// Handler serves POST /webhooks/stripe and GET /healthz.
+// Handler serves POST /webhooks/stripe, GET /healthz and, with DevTopUp,
+// the dev top-up page under /dev/checkout/.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/stripe", s.handleStripeWebhook)
+	if s.cfg.DevTopUp {
+		mux.HandleFunc("GET /dev/checkout/{id}", s.devCheckoutPage)
+		mux.HandleFunc("POST /dev/checkout/{id}", s.devCheckoutPay)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return mux
 }
@@ -198,7 +204,7 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { s.relayLoop(ctx) })
 	wg.Go(func() {
-		sw := store.NewSweeper(s.st, s.log, time.Minute, s.now, cryptopay.CollNonces, cryptopay.CollNonceUses)
+		sw := store.NewSweeper(s.st, s.log, time.Minute, s.now, cryptopay.CollNonces, cryptopay.CollNonceUses, collDevCheckouts)
 		ticker := time.NewTicker(time.Minute)
 		defer ticker.Stop()
 		for {

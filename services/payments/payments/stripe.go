@@ -41,6 +41,7 @@ type payment struct {
 	SessionID     string    `bson:"session_id"`
 	PaymentIntent string    `bson:"payment_intent,omitempty"`
 	AmountMicros  int64     `bson:"amount_micros"` // signed: reversals are negative
+	Source        string    `bson:"source,omitempty"` // "stripe" (when empty) or "dev"
 	Published     bool      `bson:"published"`
 	CreatedAt     time.Time `bson:"created_at"`
 }
@@ -273,7 +274,11 @@ func (s *Service) publish(ctx context.Context, p payment) error {
 	if p.Kind == kindFailed {
 		ev = events.PaymentFailedV1{V: 1, ID: p.EventID, Time: p.EventTime, AccountID: p.AccountID, PaymentID: p.SessionID, AmountMicros: money.Micros(p.AmountMicros), Reason: "async_payment_failed"}
 	} else {
-		ev = events.CreditPurchasedV1{V: 1, ID: p.EventID, Time: p.EventTime, AccountID: p.AccountID, Kind: p.Kind, AmountMicros: money.Micros(p.AmountMicros), Source: "stripe", PaymentID: p.SessionID}
+		src := p.Source
+		if src == "" {
+			src = "stripe"
+		}
+		ev = events.CreditPurchasedV1{V: 1, ID: p.EventID, Time: p.EventTime, AccountID: p.AccountID, Kind: p.Kind, AmountMicros: money.Micros(p.AmountMicros), Source: src, PaymentID: p.SessionID}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

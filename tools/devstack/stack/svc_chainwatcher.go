@@ -1,7 +1,29 @@
 package stack
 
-// chainwatcherService builds the chainwatcher service on env, or returns nil while the
-// service does not exist yet.
+import (
+	"fmt"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/cryptopay"
+	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
+)
+
+// chainwatcherService builds chainwatcher for the chains configured by
+// CRYPTO_CHAINS (each with CHAIN_<NAME>_RPC_URL, _DEPOSIT_ADDRESS, _TOKENS,
+// see api/cryptopay), or returns nil when none is: devstack has no chain of
+// its own yet.
 func chainwatcherService(env *Env) (*runner, error) {
-	return nil, nil
+	chains, err := cryptopay.ChainsFromEnv(env.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("chainwatcher: %w", err)
+	}
+	if len(chains) == 0 {
+		return nil, nil
+	}
+	svc, err := chainwatcher.New(chainwatcher.Config{Chains: chains, PollInterval: 5 * time.Second, ClaimTimeout: 24 * time.Hour},
+		chainwatcher.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "chainwatcher")})
+	if err != nil {
+		return nil, err
+	}
+	return &runner{name: "chainwatcher", addr: "", run: svc.Run}, nil
 }
