@@ -203,6 +203,8 @@ func TestMagicLink_SameAnswerForKnownAndUnknownAddress(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.signIn("known@example.com")
+	users := h.count(accounts.CollUsers, bson.D{})
+	links := h.count(accounts.CollMagicLinks, bson.D{})
 	known := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "known@example.com"}, http.StatusAccepted)
 	unknown := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "nobody@example.com"}, http.StatusAccepted)
 	if string(known.body) != string(unknown.body) {
@@ -218,6 +220,14 @@ func TestMagicLink_SameAnswerForKnownAndUnknownAddress(t *testing.T) {
 	}
 	if len(known.header) != len(unknown.header) {
 		t.Errorf("header sets differ: %v vs %v", known.header, unknown.header)
+	}
+	// The same work for both: one stored link each, and no account made
+	// for the unknown address until its link is used.
+	if n := h.count(accounts.CollMagicLinks, bson.D{}); n != links+2 {
+		t.Errorf("%d links stored for two requests", n-links)
+	}
+	if n := h.count(accounts.CollUsers, bson.D{}); n != users {
+		t.Errorf("a request made an account")
 	}
 	// Both get a mail (the unknown address signs up by using it).
 	h.linkFor("known@example.com", 2)

@@ -40,9 +40,11 @@ type Export struct {
 }
 
 // foreignCollections hold other services' records keyed by account_id.
-var foreignCollections = []string{
-	cryptopay.CollWallets, cryptopay.CollClaims, cryptopay.CollCredits,
-	"notifier_mails", // services/notifier's CollMails
+func foreignCollections() []string {
+	return []string{
+		cryptopay.CollWallets, cryptopay.CollClaims, cryptopay.CollCredits,
+		"notifier_mails", // services/notifier's CollMails
+	}
 }
 
 // Export gathers all of a user's data.
@@ -70,7 +72,7 @@ func (s *Store) Export(ctx context.Context, accountID string) (Export, error) {
 		return Export{}, err
 	}
 	x.Records = map[string][]json.RawMessage{}
-	for _, coll := range foreignCollections {
+	for _, coll := range foreignCollections() {
 		if x.Records[coll], err = s.raw(ctx, coll, byAccount); err != nil {
 			return Export{}, err
 		}

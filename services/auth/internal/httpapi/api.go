@@ -8,6 +8,8 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -75,6 +77,7 @@ type API struct {
 	perAddr   *ratelimit.Limiter
 	perIP     *ratelimit.Limiter
 	oauthIP   *ratelimit.Limiter
+	linkPage  *template.Template
 	echo      *echo.Echo
 }
 
@@ -102,6 +105,9 @@ func New(cfg Config, d Deps) (*API, error) {
 		perIP:     ratelimit.New(cfg.MagicPerIP, cfg.MagicWindow, d.Now),
 		// OAuth starts store a state each: bound them per IP like links.
 		oauthIP: ratelimit.New(2*cfg.MagicPerIP, cfg.MagicWindow, d.Now),
+	}
+	if a.linkPage, err = template.New("link").Parse(linkPageHTML); err != nil {
+		return nil, fmt.Errorf("httpapi: link page: %w", err)
 	}
 	for _, p := range d.Providers {
 		a.providers[p.Name()] = p

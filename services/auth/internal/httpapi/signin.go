@@ -3,7 +3,6 @@ package httpapi
 import (
 	"crypto/subtle"
 	"errors"
-	"html/template"
 	"net/http"
 	"strings"
 
@@ -45,7 +44,7 @@ func (a *API) requestMagicLink(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]string{"status": "sent", "message": MagicLinkAccepted})
 }
 
-var linkPage = template.Must(template.New("link").Parse(`<!doctype html>
+const linkPageHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <meta name="robots" content="noindex"><title>Sign in to onekey</title></head>
 <body style="font-family:system-ui,sans-serif;max-width:30em;margin:4em auto;text-align:center">
@@ -56,7 +55,7 @@ var linkPage = template.Must(template.New("link").Parse(`<!doctype html>
 </form>
 <p>This link works once and expires 15 minutes after it was sent.</p>
 {{else}}<p>{{.Message}}</p><p><a href="{{.Home}}">Request a new link</a></p>{{end}}
-</body></html>`))
+</body></html>`
 
 type pageData struct{ Token, Message, Home string }
 
@@ -73,7 +72,7 @@ func (a *API) magicLinkPage(c echo.Context) error {
 func (a *API) page(c echo.Context, status int, d pageData) error {
 	d.Home = a.cfg.AppURL
 	var b strings.Builder
-	if err := linkPage.Execute(&b, d); err != nil {
+	if err := a.linkPage.Execute(&b, d); err != nil {
 		return err
 	}
 	return c.HTML(status, b.String())
