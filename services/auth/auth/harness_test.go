@@ -88,7 +88,7 @@ func (c *clock) Advance(d time.Duration) {
 // harness is one auth service on its own embedded bus and database,
 // served over HTTP by httptest.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	nats  *bustest.Server
 	bus   *bus.Bus
 	store *store.Store
@@ -104,7 +104,7 @@ type harness struct {
 
 type option func(*auth.Config)
 
-func newHarness(t *testing.T, opts ...option) *harness {
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, newMail: make(chan struct{}, 1)}
 	h.nats = bustest.Start(t)
@@ -193,7 +193,7 @@ func (h *harness) linkFor(addr string, n int) string {
 	}
 }
 
-func tokenOf(t *testing.T, link string) string {
+func tokenOf(t testing.TB, link string) string {
 	t.Helper()
 	u, err := url.Parse(link)
 	if err != nil {
@@ -232,7 +232,7 @@ func (r response) cookieNamed(name string) (*http.Cookie, bool) {
 	return nil, false
 }
 
-func (r response) json(t *testing.T, v any) {
+func (r response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
