@@ -199,6 +199,15 @@ func (s *Service) applyEffect(ctx context.Context, ev stripe.Event) (string, err
 		if dp.Status != stripe.DisputeStatusWon {
 			return "dispute closed " + string(dp.Status), nil
 		}
+		// Give back only what the dispute took: if its opening was not
+		// applied yet, wait for it (Stripe retries, reconcile catches up).
+		n, err := s.st.Collection(collPayments).CountDocuments(ctx, bson.D{{Key: "_id", Value: events.CreditDispute + ":" + dp.ID}})
+		if err != nil {
+			return "", fmt.Errorf("find dispute %s: %w", dp.ID, err)
+		}
+		if n == 0 {
+			return "", fmt.Errorf("dispute %s won before it was opened here: %w", dp.ID, errRetryLater)
+		}
 		return events.CreditDisputeWon, s.reverse(ctx, ev, events.CreditDisputeWon, dp.ID, dp.PaymentIntent, dp.Currency, dp.Amount)
 	}
 	return "ignored type", nil

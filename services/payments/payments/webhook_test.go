@@ -130,7 +130,7 @@ func TestWebhook_AsyncFailedCreditsNothingAndAsksForAMail(t *testing.T) {
 	}
 }
 
-// allStatuses sends evs until each was answered 2xx, as Stripe's retries
+// deliverLikeStripe sends evs until each was answered 2xx, as Stripe's retries
 // would, and returns how many deliveries were refused on the way.
 func deliverLikeStripe(t *testing.T, h *harness, evs [][]byte) int {
 	t.Helper()
@@ -239,4 +239,27 @@ func TestWebhook_SessionsNotOursOrNotInUSDAreAcknowledgedWithoutCredit(t *testin
 
 func signedHeader(body []byte, secret string, at time.Time) string {
 	return webhookHeader(body, secret, at)
+}
+
+func TestWebhook_DisputeWonWithoutItsOpeningIsNotCreditedUntilTheOpeningArrives(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	acc, pi := "acc_won", "pi_won"
+	paid := stripeEvent("evt_won_paid", stripe.EventTypeCheckoutSessionCompleted, session("cs_won", acc, 1000, "paid", pi))
+	won := stripeEvent("evt_won_closed", stripe.EventTypeChargeDisputeClosed, map[string]any{"id": "dp_w", "object": "dispute", "amount": 1000, "currency": "usd", "payment_intent": pi, "status": "won"})
+	opened := stripeEvent("evt_won_opened", stripe.EventTypeChargeDisputeCreated, map[string]any{"id": "dp_w", "object": "dispute", "amount": 1000, "currency": "usd", "payment_intent": pi, "status": "needs_response"})
+	if code := h.post(paid, whsec, time.Now()); code != http.StatusOK {
+		t.Fatal(code)
+	}
+	if code := h.post(won, whsec, time.Now()); code/100 == 2 {
+		t.Fatalf("dispute won before opened: status %d, want a retry", code)
+	}
+	if got := credits(t, h.bus, acc); len(got) != 1 {
+		t.Fatalf("entries = %+v, want only the purchase", got)
+	}
+	deliverLikeStripe(t, h, [][]byte{opened, won})
+	got := credits(t, h.bus, acc)
+	if len(got) != 3 || sum(got) != int64(10*money.Dollar) {
+		t.Errorf("entries = %+v, want purchase, dispute and its reversal netting $10", got)
+	}
 }
