@@ -158,6 +158,24 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Retries == 0 {
 		c.Retries = -1 // an explicit 0 disables retries
 	}
+	chs, err := ChannelsFromEnv(getenv)
+	if err != nil {
+		r.Fail("%v", err)
+	}
+	c.Channels = chs
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// ChannelsFromEnv reads the upstream channels: the default channel of each
+// provider whose <PROVIDER>_API_KEY is set (OPENAI_, ANTHROPIC_, GEMINI_,
+// XAI_; base URL from <PROVIDER>_BASE_URL), then those of the JSON file
+// named by GATEWAY_CHANNELS_FILE.
+func ChannelsFromEnv(getenv func(string) string) ([]ChannelConfig, error) {
+	r := config.NewReader(getenv)
+	var chs []ChannelConfig
 	for _, p := range []struct {
 		prefix, base string
 		provider     catalog.Provider
@@ -171,9 +189,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if key == "" {
 			continue
 		}
-		c.Channels = append(c.Channels, ChannelConfig{
+		chs = append(chs, ChannelConfig{
 			Name: string(p.provider), Provider: p.provider, APIKey: key,
-			BaseURL: r.String(p.prefix+"_BASE_URL", p.base), Priority: 0, Weight: 1,
+			BaseURL: r.String(p.prefix+"_BASE_URL", p.base), Weight: 1,
 		})
 	}
 	if path := r.String("GATEWAY_CHANNELS_FILE", ""); path != "" {
@@ -181,15 +199,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if err != nil {
 			r.Fail("GATEWAY_CHANNELS_FILE: %v", err)
 		}
-		c.Channels = append(c.Channels, more...)
+		chs = append(chs, more...)
 	}
-	if err := validateChannels(c.Channels); err != nil {
+	if err := validateChannels(chs); err != nil {
 		r.Fail("%v", err)
 	}
-	if err := r.Err(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return chs, r.Err()
 }
 
 // readChannelsFile reads a JSON array of ChannelConfig.

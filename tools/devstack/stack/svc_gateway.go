@@ -1,7 +1,83 @@
 package stack
 
-// gatewayService builds the gateway service on env, or returns nil while the
-// service does not exist yet.
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/services/gateway/demo"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+)
+
+// gatewayService builds the gateway on --gateway-addr, with no database
+// (DESIGN §1). Provider channels come from the environment (OPENAI_API_KEY,
+// ANTHROPIC_API_KEY, GEMINI_API_KEY, XAI_API_KEY, their *_BASE_URL, and
+// GATEWAY_CHANNELS_FILE). A provider with no channel is answered by the
+// built-in DEMO UPSTREAM, a clearly labelled canned reply, so that the
+// README's curl example and any OpenAI SDK work on a fresh machine.
 func gatewayService(env *Env) (*runner, error) {
-	return nil, nil
+	chans, err := gateway.ChannelsFromEnv(env.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	have := map[catalog.Provider]bool{}
+	for _, c := range chans {
+		have[c.Provider] = true
+	}
+	var demoSrv *http.Server
+	var demoStart func() error
+	var demoFor []catalog.Provider
+	for _, p := range []catalog.Provider{catalog.OpenAI, catalog.Anthropic, catalog.Google, catalog.XAI} {
+		if !have[p] {
+			demoFor = append(demoFor, p)
+		}
+	}
+	if len(demoFor) > 0 {
+		ln, err := httpx.Listen("127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("gateway demo upstream: %w", err)
+		}
+		demoSrv = httpx.NewServer(demo.Handler(), httpx.ServerConfig{})
+		demoStart = func() error { return demoSrv.Serve(ln) }
+		base := "http://" + ln.Addr().String()
+		for _, p := range demoFor {
+			url := base + "/v1"
+			if p == catalog.Anthropic {
+				url = base // Anthropic's base URL has no version path
+			}
+			chans = append(chans, gateway.ChannelConfig{Name: "demo-" + string(p), Provider: p, BaseURL: url, APIKey: "demo", Weight: 1})
+		}
+		fmt.Fprintf(env.Out, "gateway: no API key for %v, so those models answer from the built-in DEMO UPSTREAM (canned replies, not real models)\n", demoFor)
+	}
+	cfg := gateway.Config{
+		Addr:      env.Config.GatewayAddr,
+		Channels:  chans,
+		OutboxDir: filepath.Join(env.Config.DataDir, "gateway-outbox"),
+	}
+	cfg.CatalogFile = env.Getenv("GATEWAY_CATALOG_FILE")
+	svc, err := gateway.New(cfg, gateway.Deps{Bus: env.Bus, Logger: env.Telemetry.Logger.With("part", "gateway"), Metrics: env.Telemetry.MetricsHandler()})
+	if err != nil {
+		return nil, err
+	}
+	run := func(ctx context.Context) error {
+		if demoSrv != nil {
+			errc := make(chan error, 1)
+			go func() { errc <- demoStart() }()
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				defer cancel()
+				_ = demoSrv.Shutdown(sctx)
+				if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+					env.Telemetry.Logger.Warn("gateway demo upstream", "err", err)
+				}
+			}()
+		}
+		return svc.Run(ctx)
+	}
+	return &runner{name: "gateway", addr: svc.Addr(), run: run}, nil
 }
