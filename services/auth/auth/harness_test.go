@@ -49,10 +49,6 @@ func TestMain(m *testing.M) {
 			// Process-wide goroutines of third parties, not ours to stop.
 			goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
 			goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).push"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-			goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"),
-			goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
-			goleak.IgnoreAnyFunction("github.com/FerretDB/FerretDB/internal/util/state.(*Provider).Subscribe.func1"),
 		); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
