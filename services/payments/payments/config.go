@@ -11,8 +11,8 @@ import (
 
 // Config is everything payments reads from its environment.
 type Config struct {
-	// Addr serves POST /webhooks/stripe (PAYMENTS_ADDR). Empty: no HTTP
-	// listener (the handler is still available from Handler).
+	// Addr serves POST /webhooks/stripe (PAYMENTS_ADDR; "127.0.0.1:0" for
+	// any free port). Empty: no HTTP listener (Handler still serves).
 	Addr string
 	// NATSURL, MongoURI and MongoDB are used by main to build Deps.
 	NATSURL  string
@@ -45,8 +45,9 @@ type Config struct {
 	// payment: the credit path can be tried on a fresh machine. Refused
 	// together with a Stripe key.
 	DevTopUp bool
-	// PublicURL is where browsers reach this service (PAYMENTS_PUBLIC_URL,
-	// default http:// + Addr); the dev top-up page lives under it.
+	// PublicURL is where browsers reach this service (PAYMENTS_PUBLIC_URL;
+	// empty: http:// + the address listened on); the dev top-up page lives
+	// under it.
 	PublicURL string
 	// OutboxInterval is how often stored but unpublished payments are
 	// published again (PAYMENTS_OUTBOX_INTERVAL).
@@ -69,8 +70,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		NonceTTL:            r.Duration("WALLET_NONCE_TTL", 15*time.Minute),
 		OutboxInterval:      r.Duration("PAYMENTS_OUTBOX_INTERVAL", 30*time.Second),
 		DevTopUp:            r.Bool("PAYMENTS_DEV_TOPUP", false),
+		PublicURL:           r.String("PAYMENTS_PUBLIC_URL", ""),
 	}
-	c.PublicURL = r.String("PAYMENTS_PUBLIC_URL", "http://"+c.Addr)
 	chains, err := cryptopay.ChainsFromEnv(getenv)
 	if err != nil {
 		r.Fail("%v", err)
@@ -94,8 +95,8 @@ func (c Config) validate() error {
 		return configError("CHECKOUT_MIN_USD and CHECKOUT_MAX_USD must be whole cents")
 	case c.DevTopUp && c.StripeSecretKey != "":
 		return configError("PAYMENTS_DEV_TOPUP is for machines without STRIPE_SECRET_KEY; unset one of them")
-	case c.DevTopUp && !absoluteHTTP(c.PublicURL):
-		return configError("PAYMENTS_PUBLIC_URL must be an http(s) URL for the dev top-up")
+	case c.PublicURL != "" && !absoluteHTTP(c.PublicURL):
+		return configError("PAYMENTS_PUBLIC_URL must be an http(s) URL")
 	case c.StripeAPIBase != "":
 		if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configError("STRIPE_API_BASE must be an http(s) URL")

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -57,6 +58,15 @@ type Service struct {
 	sem      chan struct{} // bounds concurrent request/reply handlers
 	ready    chan struct{}
 	once     sync.Once
+	ln       net.Listener // opened by New when Addr is set; served by Run
+}
+
+// Addr is the address the webhook listens on ("" without a listener).
+func (s *Service) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
 }
 
 // Ready is closed once Run answers requests on NATS.
@@ -73,7 +83,8 @@ const (
 	collPayments = "card_payments"
 )
 
-// New builds the service and ensures its indexes (bounded by 30s).
+// New builds the service, ensures its indexes (bounded by 30s) and, when
+// cfg.Addr is set, opens the listener so that Addr is known before Run.
 func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Bus == nil || deps.Store == nil {
 		return nil, errors.New("payments: Bus and Store are required")
@@ -104,6 +115,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	defer cancel()
 	if err := s.st.EnsureIndexes(ctx, s.indexes()); err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
+	}
+	if cfg.Addr != "" {
+		ln, err := httpx.Listen(cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("payments: %w", err)
+		}
+		s.ln = ln
+	}
+	if s.cfg.PublicURL == "" && s.ln != nil {
+		s.cfg.PublicURL = "http://" + s.ln.Addr().String()
 	}
 	return s, nil
 }
@@ -173,16 +194,23 @@ func (s *Service) Run(ctx context.Context) error {
 			_ = sub.Drain()
 		}
 	}
+	closeListener := func() {
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
+	}
 	for subj, h := range subjects {
 		sub, err := nc.QueueSubscribe(subj, "payments", h)
 		if err != nil {
 			unsubscribe()
+			closeListener()
 			return fmt.Errorf("payments: subscribe %s: %w", subj, err)
 		}
 		subs = append(subs, sub)
 	}
 	if err := nc.Flush(); err != nil {
 		unsubscribe()
+		closeListener()
 		return fmt.Errorf("payments: subscribe: %w", err)
 	}
 	s.once.Do(func() { close(s.ready) })
@@ -218,17 +246,12 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	})
-	if s.cfg.Addr != "" {
-		ln, err := httpx.Listen(s.cfg.Addr)
-		if err != nil {
-			errc <- err
-		} else {
-			wg.Go(func() {
-				if err := httpx.Serve(ctx, httpx.NewServer(s.Handler(), httpx.ServerConfig{}), ln, 10*time.Second); err != nil {
-					errc <- err
-				}
-			})
-		}
+	if s.ln != nil {
+		wg.Go(func() {
+			if err := httpx.Serve(ctx, httpx.NewServer(s.Handler(), httpx.ServerConfig{}), s.ln, 10*time.Second); err != nil {
+				errc <- err
+			}
+		})
 	}
 	var runErr error
 	select {

@@ -22,7 +22,6 @@ func paymentsService(env *Env) (*runner, error) {
 	}
 	cfg := payments.Config{
 		Addr:                env.Config.PaymentsAddr,
-		PublicURL:           "http://" + env.Config.PaymentsAddr,
 		StripeSecretKey:     env.Getenv("STRIPE_SECRET_KEY"),
 		StripeWebhookSecret: env.Getenv("STRIPE_WEBHOOK_SECRET"),
 		StripeAPIBase:       env.Getenv("STRIPE_API_BASE"),
@@ -36,7 +35,7 @@ func paymentsService(env *Env) (*runner, error) {
 		return nil, err
 	}
 	if cfg.DevTopUp {
-		fmt.Fprintf(env.Out, "payments: no STRIPE_SECRET_KEY, so checkout opens a DEV TOP-UP page on http://%s (no money moves)\n", cfg.Addr)
+		fmt.Fprintf(env.Out, "payments: no STRIPE_SECRET_KEY, so checkout opens a DEV TOP-UP page on http://%s (no money moves)\n", svc.Addr())
 	}
-	return &runner{name: "payments", addr: cfg.Addr, run: svc.Run}, nil
+	return &runner{name: "payments", addr: svc.Addr(), run: svc.Run}, nil
 }
