@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +122,39 @@ func TestCSRF_StateChangingRequestsNeedTokenAndSameOrigin(t *testing.T) {
 	// Sign-out is state-changing too.
 	c.csrf = ""
 	c.must(http.MethodPost, "/api/auth/sign-out", nil, http.StatusForbidden)
+}
+
+func TestMe_NameCanBeCorrectedAndRemoved(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, _ := h.signIn("al@example.com")
+	var m me
+	c.must(http.MethodPatch, "/api/me", map[string]string{"name": "  Al Smith "}, http.StatusOK).json(t, &m)
+	if m.Name != "Al Smith" {
+		t.Fatalf("name = %q", m.Name)
+	}
+	c.must(http.MethodPatch, "/api/me", map[string]string{"name": ""}, http.StatusOK)
+	var after me
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &after)
+	if after.Name != "" {
+		t.Fatalf("name not removed: %q", m.Name)
+	}
+	c.must(http.MethodPatch, "/api/me", map[string]string{"name": strings.Repeat("x", 101)}, http.StatusBadRequest)
+	c.csrf = ""
+	c.must(http.MethodPatch, "/api/me", map[string]string{"name": "x"}, http.StatusForbidden)
+}
+
+func TestProviders_ListsOnlyConfiguredSignInMethods(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	var p struct{ Providers []string }
+	h.client().must(http.MethodGet, "/api/auth/providers", nil, http.StatusOK).json(t, &p)
+	if strings.Join(p.Providers, ",") != "email" {
+		t.Fatalf("providers = %v", p.Providers)
+	}
+	o := newOAuthHarness(t)
+	o.client().must(http.MethodGet, "/api/auth/providers", nil, http.StatusOK).json(t, &p)
+	if strings.Join(p.Providers, ",") != "email,google,github" {
+		t.Fatalf("providers = %v", p.Providers)
+	}
 }

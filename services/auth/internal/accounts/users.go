@@ -180,3 +180,24 @@ func (s *Store) UserForIdentity(ctx context.Context, provider, subject, email st
 	}
 	return u, nil
 }
+
+// Rename corrects a user's display name (the data right to correction; an
+// empty name removes it).
+func (s *Store) Rename(ctx context.Context, accountID, name string) (User, error) {
+	name = strings.TrimSpace(name)
+	if len([]rune(name)) > 100 {
+		return User{}, invalid("name must be at most 100 characters")
+	}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: name}}}}
+	if name == "" {
+		update = bson.D{{Key: "$unset", Value: bson.D{{Key: "name", Value: ""}}}}
+	}
+	res, err := s.st.Collection(CollUsers).UpdateOne(ctx, bson.D{{Key: "_id", Value: accountID}, {Key: "deleted_at", Value: bson.D{{Key: "$exists", Value: false}}}}, update)
+	if err != nil {
+		return User{}, fmt.Errorf("rename user: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return User{}, ErrNotFound
+	}
+	return s.UserByID(ctx, accountID)
+}

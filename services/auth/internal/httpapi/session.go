@@ -95,3 +95,17 @@ func (a *API) me(c echo.Context) error {
 	u := user(c)
 	return c.JSON(http.StatusOK, Me{User: u, DefaultProjectID: accounts.DefaultProjectID(u.ID), CSRFToken: CSRFToken(c.Get(ctxToken).(string))})
 }
+
+func (a *API) renameMe(c echo.Context) error {
+	var b struct {
+		Name string `json:"name"`
+	}
+	if err := bind(c, &b); err != nil {
+		return err
+	}
+	u, err := a.acc.Rename(c.Request().Context(), user(c).ID, b.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, Me{User: u, DefaultProjectID: accounts.DefaultProjectID(u.ID), CSRFToken: CSRFToken(c.Get(ctxToken).(string))})
+}

@@ -183,3 +183,14 @@ func (a *API) oauthCallback(c echo.Context) error {
 	}
 	return a.signedIn(c, u, false)
 }
+
+// listProviders tells the sign-in page which methods are on.
+func (a *API) listProviders(c echo.Context) error {
+	out := []string{"email"}
+	for _, name := range []string{"google", "github"} {
+		if _, ok := a.providers[name]; ok {
+			out = append(out, name)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string][]string{"providers": out})
+}
