@@ -1,0 +1,439 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/ids"
+	"github.com/onekey-oss/onekey/services/ledger/internal/book"
+	"github.com/onekey-oss/onekey/services/ledger/internal/ledgerdb"
+)
+
+// Fail points, in the order a batch reaches them.
+const (
+	PointBatchRecord = "batch-record" // after the write-ahead record
+	PointJournal     = "journal"      // after the journal entries
+	PointUsage       = "usage"        // after the usage rows
+	PointRollups     = "rollups"      // after the rollups
+	PointAccounts    = "accounts"     // after the account documents
+	PointKV          = "kv"           // after KV balances
+	PointNotify      = "notify"       // after credit.applied / balance.low
+	PointDone        = "done"         // after deleting the record, before acking
+)
+
+// FailPoints lists every fail point.
+func FailPoints() []string {
+	return []string{PointBatchRecord, PointJournal, PointUsage, PointRollups, PointAccounts, PointKV, PointNotify, PointDone}
+}
+
+type item struct {
+	in inMsg
+	ev book.Event
+}
+
+// apply applies one batch of messages and acks them. Messages that can
+// never be applied (undecodable, breaking a rule, or reusing an event id
+// with other content) are dead-lettered; duplicates are acked. On an error
+// nothing is acked and the caller must recover before the next batch.
+func (s *Service) apply(ctx context.Context, msgs []inMsg) error {
+	start := time.Now()
+	var items []item
+	var acks []jetstream.Msg
+	seen := map[string]string{} // event id -> fingerprint, within the batch
+	for _, m := range msgs {
+		ev, err := book.Decode(m.msg.Subject(), m.msg.Data())
+		switch {
+		case errors.Is(err, book.Ignored):
+			acks = append(acks, m.msg)
+			continue
+		case err != nil:
+			if err := s.deadLetter(ctx, m, err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		if fp, ok := seen[ev.ID]; ok {
+			if fp != ev.Fingerprint {
+				s.m.conflicts.Add(ctx, 1)
+				if err := s.deadLetter(ctx, m, fmt.Sprintf("event id %s already used with other content", ev.ID)); err != nil {
+					return err
+				}
+				continue
+			}
+			s.m.duplicates.Add(ctx, 1)
+			acks = append(acks, m.msg)
+			continue
+		}
+		seen[ev.ID] = ev.Fingerprint
+		items = append(items, item{in: m, ev: ev})
+	}
+
+	if len(items) > 0 {
+		rejected, err := s.write(ctx, items)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if reason, bad := rejected[it.ev.ID]; bad {
+				if err := s.deadLetter(ctx, it.in, reason); err != nil {
+					return err
+				}
+				continue
+			}
+			acks = append(acks, it.in.msg)
+		}
+	}
+	if err := s.point(PointDone); err != nil {
+		return err
+	}
+	// A lost ack is harmless: the redelivered message finds its entry.
+	for _, m := range acks {
+		_ = m.Ack()
+	}
+	s.m.batchSize.Record(ctx, int64(len(msgs)))
+	s.m.batchSeconds.Record(ctx, time.Since(start).Seconds())
+	return nil
+}
+
+// write computes the entries of items, records the batch, inserts the
+// journal and finishes the batch. It returns the ids it refused because
+// the journal holds another event under that id.
+func (s *Service) write(ctx context.Context, items []item) (map[string]string, error) {
+	now := s.now().UTC()
+	bases := map[string]book.Account{}
+	var order []string
+	for _, it := range items {
+		if _, ok := bases[it.ev.Account]; ok {
+			continue
+		}
+		a, err := s.account(ctx, it.ev.Account)
+		if err != nil {
+			return nil, err
+		}
+		bases[it.ev.Account] = a.Clone()
+		order = append(order, a.ID)
+	}
+
+	// Entries as if every event were new. Duplicates found by the insert
+	// below are dropped; the entries after them in the same account keep
+	// their numbers (leaving gaps) and their recorded effects, which were
+	// decided on a state that counted the duplicate once more: at worst a
+	// request is charged where it could have used a free request, which is
+	// then left for a later one. Balance = sum of entries holds either way.
+	work := map[string]*book.Account{}
+	for id, a := range bases {
+		c := a.Clone()
+		work[id] = &c
+	}
+	rec := ledgerdb.BatchDoc{ID: ids.New("bat"), Created: now}
+	for _, id := range order {
+		rec.Bases = append(rec.Bases, accountDoc(bases[id]))
+	}
+	docs := make([]ledgerdb.EntryDoc, 0, len(items))
+	for _, it := range items {
+		e, _ := work[it.ev.Account].Apply(it.ev, s.cfg.FreeRequests)
+		d := ledgerdb.EntryToDoc(e, rec.ID, now)
+		docs = append(docs, d)
+		be := ledgerdb.BatchEntry{Entry: d}
+		if it.ev.Usage != nil {
+			u := s.usageDoc(it.ev.Usage, e)
+			be.Usage = &u
+		}
+		rec.Entries = append(rec.Entries, be)
+	}
+	if err := s.db.PutBatch(ctx, rec); err != nil {
+		return nil, err
+	}
+	if err := s.point(PointBatchRecord); err != nil {
+		return nil, err
+	}
+	dups, err := s.db.InsertEntries(ctx, docs)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.point(PointJournal); err != nil {
+		return nil, err
+	}
+	rejected := map[string]string{}
+	var confirmed []ledgerdb.BatchEntry
+	for i, be := range rec.Entries {
+		if !dups[i] {
+			confirmed = append(confirmed, be)
+			continue
+		}
+		old, found, err := s.db.Entry(ctx, be.Entry.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			// Refused as a duplicate, yet no entry has its id: its
+			// (account, seq) is taken, so another writer is running.
+			return nil, fmt.Errorf("journal entry %s of account %s: sequence %d is taken; is a second ledger writing?", be.Entry.ID, be.Entry.AccountID, be.Entry.Seq)
+		}
+		if old.Fingerprint != be.Entry.Fingerprint || old.AccountID != be.Entry.AccountID {
+			s.m.conflicts.Add(ctx, 1)
+			rejected[be.Entry.ID] = fmt.Sprintf("event id %s is already in the journal with other content (account %s)", be.Entry.ID, old.AccountID)
+			continue
+		}
+		s.m.duplicates.Add(ctx, 1)
+	}
+	if err := s.finish(ctx, rec, confirmed); err != nil {
+		return nil, err
+	}
+	return rejected, nil
+}
+
+// account returns the cached state of an account, loading it on a miss
+// (an account without a document starts empty, with the configured
+// low-balance threshold).
+func (s *Service) account(ctx context.Context, id string) (*book.Account, error) {
+	if a, ok := s.accounts[id]; ok {
+		return a, nil
+	}
+	d, found, err := s.db.LoadAccount(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	a := book.Account{ID: id, LowThreshold: s.cfg.LowBalance}
+	if found {
+		a = d.ToAccount()
+	}
+	s.accounts[id] = &a
+	return &a, nil
+}
+
+// finish does every write after the journal for the entries of rec that
+// are in the journal (confirmed): usage rows, rollups, accounts, KV
+// balances, notifications, then deletes rec. Each step is idempotent, so
+// finishing a batch twice leaves what finishing it once does.
+func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed []ledgerdb.BatchEntry) error {
+	now := s.now().UTC()
+	states := map[string]*book.Account{}
+	var order []string
+	for _, b := range rec.Bases {
+		a := b.ToAccount()
+		states[a.ID] = &a
+		order = append(order, a.ID)
+	}
+	// confirmed is in batch order, which is each account's seq order.
+
+	var usage []ledgerdb.UsageDoc
+	rollups := map[string]*ledgerdb.RollupDelta{}
+	var rollupOrder []string
+	var notes []events.Event
+	for _, be := range confirmed {
+		a := states[be.Entry.AccountID]
+		if a == nil {
+			return fmt.Errorf("batch %s: entry %s has no base state for account %s", rec.ID, be.Entry.ID, be.Entry.AccountID)
+		}
+		before := a.Balance
+		e := a.ApplyEntry(be.Entry.ToEntry())
+		if e.Kind == book.KindCredit {
+			notes = append(notes, events.CreditAppliedV1{
+				V: 1, ID: "applied:" + e.ID, Time: now, AccountID: e.Account, SourceEventID: e.ID,
+				Method: e.Method, Kind: e.CreditKind, AmountMicros: e.Amount, BalanceMicros: e.BalanceAfter,
+			})
+		}
+		if a.LowThreshold > 0 && before >= a.LowThreshold && a.Balance < a.LowThreshold {
+			notes = append(notes, events.BalanceLowV1{
+				V: 1, ID: fmt.Sprintf("balance.low:%s:%d", a.ID, e.Seq), Time: now, AccountID: a.ID,
+				BalanceMicros: a.Balance, ThresholdMicros: a.LowThreshold,
+			})
+		}
+		if be.Usage != nil {
+			u := *be.Usage
+			usage = append(usage, u)
+			rid := readmodel.RollupID(u.AccountID, readmodel.Day(u.Time), u.Model, u.KeyID)
+			r, ok := rollups[rid]
+			if !ok {
+				r = &ledgerdb.RollupDelta{ID: rid, AccountID: u.AccountID, Day: readmodel.Day(u.Time), Model: u.Model, KeyID: u.KeyID, ProjectID: u.ProjectID}
+				rollups[rid] = r
+				rollupOrder = append(rollupOrder, rid)
+			}
+			r.Add(u)
+		}
+		s.m.applied.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", e.Kind)))
+	}
+
+	if err := s.db.InsertUsage(ctx, usage); err != nil {
+		return err
+	}
+	if err := s.point(PointUsage); err != nil {
+		return err
+	}
+	var deltas []ledgerdb.RollupDelta
+	for _, id := range rollupOrder {
+		deltas = append(deltas, *rollups[id])
+	}
+	if err := s.db.ApplyRollups(ctx, rec.ID, deltas); err != nil {
+		return err
+	}
+	if err := s.point(PointRollups); err != nil {
+		return err
+	}
+	accounts := make([]book.Account, 0, len(order))
+	for _, id := range order {
+		accounts = append(accounts, *states[id])
+	}
+	if err := s.db.SaveAccounts(ctx, accounts, s.cfg.LowBalance, now); err != nil {
+		return err
+	}
+	for _, id := range order {
+		s.accounts[id] = states[id]
+	}
+	if err := s.point(PointAccounts); err != nil {
+		return err
+	}
+	if err := s.putBalances(ctx, accounts, s.now().UTC()); err != nil {
+		return err
+	}
+	if err := s.point(PointKV); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if _, err := s.bus.Publish(ctx, n); err != nil {
+			return err
+		}
+	}
+	if err := s.point(PointNotify); err != nil {
+		return err
+	}
+	return s.db.DeleteBatch(ctx, rec.ID)
+}
+
+// recover finishes every batch a previous run (or a failed batch) left
+// behind: the entries of its record found in the journal under its batch
+// id are the ones it inserted.
+func (s *Service) recover(ctx context.Context) error {
+	recs, err := s.db.PendingBatches(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		var confirmed []ledgerdb.BatchEntry
+		for _, be := range rec.Entries {
+			d, found, err := s.db.Entry(ctx, be.Entry.ID)
+			if err != nil {
+				return err
+			}
+			if found && d.Batch == rec.ID && d.AccountID == be.Entry.AccountID && d.Seq == be.Entry.Seq {
+				confirmed = append(confirmed, be)
+			}
+		}
+		// Rollups this batch had already added to carry its id.
+		done := map[string]bool{}
+		for _, be := range confirmed {
+			if be.Usage == nil {
+				continue
+			}
+			rid := readmodel.RollupID(be.Usage.AccountID, readmodel.Day(be.Usage.Time), be.Usage.Model, be.Usage.KeyID)
+			if _, ok := done[rid]; ok {
+				continue
+			}
+			b, err := s.db.RollupBatch(ctx, rid)
+			if err != nil {
+				return err
+			}
+			done[rid] = b == rec.ID
+		}
+		if err := s.finishRecovered(ctx, rec, confirmed, done); err != nil {
+			return err
+		}
+		s.log.Info("ledger: finished a half-written batch", "batch", rec.ID, "entries", len(confirmed))
+	}
+	return nil
+}
+
+// finishRecovered is finish for a recovered batch, leaving out the usage of
+// rollups the batch had already added to.
+func (s *Service) finishRecovered(ctx context.Context, rec ledgerdb.BatchDoc, confirmed []ledgerdb.BatchEntry, rollupDone map[string]bool) error {
+	var trimmed []ledgerdb.BatchEntry
+	for _, be := range confirmed {
+		if be.Usage != nil {
+			rid := readmodel.RollupID(be.Usage.AccountID, readmodel.Day(be.Usage.Time), be.Usage.Model, be.Usage.KeyID)
+			if rollupDone[rid] {
+				// Its usage row and rollup are written; keep the money part.
+				be.Usage = nil
+			}
+		}
+		trimmed = append(trimmed, be)
+	}
+	return s.finish(ctx, rec, trimmed)
+}
+
+// usageDoc is the usage row of a request with what the ledger charged.
+func (s *Service) usageDoc(u *events.UsageRecordedV1, e book.Entry) ledgerdb.UsageDoc {
+	t := u.Time.UTC()
+	if t.IsZero() {
+		t = s.now().UTC()
+	}
+	return ledgerdb.UsageDoc{
+		ID: u.ID, AccountID: u.AccountID, ProjectID: u.ProjectID, KeyID: u.KeyID, Model: u.Model, Provider: u.Provider,
+		Channel: u.Channel, Time: t, InputTokens: u.InputTokens, CachedInputTokens: u.CachedInputTokens,
+		CacheWriteTokens: u.CacheWriteTokens, OutputTokens: u.OutputTokens, ReasoningTokens: u.ReasoningTokens,
+		CostMicros: int64(u.CostMicros), ChargedMicros: -int64(e.Amount), Free: e.FreeDelta < 0,
+		LatencyMS: u.LatencyMS, TTFBMS: u.TTFBMS, Streamed: u.Streamed, Status: u.Status, Estimated: u.Estimated,
+		ExpiresAt: t.Add(s.cfg.UsageRetention),
+	}
+}
+
+func accountDoc(a book.Account) ledgerdb.AccountDoc {
+	d := ledgerdb.AccountDoc{ID: a.ID, BalanceMicros: int64(a.Balance), FreeRequestsLeft: a.Free, LowBalanceMicros: int64(a.LowThreshold),
+		Opened: a.Opened, CreatedAt: a.CreatedAt, Seq: a.Seq}
+	if len(a.KeySpend) > 0 {
+		d.KeySpendMicros = map[string]int64{}
+		for k, v := range a.KeySpend {
+			d.KeySpendMicros[k] = int64(v)
+		}
+	}
+	return d
+}
+
+// putBalances publishes each account's balance to KV balances; written is
+// when the batch had written the accounts (the value's updated_at).
+func (s *Service) putBalances(ctx context.Context, accounts []book.Account, written time.Time) error {
+	for _, a := range accounts {
+		v := events.BalanceV1{V: 1, AccountID: a.ID, BalanceMicros: a.Balance, FreeRequestsLeft: a.Free,
+			Seq: uint64(a.Seq), UpdatedAt: written}
+		if len(a.KeySpend) > 0 {
+			v.KeySpendMicros = make(map[string]money.Micros, len(a.KeySpend))
+			for k, x := range a.KeySpend {
+				v.KeySpendMicros[k] = x
+			}
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode balance of %s: %w", a.ID, err)
+		}
+		if _, err := s.kv.Put(ctx, a.ID, raw); err != nil {
+			return fmt.Errorf("put balance of %s: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// deadLetter publishes a message the ledger will never apply to the
+// dead-letter subject with the reason, and terminates it.
+func (s *Service) deadLetter(ctx context.Context, m inMsg, reason string) error {
+	attempts := 1
+	if md, err := m.msg.Metadata(); err == nil {
+		attempts = int(md.NumDelivered)
+	}
+	if err := s.bus.DeadLetter(ctx, m.consumer, m.msg, attempts, reason); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", m.msg.Subject(), err)
+	}
+	s.m.deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", m.consumer)))
+	s.log.Warn("ledger: dead-lettered a message", "consumer", m.consumer, "subject", m.msg.Subject(), "reason", reason)
+	_ = m.msg.Term()
+	return nil
+}

@@ -1,0 +1,199 @@
+// Package ledger is onekey's single writer of balances. It consumes the
+// usage, billing and account streams in batches, keeps the journal (one
+// entry per money event, unique by event id), the account balances, the
+// usage rows and their rollups in MongoDB, and publishes each changed
+// balance to KV "balances", a credit.applied for each credit and a
+// balance.low when a balance crosses its account's threshold.
+//
+// Exactly once without transactions: a batch first stores a write-ahead
+// record of the entries it will insert (with each account's state before
+// it), then inserts the journal entries (a duplicate event id is refused by
+// the unique _id), then writes usage rows, rollups, accounts, KV and
+// notifications, each idempotent on its own, then deletes the record and
+// acks the messages. If the ledger stops anywhere in between, the next
+// start finds the record and finishes the batch from it, and redelivered
+// messages find their journal entries and change nothing.
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/services/ledger/internal/book"
+	"github.com/onekey-oss/onekey/services/ledger/internal/ledgerdb"
+)
+
+// Config is the ledger's configuration.
+type Config struct {
+	// NATSURL, MongoURI, MongoDB and Addr are read by main only (devstack
+	// passes connections in Deps).
+	NATSURL  string
+	MongoURI string
+	MongoDB  string
+	Addr     string // metrics and health
+	LogLevel slog.Level
+
+	// BatchSize is the most messages applied in one batch.
+	BatchSize int
+	// FreeRequests is what account.created grants.
+	FreeRequests int64
+	// LowBalance is the low-balance threshold given to new accounts.
+	LowBalance money.Micros
+	// UsageRetention is how long usage rows are kept.
+	UsageRetention time.Duration
+	// SweepInterval is how often expired usage rows are deleted.
+	SweepInterval time.Duration
+	// RetryBackoff is the wait after a failed batch before it is tried again.
+	RetryBackoff time.Duration
+}
+
+// DefaultConfig is the configuration with every default and no endpoints.
+func DefaultConfig() Config {
+	return Config{
+		MongoDB: "onekey", Addr: "127.0.0.1:8083", LogLevel: slog.LevelInfo,
+		BatchSize: 1000, FreeRequests: 20, LowBalance: money.Dollar,
+		UsageRetention: 90 * 24 * time.Hour, SweepInterval: time.Hour, RetryBackoff: time.Second,
+	}
+}
+
+// ConfigFromEnv reads the configuration, reporting every problem together.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	d := DefaultConfig()
+	r := config.NewReader(getenv)
+	c := Config{
+		NATSURL:        r.Required("NATS_URL"),
+		MongoURI:       r.Required("MONGODB_URI"),
+		MongoDB:        r.String("MONGODB_DB", d.MongoDB),
+		Addr:           r.String("LEDGER_ADDR", d.Addr),
+		BatchSize:      r.Int("LEDGER_BATCH_SIZE", d.BatchSize),
+		FreeRequests:   r.Int64("LEDGER_FREE_REQUESTS", d.FreeRequests),
+		LowBalance:     r.Money("LEDGER_LOW_BALANCE", d.LowBalance),
+		UsageRetention: r.Duration("LEDGER_USAGE_RETENTION", d.UsageRetention),
+		SweepInterval:  r.Duration("LEDGER_SWEEP_INTERVAL", d.SweepInterval),
+		RetryBackoff:   r.Duration("LEDGER_RETRY_BACKOFF", d.RetryBackoff),
+	}
+	lvl, err := parseLevel(r.String("LOG_LEVEL", "info"))
+	if err != nil {
+		r.Fail("LOG_LEVEL: %v", err)
+	}
+	c.LogLevel = lvl
+	if err := c.validate(); err != nil {
+		r.Fail("%v", err)
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.BatchSize > 10_000 {
+		errs = append(errs, fmt.Errorf("LEDGER_BATCH_SIZE=%d must be between 1 and 10000", c.BatchSize))
+	}
+	if c.FreeRequests < 0 {
+		errs = append(errs, fmt.Errorf("LEDGER_FREE_REQUESTS=%d must not be negative", c.FreeRequests))
+	}
+	if c.LowBalance < 0 {
+		errs = append(errs, fmt.Errorf("LEDGER_LOW_BALANCE must not be negative"))
+	}
+	if c.UsageRetention < time.Hour {
+		errs = append(errs, fmt.Errorf("LEDGER_USAGE_RETENTION=%v must be at least 1h", c.UsageRetention))
+	}
+	if c.SweepInterval <= 0 || c.RetryBackoff <= 0 {
+		errs = append(errs, fmt.Errorf("LEDGER_SWEEP_INTERVAL and LEDGER_RETRY_BACKOFF must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the ledger's connections and hooks.
+type Deps struct {
+	Bus    *bus.Bus
+	Store  *store.Store
+	Logger *slog.Logger
+	// MeterProvider for the ledger's metrics; nil: none.
+	MeterProvider metric.MeterProvider
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// FailPoint, for tests, is called at each step of a batch with the
+	// step's name; a non-nil return makes Run return that error at once,
+	// without acking or cleaning up, as a crash there would.
+	FailPoint func(point string) error
+}
+
+// Service is the ledger. Run it once.
+type Service struct {
+	cfg  Config
+	bus  *bus.Bus
+	st   *store.Store
+	db   *ledgerdb.DB
+	log  *slog.Logger
+	now  func() time.Time
+	fail func(string) error
+	m    *metrics
+	kv   jetstream.KeyValue
+
+	// accounts caches each account's state as last written. Only the
+	// writer goroutine touches it.
+	accounts map[string]*book.Account
+}
+
+// New builds the ledger.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("ledger config: %w", err)
+	}
+	if deps.Bus == nil || deps.Store == nil {
+		return nil, errors.New("ledger: a bus and a store are required")
+	}
+	s := &Service{
+		cfg: cfg, bus: deps.Bus, st: deps.Store, db: ledgerdb.New(deps.Store),
+		log: deps.Logger, now: deps.Now, fail: deps.FailPoint,
+		accounts: map[string]*book.Account{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.fail == nil {
+		s.fail = func(string) error { return nil }
+	}
+	mp := deps.MeterProvider
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	m, err := newMetrics(mp.Meter("github.com/onekey-oss/onekey/services/ledger"), s)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	return s, nil
+}
+
+// Indexes are the indexes the ledger declares at start-up.
+func (s *Service) Indexes() []store.Index {
+	return append(ledgerdb.Indexes(), s.sweeper().Indexes()...)
+}
+
+func (s *Service) sweeper() *store.Sweeper {
+	return store.NewSweeper(s.st, s.log, s.cfg.SweepInterval, s.now, readmodel.CollUsage)
+}
