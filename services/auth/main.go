@@ -3,7 +3,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/auth/auth"
@@ -69,9 +72,23 @@ func run(ctx context.Context, _ []string, getenv func(string) string) error {
 		_ = st.Close(sctx)
 	}()
 
-	svc, err := auth.New(cfg, auth.Deps{Bus: b, Store: st, Logger: log})
+	svc, err := auth.New(cfg, auth.Deps{Bus: b, Store: st, Logger: log, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}
-	return svc.Run(ctx)
+	if cfg.MetricsAddr == "" {
+		return svc.Run(ctx)
+	}
+	ln, err := httpx.Listen(cfg.MetricsAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mctx, stopMetrics := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- httpx.Serve(mctx, httpx.NewServer(mux, httpx.ServerConfig{}), ln, 5*time.Second) }()
+	err = svc.Run(ctx)
+	stopMetrics() // also when Run failed on its own
+	return errors.Join(err, <-errc)
 }

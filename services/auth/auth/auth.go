@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
@@ -36,6 +37,8 @@ type Deps struct {
 	Now func() time.Time
 	// HTTPClient for calls to Google and GitHub (a 15 s-timeout client when nil).
 	HTTPClient *http.Client
+	// MeterProvider for the service's metrics; nil records none.
+	MeterProvider metric.MeterProvider
 }
 
 // Service is the running auth service.
@@ -93,7 +96,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, AppURL: cfg.AppURL, TrustProxy: cfg.TrustProxy,
 		MagicPerAddress: cfg.MagicLinksPerAddress, MagicPerIP: cfg.MagicLinksPerIP, MagicWindow: cfg.MagicLinkWindow,
-	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Logger: log, Now: d.Now})
+	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

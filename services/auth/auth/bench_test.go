@@ -12,7 +12,7 @@ import (
 // an account and one without: the handler does the same work for both, so
 // the two should cost the same (compare ns/op of the sub-benchmarks).
 func BenchmarkMagicLinkRequest(b *testing.B) {
-	h := newHarness(b, func(c *auth.Config) { c.MagicLinksPerAddress, c.MagicLinksPerIP = 0, 0 })
+	h := newHarness(b, func(c *auth.Config, _ *auth.Deps) { c.MagicLinksPerAddress, c.MagicLinksPerIP = 0, 0 })
 	h.signIn("known@example.com")
 	for _, who := range []string{"known", "unknown"} {
 		b.Run(who, func(b *testing.B) {

@@ -30,6 +30,10 @@ type Config struct {
 	Google GoogleConfig
 	GitHub GitHubConfig
 
+	// MetricsAddr, when set, serves Prometheus /metrics (AUTH_METRICS_ADDR;
+	// main only: the API's own address is public).
+	MetricsAddr string
+
 	// NATSURL, MongoURI and MongoDB are read by main only; New takes the
 	// connections as Deps.
 	NATSURL  string
@@ -76,9 +80,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			ClientID: r.String("GITHUB_CLIENT_ID", ""), ClientSecret: r.String("GITHUB_CLIENT_SECRET", ""),
 			AuthURL: r.String("GITHUB_AUTH_URL", ""), TokenURL: r.String("GITHUB_TOKEN_URL", ""), APIURL: r.String("GITHUB_API_URL", ""),
 		},
-		NATSURL:  r.Required("NATS_URL"),
-		MongoURI: r.Required("MONGODB_URI"),
-		MongoDB:  r.String("MONGODB_DB", "onekey"),
+		MetricsAddr: r.String("AUTH_METRICS_ADDR", ""),
+		NATSURL:     r.Required("NATS_URL"),
+		MongoURI:    r.Required("MONGODB_URI"),
+		MongoDB:     r.String("MONGODB_DB", "onekey"),
 	}
 	c.PublicURL = r.String("AUTH_PUBLIC_URL", "http://"+c.Addr)
 	c.AppURL = r.String("AUTH_APP_URL", "")

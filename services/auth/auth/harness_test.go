@@ -98,7 +98,7 @@ type harness struct {
 	newMail chan struct{}
 }
 
-type option func(*auth.Config)
+type option func(*auth.Config, *auth.Deps)
 
 func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
@@ -113,10 +113,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		Addr: "127.0.0.1:0", PublicURL: h.srv.URL,
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
 	}
+	deps := auth.Deps{Bus: h.bus, Store: h.store, Now: h.clock.Now}
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, &deps)
 	}
-	svc, err := auth.New(cfg, auth.Deps{Bus: h.bus, Store: h.store, Now: h.clock.Now})
+	svc, err := auth.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -236,7 +236,7 @@ func TestMagicLink_SameAnswerForKnownAndUnknownAddress(t *testing.T) {
 
 func TestMagicLink_RateLimitedPerAddressAndPerIP(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *auth.Config) { c.MagicLinksPerAddress = 3; c.MagicLinksPerIP = 5 })
+	h := newHarness(t, func(c *auth.Config, _ *auth.Deps) { c.MagicLinksPerAddress = 3; c.MagicLinksPerIP = 5 })
 	c := h.client()
 	for range 3 {
 		c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)

@@ -28,7 +28,7 @@ func newOAuthHarness(t *testing.T) *oauthHarness {
 	}
 	t.Cleanup(func() { _ = m.Shutdown() })
 	gh := startFakeGitHub(t)
-	h := newHarness(t, func(c *auth.Config) {
+	h := newHarness(t, func(c *auth.Config, _ *auth.Deps) {
 		c.Google = auth.GoogleConfig{ClientID: m.ClientID, ClientSecret: m.ClientSecret, Issuer: m.Issuer()}
 		c.GitHub = auth.GitHubConfig{
 			ClientID: gh.clientID, ClientSecret: gh.clientSecret,

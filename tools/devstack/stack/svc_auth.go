@@ -20,7 +20,7 @@ func authService(env *Env) (*runner, error) {
 		MagicLinksPerIP:      30,
 		MagicLinkWindow:      15 * time.Minute,
 	}
-	svc, err := auth.New(cfg, auth.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "auth")})
+	svc, err := auth.New(cfg, auth.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "auth"), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}

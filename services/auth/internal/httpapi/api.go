@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
@@ -64,6 +65,8 @@ type Deps struct {
 	Checkout  Checkout
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// MeterProvider for the API's metrics; nil records none.
+	MeterProvider metric.MeterProvider
 }
 
 // API is the account API.
@@ -78,6 +81,7 @@ type API struct {
 	perIP     *ratelimit.Limiter
 	oauthIP   *ratelimit.Limiter
 	linkPage  *template.Template
+	metrics   metrics
 	echo      *echo.Echo
 }
 
@@ -105,6 +109,9 @@ func New(cfg Config, d Deps) (*API, error) {
 		perIP:     ratelimit.New(cfg.MagicPerIP, cfg.MagicWindow, d.Now),
 		// OAuth starts store a state each: bound them per IP like links.
 		oauthIP: ratelimit.New(2*cfg.MagicPerIP, cfg.MagicWindow, d.Now),
+	}
+	if a.metrics, err = newMetrics(d.MeterProvider); err != nil {
+		return nil, err
 	}
 	if a.linkPage, err = template.New("link").Parse(linkPageHTML); err != nil {
 		return nil, fmt.Errorf("httpapi: link page: %w", err)
@@ -228,7 +235,13 @@ func (a *API) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		a.log.Debug("request", "method", c.Request().Method, "route", c.Path(), "status", c.Response().Status, "duration", time.Since(start))
+		d := time.Since(start)
+		route := c.Path()
+		if route == "" || route == "/*" || route == "/api/*" {
+			route = "unmatched" // never the raw URL: it may hold a token
+		}
+		a.metrics.request(c.Request().Context(), c.Request().Method, route, c.Response().Status, d)
+		a.log.Debug("request", "method", c.Request().Method, "route", route, "status", c.Response().Status, "duration", d)
 		return nil
 	}
 }

@@ -29,18 +29,21 @@ func (a *API) requestMagicLink(c echo.Context) error {
 	}
 	email, err := accounts.NormalizeEmail(body.Email)
 	if err != nil {
+		a.metrics.linkRequest(c.Request().Context(), "invalid")
 		return err
 	}
 	// The address is checked first, so requests refused for it do not use
 	// up the IP's allowance.
 	if !a.perAddr.Allow(accounts.HashToken(email)) || !a.perIP.Allow(c.RealIP()) {
 		c.Response().Header().Set("Retry-After", "900")
+		a.metrics.linkRequest(c.Request().Context(), "rate_limited")
 		return fail(http.StatusTooManyRequests, "rate_limited", "too many sign-in requests; try again later")
 	}
 	link := strings.TrimSuffix(a.cfg.PublicURL, "/") + "/api/auth/magic-link/verify"
 	if err := a.acc.RequestMagicLink(c.Request().Context(), email, link); err != nil {
 		return err
 	}
+	a.metrics.linkRequest(c.Request().Context(), "sent")
 	return c.JSON(http.StatusAccepted, map[string]string{"status": "sent", "message": MagicLinkAccepted})
 }
 
@@ -89,6 +92,9 @@ func (a *API) spendMagicLink(c echo.Context) error {
 	}
 	jsonClient := strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON)
 	email, err := a.acc.SpendMagicLink(c.Request().Context(), body.Token)
+	if errors.Is(err, accounts.ErrLinkInvalid) {
+		a.metrics.refused(c.Request().Context(), "magic_link", "link_invalid")
+	}
 	if errors.Is(err, accounts.ErrLinkInvalid) && !jsonClient {
 		return a.page(c, http.StatusBadRequest, pageData{Message: err.Error()})
 	}
@@ -99,14 +105,15 @@ func (a *API) spendMagicLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.signedIn(c, u, jsonClient)
+	return a.signedIn(c, u, "magic_link", jsonClient)
 }
 
-func (a *API) signedIn(c echo.Context, u accounts.User, jsonClient bool) error {
+func (a *API) signedIn(c echo.Context, u accounts.User, method string, jsonClient bool) error {
 	tok, err := a.startSession(c, u)
 	if err != nil {
 		return err
 	}
+	a.metrics.signIn(c.Request().Context(), method)
 	if jsonClient {
 		return c.JSON(http.StatusOK, Me{User: u, DefaultProjectID: accounts.DefaultProjectID(u.ID), CSRFToken: CSRFToken(tok)})
 	}
@@ -156,32 +163,40 @@ func (a *API) oauthCallback(c echo.Context) error {
 	}
 	c.SetCookie(clearCookie(OAuthCookie))
 	state := c.QueryParam("state")
+	ctx := c.Request().Context()
 	ck, err := c.Cookie(OAuthCookie)
 	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
+		a.metrics.refused(ctx, p.Name(), "state_invalid")
 		return accounts.ErrStateInvalid
 	}
-	st, err := a.acc.SpendOAuth(c.Request().Context(), p.Name(), state)
+	st, err := a.acc.SpendOAuth(ctx, p.Name(), state)
+	if errors.Is(err, accounts.ErrStateInvalid) {
+		a.metrics.refused(ctx, p.Name(), "state_invalid")
+	}
 	if err != nil {
 		return err
 	}
 	if c.QueryParam("error") != "" || c.QueryParam("code") == "" {
+		a.metrics.refused(ctx, p.Name(), "provider")
 		return oauth.ErrRefused
 	}
-	prof, err := p.Exchange(c.Request().Context(), c.QueryParam("code"), st.Nonce, st.Verifier)
+	prof, err := p.Exchange(ctx, c.QueryParam("code"), st.Nonce, st.Verifier)
 	if err != nil {
 		if errors.Is(err, oauth.ErrRefused) {
+			a.metrics.refused(ctx, p.Name(), "provider")
 			a.log.Info("oauth sign-in refused", "provider", p.Name(), "err", err)
 		}
 		return err
 	}
-	u, err := a.acc.UserForIdentity(c.Request().Context(), p.Name(), prof.Subject, prof.Email, prof.EmailVerified, prof.Name)
+	u, err := a.acc.UserForIdentity(ctx, p.Name(), prof.Subject, prof.Email, prof.EmailVerified, prof.Name)
 	if errors.Is(err, accounts.ErrInvalid) {
+		a.metrics.refused(ctx, p.Name(), "unverified")
 		return fail(http.StatusBadRequest, "sign_in_refused", "the provider has not verified this e-mail address")
 	}
 	if err != nil {
 		return err
 	}
-	return a.signedIn(c, u, false)
+	return a.signedIn(c, u, p.Name(), false)
 }
 
 // listProviders tells the sign-in page which methods are on.
