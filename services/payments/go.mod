@@ -61,6 +61,7 @@ require (
 	github.com/pion/transport/v4 v4.1.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
+	github.com/resend/resend-go/v2 v2.28.0 // indirect
 	github.com/rogpeppe/go-internal v1.14.1 // indirect
 	github.com/rs/cors v1.7.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
@@ -119,6 +120,9 @@ require (
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-strftime v0.1.9 // indirect
 	github.com/onekey-oss/onekey/services/chainwatcher v0.0.0
+	github.com/onekey-oss/onekey/services/gateway v0.0.0
+	github.com/onekey-oss/onekey/services/ledger v0.0.0
+	github.com/onekey-oss/onekey/services/notifier v0.0.0
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
@@ -166,3 +170,9 @@ replace (
 )
 
 replace github.com/onekey-oss/onekey/services/chainwatcher => ../chainwatcher
+
+replace github.com/onekey-oss/onekey/services/ledger => ../ledger
+
+replace github.com/onekey-oss/onekey/services/notifier => ../notifier
+
+replace github.com/onekey-oss/onekey/services/gateway => ../gateway

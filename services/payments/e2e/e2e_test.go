@@ -1,0 +1,357 @@
+// Package e2e_test runs the payment paths end to end on the embedded stack:
+// real ledger, notifier, gateway, payments and chainwatcher on one embedded
+// NATS and FerretDB; only the third parties are stand-ins (Stripe's signed
+// webhooks, a simulated chain, a local Resend, the gateway's demo upstream).
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/api/contracts/testusd"
+	"github.com/onekey-oss/onekey/api/cryptopay"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/ids"
+	"github.com/onekey-oss/onekey/pkg/store/storetest"
+	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
+	"github.com/onekey-oss/onekey/services/gateway/demo"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+	"github.com/onekey-oss/onekey/services/ledger/ledger"
+	"github.com/onekey-oss/onekey/services/notifier/notifier"
+	"github.com/onekey-oss/onekey/services/notifier/resendtest"
+	"github.com/onekey-oss/onekey/services/payments/payments"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+const whsec = "whsec_e2e"
+
+// run starts r in the background and stops it when the test ends.
+func run(t *testing.T, name string, r func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not stop within 30s", name)
+		}
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 60s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAndReceiptsAreMailedOnce(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := bustest.Start(t)
+	b := srv.Connect(t, "e2e")
+	st := storetest.New(t)
+
+	// A chain with USDC (6 decimals) and a customer wallet.
+	key, _ := crypto.GenerateKey()
+	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	deposit := common.HexToAddress("0x00000000000000000000000000000000000000e2")
+	sim := simulated.NewBackend(types.GenesisAlloc{wallet: {Balance: new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether))}})
+	t.Cleanup(func() { _ = sim.Close() })
+	cl := sim.Client()
+	tokenABI, err := abi.JSON(strings.NewReader(testusd.ABI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainID, _ := cl.ChainID(ctx)
+	send := func(to *common.Address, data []byte) *types.Receipt {
+		t.Helper()
+		nonce, _ := cl.PendingNonceAt(ctx, wallet)
+		head, _ := cl.HeaderByNumber(ctx, nil)
+		tip := big.NewInt(params.GWei)
+		tx, err := types.SignTx(types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip), Gas: 3_000_000, To: to, Data: data}), types.LatestSignerForChainID(chainID), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.SendTransaction(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		sim.Commit()
+		r, err := cl.TransactionReceipt(ctx, tx.Hash())
+		if err != nil || r.Status != types.ReceiptStatusSuccessful {
+			t.Fatalf("transaction failed: %v", err)
+		}
+		return r
+	}
+	pack := func(method string, args ...any) []byte {
+		data, err := tokenABI.Pack(method, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	code, _ := hex.DecodeString(testusd.Bytecode())
+	usdc := send(nil, append(code, pack("", "USD Coin", "USDC")...)).ContractAddress
+	send(&usdc, pack("mint", wallet, big.NewInt(100_000_000)))
+	chain := cryptopay.Chain{Name: "base", DepositAddress: strings.ToLower(deposit.Hex()), Finality: cryptopay.Finalized,
+		Tokens: []cryptopay.Token{{Symbol: "USDC", Contract: strings.ToLower(usdc.Hex()), Decimals: 6}}}
+
+	// The services, as devstack wires them.
+	lcfg := ledger.DefaultConfig()
+	lcfg.Addr = ""
+	lcfg.FreeRequests = 0 // so that only a payment lets the gateway admit
+	led, err := ledger.New(lcfg, ledger.Deps{Bus: b, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ledger", led.Run)
+
+	resend := resendtest.Start(t)
+	nt, err := notifier.New(notifier.Config{ResendAPIKey: resendtest.APIKey, ResendBaseURL: resend.URL(), From: "onekey <noreply@onekey.test>", SiteURL: "https://onekey.test", RetryBackoff: 100 * time.Millisecond},
+		notifier.Deps{Bus: b, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "notifier", nt.Run)
+
+	pay, err := payments.New(payments.Config{StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: []cryptopay.Chain{chain}},
+		payments.Deps{Bus: b, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "payments", pay.Run)
+	web := httptest.NewServer(pay.Handler())
+	t.Cleanup(web.Close)
+
+	cw, err := chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{chain}, PollInterval: 100 * time.Millisecond},
+		chainwatcher.Deps{Bus: b, Store: st, Logger: log, Clients: map[string]chainwatcher.ChainClient{"base": cl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "chainwatcher", cw.Run)
+
+	upstream := httptest.NewServer(demo.Handler())
+	t.Cleanup(upstream.Close)
+	gw, err := gateway.New(gateway.Config{Addr: "127.0.0.1:0", OutboxDir: t.TempDir(),
+		Channels: []gateway.ChannelConfig{{Name: "demo-openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "demo", Weight: 1}}},
+		gateway.Deps{Bus: b, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "gateway", gw.Run)
+	select {
+	case <-pay.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("payments not ready")
+	}
+
+	// An account as auth opens it: account.created, its key in KV
+	// apikeys, its address in auth's users.
+	acc := ids.New("acc")
+	k, err := apikey.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvKeys, err := b.KV(ctx, events.BucketAPIKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(events.APIKeyV1{V: 1, KeyID: ids.New("key"), ProjectID: ids.New("prj"), AccountID: acc, Status: events.KeyActive, UpdatedAt: time.Now().UTC()})
+	if _, err := kvKeys.Put(ctx, apikey.Hash(k), raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Collection(notifier.CollUsers).InsertOne(ctx, bson.D{{Key: "_id", Value: acc}, {Key: "email", Value: "payer@onekey.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, events.AccountCreatedV1{V: 1, ID: "account.created:" + acc, Time: time.Now().UTC(), AccountID: acc}); err != nil {
+		t.Fatal(err)
+	}
+
+	balance := balanceReader(t, b, acc)
+	ask := func() int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+gw.Addr()+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-5.2","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+k)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, "account opened in KV balances", func() bool { _, ok := balance(); return ok })
+	if c := ask(); c != http.StatusPaymentRequired {
+		t.Fatalf("gateway before any payment: %d, want 402", c)
+	}
+
+	// 1. A paid Checkout session, delivered twice; and another whose
+	// delayed payment failed.
+	postEvent := func(id, typ, session, status string, cents int64) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{
+			"id": id, "object": "event", "api_version": stripe.APIVersion, "created": time.Now().Unix(), "type": typ,
+			"data": map[string]any{"object": map[string]any{"id": session, "object": "checkout.session", "client_reference_id": acc, "metadata": map[string]string{"account_id": acc},
+				"currency": "usd", "amount_total": cents, "payment_status": status, "payment_intent": "pi_" + session}},
+		})
+		sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: whsec}).Header
+		req, _ := http.NewRequest(http.MethodPost, web.URL+"/webhooks/stripe", bytes.NewReader(body))
+		req.Header.Set("Stripe-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("webhook %s: %d", id, resp.StatusCode)
+		}
+	}
+	postEvent("evt_e2e_paid", "checkout.session.completed", "cs_e2e", "paid", 1000)
+	postEvent("evt_e2e_paid", "checkout.session.completed", "cs_e2e", "paid", 1000)
+	postEvent("evt_e2e_unpaid", "checkout.session.completed", "cs_e2e_ach", "unpaid", 2500)
+	postEvent("evt_e2e_failed", "checkout.session.async_payment_failed", "cs_e2e_ach", "unpaid", 2500)
+	waitFor(t, "card credit in KV balances", func() bool { v, _ := balance(); return v.BalanceMicros == 10*money.Dollar })
+	waitFor(t, "gateway admits after the card payment", func() bool { return ask() == http.StatusOK })
+	waitFor(t, "the request is debited", func() bool { v, _ := balance(); return v.BalanceMicros < 10*money.Dollar })
+	before, _ := balance()
+
+	// 2. A confirmed USDC transfer from a linked wallet.
+	request := func(subject string, req, rep any) {
+		t.Helper()
+		data, _ := json.Marshal(req)
+		msg, err := b.Conn().Request(subject, data, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(msg.Data, rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var nonce events.WalletNonceReplyV1
+	request(events.SubjectWalletNonce, events.WalletNonceRequestV1{V: 1, AccountID: acc, Address: wallet.Hex()}, &nonce)
+	sig, _ := crypto.Sign(accounts.TextHash([]byte(nonce.Message)), key)
+	sig[64] += 27
+	var linked events.WalletLinkReplyV1
+	request(events.SubjectWalletLink, events.WalletLinkRequestV1{V: 1, AccountID: acc, Address: wallet.Hex(), Nonce: nonce.Nonce, Signature: hexutil.Encode(sig)}, &linked)
+	if linked.Code != "" {
+		t.Fatalf("link: %+v", linked)
+	}
+	paid := send(&usdc, pack("transfer", deposit, big.NewInt(5_000_000)))
+	var claim events.CryptoClaimReplyV1
+	request(events.SubjectCryptoClaim, events.CryptoClaimRequestV1{V: 1, AccountID: acc, Chain: "base", TxHash: paid.TxHash.Hex()}, &claim)
+	if claim.Status != events.ClaimPending {
+		t.Fatalf("claim: %+v", claim)
+	}
+	for range 40 {
+		sim.Commit()
+	}
+	waitFor(t, "USDC credit in KV balances", func() bool { v, _ := balance(); return v.BalanceMicros == before.BalanceMicros+5*money.Dollar })
+	if c := ask(); c != http.StatusOK {
+		t.Errorf("gateway after the USDC payment: %d", c)
+	}
+	waitFor(t, "the second request is debited", func() bool { v, _ := balance(); return v.BalanceMicros < before.BalanceMicros+5*money.Dollar })
+	after, _ := balance()
+
+	// A claim of a transfer that did not pay us is rejected, and mailed.
+	stray := send(&usdc, pack("transfer", wallet, big.NewInt(1_000_000)))
+	request(events.SubjectCryptoClaim, events.CryptoClaimRequestV1{V: 1, AccountID: acc, Chain: "base", TxHash: stray.TxHash.Hex()}, &claim)
+	for range 40 {
+		sim.Commit()
+	}
+
+	// One mail per outcome, each once, to the account's address: two
+	// receipts, the failed card payment, the rejected transfer.
+	want := map[string]int{"receipt": 2, "payment_failed": 1, "tx_rejected": 1}
+	count := func() map[string]int {
+		n := map[string]int{}
+		for _, m := range mailsTo(resend, "payer@onekey.test") {
+			n[m.Tag("kind")]++
+		}
+		return n
+	}
+	waitFor(t, "the mails", func() bool {
+		n := count()
+		return n["receipt"] >= 2 && n["payment_failed"] >= 1 && n["tx_rejected"] >= 1
+	})
+	if n := count(); len(n) != len(want) || n["receipt"] != 2 || n["payment_failed"] != 1 || n["tx_rejected"] != 1 {
+		t.Errorf("mails by kind = %v, want %v", n, want)
+	}
+	if v, _ := balance(); v.BalanceMicros != after.BalanceMicros {
+		t.Errorf("balance %s, want %s: the failed payment and the stray transfer must not credit", v.BalanceMicros, after.BalanceMicros)
+	}
+}
+
+func mailsTo(s *resendtest.Server, addr string) []resendtest.Mail {
+	var out []resendtest.Mail
+	for _, m := range s.Mails() {
+		for _, to := range m.To {
+			if to == addr {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// balanceReader reads acc's value in KV balances, as the gateway does.
+func balanceReader(t *testing.T, b *bus.Bus, acc string) func() (events.BalanceV1, bool) {
+	kv, err := b.KV(context.Background(), events.BucketBalances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() (events.BalanceV1, bool) {
+		e, err := kv.Get(context.Background(), acc)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return events.BalanceV1{}, false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v events.BalanceV1
+		if err := json.Unmarshal(e.Value(), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v, true
+	}
+}
