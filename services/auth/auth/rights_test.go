@@ -260,3 +260,38 @@ func TestRelay_FinishesInterruptedCreationAndDeletion(t *testing.T) {
 		t.Fatalf("no account.deleted after relay: %v", err)
 	}
 }
+
+func TestRelay_WritesKeyChangesThatMissedKV(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, m := h.signIn("xu@example.com")
+	var k keyOut
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).json(t, &k)
+	if n := h.count(accounts.CollKeys, bson.D{{Key: "kv_synced", Value: true}}); n != 1 {
+		t.Fatalf("a key written to KV is not marked synced")
+	}
+	// A revoke whose KV write failed: the database says revoked, KV active.
+	ctx := context.Background()
+	if _, err := h.store.Collection(accounts.CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "status", Value: events.KeyRevoked}, {Key: "kv_synced", Value: false}, {Key: "updated_at", Value: h.clock.Now()}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute)
+	if err := h.svc.RelayOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, err := h.kv.Get(ctx, apikey.Hash(k.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v events.APIKeyV1
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != events.KeyRevoked {
+		t.Fatalf("after the relay KV says %s", v.Status)
+	}
+	if n := h.count(accounts.CollKeys, bson.D{{Key: "kv_synced", Value: false}}); n != 0 {
+		t.Fatalf("%d keys still unsynced", n)
+	}
+}

@@ -121,6 +121,7 @@ func Indexes() []store.Index {
 		{Collection: CollProjects, Keys: bson.D{{Key: "account_id", Value: 1}, {Key: "created_at", Value: 1}}, Name: "account_id_1_created_at_1"},
 		{Collection: CollKeys, Keys: bson.D{{Key: "account_id", Value: 1}, {Key: "project_id", Value: 1}}, Name: "account_id_1_project_id_1"},
 		{Collection: CollKeys, Keys: bson.D{{Key: "hash", Value: 1}}, Unique: true, Name: "hash_unique"},
+		{Collection: CollKeys, Keys: bson.D{{Key: "kv_synced", Value: 1}}, Name: "kv_synced_1"},
 	}
 }
 

@@ -53,6 +53,9 @@ type Key struct {
 	CreatedAt    time.Time  `bson:"created_at" json:"created_at"`
 	RevokedAt    *time.Time `bson:"revoked_at,omitempty" json:"revoked_at,omitempty"`
 	UpdatedAt    time.Time  `bson:"updated_at" json:"-"`
+	// KVSynced is false from a change until KV apikeys holds it: the
+	// relay writes keys whose change did not reach KV (an outbox flag).
+	KVSynced bool `bson:"kv_synced" json:"-"`
 	// LastUsed is the last UTC day with usage, from the ledger's rollups.
 	LastUsed string `bson:"-" json:"last_used,omitempty"`
 }
@@ -262,7 +265,7 @@ func (s *Store) CreateKey(ctx context.Context, accountID, projectID, name string
 	if _, err := s.st.Collection(CollKeys).InsertOne(ctx, k); err != nil {
 		return "", Key{}, fmt.Errorf("create key: %w", err)
 	}
-	if err := s.putKV(ctx, k); err != nil {
+	if err := s.syncKV(ctx, k); err != nil {
 		return "", Key{}, err
 	}
 	return full, k, nil
@@ -299,7 +302,7 @@ func (s *Store) UpdateKeyLimits(ctx context.Context, accountID, projectID, keyID
 		return Key{}, err
 	}
 	k.RPM, k.SpendCapMicros, k.KeyExpiresAt, k.UpdatedAt = l.RPM, l.SpendCapMicros, utcPtr(l.ExpiresAt), s.now()
-	set := bson.D{{Key: "rpm", Value: k.RPM}, {Key: "spend_cap_micros", Value: k.SpendCapMicros}, {Key: "updated_at", Value: k.UpdatedAt}}
+	set := bson.D{{Key: "rpm", Value: k.RPM}, {Key: "spend_cap_micros", Value: k.SpendCapMicros}, {Key: "updated_at", Value: k.UpdatedAt}, {Key: "kv_synced", Value: false}}
 	update := bson.D{{Key: "$set", Value: set}}
 	if k.KeyExpiresAt != nil {
 		set = append(set, bson.E{Key: "key_expires_at", Value: *k.KeyExpiresAt})
@@ -310,7 +313,7 @@ func (s *Store) UpdateKeyLimits(ctx context.Context, accountID, projectID, keyID
 	if _, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}}, update); err != nil {
 		return Key{}, fmt.Errorf("update key: %w", err)
 	}
-	if err := s.putKV(ctx, k); err != nil {
+	if err := s.syncKV(ctx, k); err != nil {
 		return Key{}, err
 	}
 	return k, nil
@@ -328,11 +331,13 @@ func (s *Store) RevokeKey(ctx context.Context, accountID, projectID, keyID strin
 		now := s.now()
 		k.Status, k.RevokedAt, k.UpdatedAt = events.KeyRevoked, &now, now
 		if _, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: k.Status}, {Key: "revoked_at", Value: now}, {Key: "updated_at", Value: now}}}}); err != nil {
+			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: k.Status}, {Key: "revoked_at", Value: now}, {Key: "updated_at", Value: now}, {Key: "kv_synced", Value: false}}}}); err != nil {
 			return Key{}, fmt.Errorf("revoke key: %w", err)
 		}
 	}
-	if err := s.putKV(ctx, k); err != nil {
+	// Written again even when already revoked: a retry repairs a KV write
+	// that failed the first time.
+	if err := s.syncKV(ctx, k); err != nil {
 		return Key{}, err
 	}
 	return k, nil
@@ -354,6 +359,37 @@ func (s *Store) putKV(ctx context.Context, k Key) error {
 		return fmt.Errorf("write key %s to kv %s: %w", k.ID, events.BucketAPIKeys, err)
 	}
 	return nil
+}
+
+// syncKV writes k to KV apikeys and then marks it synced. A failure leaves
+// kv_synced false for the relay (and the caller gets the error).
+func (s *Store) syncKV(ctx context.Context, k Key) error {
+	if err := s.putKV(ctx, k); err != nil {
+		return err
+	}
+	_, err := s.st.Collection(CollKeys).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: k.ID}, {Key: "updated_at", Value: k.UpdatedAt}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "kv_synced", Value: true}}}})
+	if err != nil {
+		s.log.Warn("mark key synced; the relay will write it again", "key_id", k.ID, "err", err)
+	}
+	return nil
+}
+
+// relayKeys writes to KV the keys whose last change did not reach it, from
+// their stored state.
+func (s *Store) relayKeys(ctx context.Context, cutoff time.Time) error {
+	keys, err := s.keys(ctx, bson.D{{Key: "kv_synced", Value: false}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := s.syncKV(ctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // SyncKeys writes every stored key to KV apikeys, repairing any write that

@@ -186,8 +186,8 @@ func (s *Store) purge(ctx context.Context, accountID string) error {
 }
 
 // Relay finishes work a crash or a bus outage interrupted: new users not yet
-// settled (default project, account.created) and deleted accounts not yet
-// purged and announced. Only users older than grace are touched, so the
+// settled (default project, account.created), deleted accounts not yet
+// purged and announced, and key changes not yet in KV apikeys. Only users older than grace are touched, so the
 // request that is settling one right now is left to finish. It is safe to
 // run from several replicas at once: every step is idempotent.
 func (s *Store) Relay(ctx context.Context, grace time.Duration) error {
@@ -210,6 +210,9 @@ func (s *Store) Relay(ctx context.Context, grace time.Duration) error {
 		if err := s.purge(ctx, u.ID); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := s.relayKeys(ctx, cutoff); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
