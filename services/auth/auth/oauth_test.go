@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -181,6 +182,13 @@ func TestOAuth_Refusals(t *testing.T) {
 		c := h.client()
 		back := h.start(c, "google")
 		h.tamperOAuthState(c.cookies["__Host-onekey_oauth"], "nonce", "another-nonce")
+		refused(t, c.do(http.MethodGet, back, nil))
+	})
+	t.Run("state older than 10 minutes", func(t *testing.T) {
+		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-late", Email: "late@example.com", EmailVerified: true})
+		c := h.client()
+		back := h.start(c, "google")
+		h.clock.Advance(10*time.Minute + time.Second)
 		refused(t, c.do(http.MethodGet, back, nil))
 	})
 	t.Run("unknown provider", func(t *testing.T) {
