@@ -8,6 +8,7 @@ require (
 	github.com/onekey-oss/onekey/api v0.0.0
 	github.com/onekey-oss/onekey/pkg v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (
