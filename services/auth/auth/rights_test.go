@@ -170,6 +170,19 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 	if _, err := h.kv.Get(ctx, apikey.Hash(k.Key)); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Errorf("the deleted account's key is still in KV apikeys: %v", err)
 	}
+	lister, err := h.kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for hash := range lister.Keys() {
+		e, err := h.kv.Get(ctx, hash)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(e.Value()), m.AccountID) {
+			t.Errorf("KV apikeys still holds a key of the deleted account: %s", e.Value())
+		}
+	}
 	// The ledger's records stay, keyed by the opaque id, still balanced.
 	var acc readmodel.Account
 	if err := h.store.Collection(readmodel.CollAccounts).FindOne(ctx, bson.D{{Key: "_id", Value: m.AccountID}}).Decode(&acc); err != nil {
