@@ -1,0 +1,526 @@
+// Command bench measures the gateway's overhead against a bare
+// net/http/httputil.ReverseProxy in front of the same fake upstream.
+//
+// In one run it starts an embedded NATS JetStream server, a fake upstream
+// that answers OpenAI-style chat completions (plain and streamed, with
+// usage), and, each in its own child process so its CPU time can be read
+// from /proc, the gateway (real key view from KV, catalog, credit holds,
+// usage published to JetStream) and a bare ReverseProxy. A load generator
+// then measures, for each proxy, plain and streamed: requests/s at
+// -concurrency clients, p50/p99 latency, CPU time per request of the proxy
+// process, and the p50/p99 latency added over calling the upstream
+// directly, at one client.
+//
+//	go run ./tools/bench                # ~1 minute
+//	go run ./tools/bench -duration 10s  # steadier figures
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	role        string
+	upstream    string
+	natsURL     string
+	dir         string
+	duration    time.Duration
+	concurrency int
+	single      int
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.role, "role", "", "internal: run as a child proxy process (gateway or bare)")
+	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for a child proxy")
+	fs.StringVar(&o.natsURL, "nats", "", "internal: NATS URL for the gateway child")
+	fs.StringVar(&o.dir, "dir", "", "internal: data dir for the gateway child")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each throughput measurement runs")
+	fs.IntVar(&o.concurrency, "concurrency", 50, "concurrent clients for the throughput measurement")
+	fs.IntVar(&o.single, "single", 2000, "requests per added-latency measurement at one client")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch o.role {
+	case "gateway":
+		return runGateway(ctx, o)
+	case "bare":
+		return runBare(ctx, o)
+	case "":
+		return runBench(ctx, o, out)
+	}
+	return fmt.Errorf("unknown role %q", o.role)
+}
+
+// ---- the fake upstream ----
+
+const streamChunks = 8
+
+func upstreamHandler() http.Handler {
+	plain := []byte(`{"id":"chatcmpl-bench","object":"chat.completion","created":1741569952,"model":"gpt-5-mini-2025-08-07","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed reply of a plausible length from the benchmark's fake upstream, which answers every request the same way.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":30,"total_tokens":72,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":null}`)
+	chunk := []byte("data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,\"model\":\"gpt-5-mini-2025-08-07\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},\"logprobs\":null,\"finish_reason\":null}]}\n\n")
+	usage := []byte("data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,\"model\":\"gpt-5-mini-2025-08-07\",\"choices\":[],\"usage\":{\"prompt_tokens\":42,\"completion_tokens\":8,\"total_tokens\":50}}\n\n")
+	done := []byte("data: [DONE]\n\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !strings.Contains(string(body), `"stream":true`) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", strconv.Itoa(len(plain)))
+			_, _ = w.Write(plain)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		for range streamChunks {
+			_, _ = w.Write(chunk)
+			fl.Flush()
+		}
+		if strings.Contains(string(body), `"include_usage":true`) {
+			_, _ = w.Write(usage)
+		}
+		_, _ = w.Write(done)
+	})
+}
+
+// ---- child processes ----
+
+func serveChild(ctx context.Context, h http.Handler) error {
+	ln, err := httpx.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	return httpx.Serve(ctx, httpx.NewServer(h, httpx.ServerConfig{}), ln, 5*time.Second)
+}
+
+func runBare(ctx context.Context, o options) error {
+	u, err := url.Parse(o.upstream)
+	if err != nil {
+		return err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	return serveChild(ctx, rp)
+}
+
+func runGateway(ctx context.Context, o options) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b, err := bus.Connect(cctx, bus.Config{URL: o.natsURL, Name: "bench-gateway"})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	svc, err := gateway.New(gateway.Config{
+		Addr:      "127.0.0.1:0",
+		OutboxDir: filepath.Join(o.dir, "outbox"),
+		Channels:  []gateway.ChannelConfig{{Name: "openai", Provider: "openai", BaseURL: o.upstream + "/v1", APIKey: "bench"}},
+	}, gateway.Deps{Bus: b, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(ctx) }()
+	for !svc.Ready() {
+		select {
+		case err := <-errc:
+			return err
+		case <-cctx.Done():
+			return errors.New("gateway not ready within 30s")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	fmt.Printf("ADDR %s\n", svc.Addr())
+	return <-errc
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startChild(ctx context.Context, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stderr = os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return &child{cmd: cmd, addr: addr}, nil
+		}
+	}
+	_ = cmd.Wait()
+	return nil, fmt.Errorf("child %v exited before listening", args)
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// cpu is the process's user+system CPU time, from /proc (Linux).
+func (c *child) cpu() (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// After the command name: state is field 3, utime 14, stime 15.
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck, nil
+}
+
+// ---- the load generator ----
+
+type sample struct {
+	n        int
+	dur      time.Duration
+	lat      []time.Duration
+	errs     int64
+	cpu      time.Duration
+	haveCPU  bool
+	p50, p99 time.Duration
+}
+
+func (s *sample) finish() {
+	slices.Sort(s.lat)
+	if len(s.lat) > 0 {
+		s.p50 = s.lat[len(s.lat)*50/100]
+		s.p99 = s.lat[min(len(s.lat)*99/100, len(s.lat)-1)]
+	}
+}
+
+func (s *sample) rps() float64 { return float64(s.n) / s.dur.Seconds() }
+
+func (s *sample) cpuPerReq() time.Duration {
+	if s.n == 0 {
+		return 0
+	}
+	return s.cpu / time.Duration(s.n)
+}
+
+func newClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: 90 * time.Second, DisableCompression: true}}
+}
+
+func body(stream bool) string {
+	return fmt.Sprintf(`{"model":"gpt-5-mini","stream":%v,"max_completion_tokens":256,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write one sentence about the sea, please, in a calm and friendly tone."}]}`, stream)
+}
+
+func do(c *http.Client, url, key, payload string) error {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return err
+}
+
+// load runs conc clients for d against url and returns what they saw.
+func load(ctx context.Context, url, key, payload string, conc int, d time.Duration, c *child) (*sample, error) {
+	cl := newClient(conc)
+	defer cl.CloseIdleConnections()
+	// Warm up connections and caches.
+	warm := time.Now().Add(d / 5)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for time.Now().Before(warm) && ctx.Err() == nil {
+				_ = do(cl, url, key, payload)
+			}
+		})
+	}
+	wg.Wait()
+	s := &sample{}
+	var cpu0 time.Duration
+	if c != nil {
+		cpu0, _ = c.cpu()
+	}
+	var mu sync.Mutex
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	end := start.Add(d)
+	for range conc {
+		wg.Go(func() {
+			var lat []time.Duration
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if t0.After(end) {
+					break
+				}
+				if err := do(cl, url, key, payload); err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			s.lat = append(s.lat, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	s.dur = time.Since(start)
+	if c != nil {
+		cpu1, err := c.cpu()
+		if err == nil {
+			s.cpu, s.haveCPU = cpu1-cpu0, true
+		}
+	}
+	s.n = len(s.lat)
+	s.errs = errs.Load()
+	s.finish()
+	if s.errs > 0 {
+		fmt.Fprintf(os.Stderr, "%d requests failed against %s, the first with %v\n", s.errs, url, firstErr.Load())
+	}
+	if s.n == 0 {
+		return s, fmt.Errorf("no request succeeded against %s", url)
+	}
+	return s, ctx.Err()
+}
+
+// sequential sends n requests one after another.
+func sequential(ctx context.Context, url, key, payload string, n int) (*sample, error) {
+	cl := newClient(1)
+	defer cl.CloseIdleConnections()
+	for range 200 {
+		_ = do(cl, url, key, payload)
+	}
+	s := &sample{}
+	start := time.Now()
+	for range n {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		t0 := time.Now()
+		if err := do(cl, url, key, payload); err != nil {
+			s.errs++
+			continue
+		}
+		s.lat = append(s.lat, time.Since(t0))
+	}
+	s.dur = time.Since(start)
+	s.n = len(s.lat)
+	if s.n == 0 {
+		return nil, fmt.Errorf("no request succeeded against %s", url)
+	}
+	s.finish()
+	return s, nil
+}
+
+func runBench(ctx context.Context, o options, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "onekey-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	b, err := bus.Connect(ctx, bus.Config{URL: ns.ClientURL(), Name: "bench"})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
+		return err
+	}
+	key, err := seedAccount(ctx, b)
+	if err != nil {
+		return err
+	}
+
+	up, err := httpx.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	upSrv := httpx.NewServer(upstreamHandler(), httpx.ServerConfig{})
+	go func() { _ = upSrv.Serve(up) }()
+	defer upSrv.Close()
+	upURL := "http://" + up.Addr().String()
+
+	fmt.Fprintf(out, "onekey gateway vs bare httputil.ReverseProxy, same fake upstream; %d clients for %v each; %d sequential requests for added latency; GOMAXPROCS of this machine: %d CPUs\n\n",
+		o.concurrency, o.duration, o.single, numCPU())
+	var rows []row
+	for _, stream := range []bool{false, true} {
+		r, err := measure(ctx, o, stream, upURL, ns.ClientURL(), dir, key)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+	fmt.Fprintf(out, "%-7s %-8s %10s %10s %10s %12s %14s %14s %7s\n", "mode", "proxy", "req/s", "p50", "p99", "CPU/req", "added p50 @1", "added p99 @1", "errors")
+	for _, r := range rows {
+		for _, p := range []struct {
+			name  string
+			s, s1 *sample
+		}{{"bare", r.bare, r.bare1}, {"gateway", r.gw, r.gw1}} {
+			fmt.Fprintf(out, "%-7s %-8s %10.0f %10s %10s %12s %14s %14s %7d\n", r.name, p.name, p.s.rps(), ms(p.s.p50), ms(p.s.p99), us(p.s.cpuPerReq()),
+				ms(p.s1.p50-r.dir1.p50), ms(p.s1.p99-r.dir1.p99), p.s.errs+p.s1.errs)
+		}
+		fmt.Fprintf(out, "%-7s gateway/bare: throughput %.2fx (goal >= 0.80), CPU per request %.2fx (goal <= 1.30), added p50 at 1 client %s (goal < 0.35 ms)\n\n",
+			r.name, r.gw.rps()/r.bare.rps(), float64(r.gw.cpuPerReq())/float64(max(r.bare.cpuPerReq(), 1)), ms(r.gw1.p50-r.dir1.p50))
+	}
+	// Every gateway request was billed: its usage event is on the bus.
+	st, err := b.JetStream().Stream(ctx, events.StreamUsage)
+	if err == nil {
+		time.Sleep(500 * time.Millisecond)
+		if info, err := st.Info(ctx); err == nil {
+			fmt.Fprintf(out, "usage events stored in JetStream: %d\n", info.State.Msgs)
+		}
+	}
+	return nil
+}
+
+func numCPU() int {
+	n := 0
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		n = strings.Count(string(raw), "processor\t:")
+	}
+	return n
+}
+
+// seedAccount stores a key and a large balance, as auth and the ledger would.
+func seedAccount(ctx context.Context, b *bus.Bus) (string, error) {
+	key, err := apikey.New(nil)
+	if err != nil {
+		return "", err
+	}
+	keys, err := b.KV(ctx, events.BucketAPIKeys)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	raw, _ := json.Marshal(events.APIKeyV1{V: 1, KeyID: "key_bench", ProjectID: "prj_bench", AccountID: "acc_bench", Status: events.KeyActive, UpdatedAt: now})
+	if _, err := keys.Put(ctx, apikey.Hash(key), raw); err != nil {
+		return "", err
+	}
+	bals, err := b.KV(ctx, events.BucketBalances)
+	if err != nil {
+		return "", err
+	}
+	raw, _ = json.Marshal(events.BalanceV1{V: 1, AccountID: "acc_bench", BalanceMicros: money.USD(1_000_000), Seq: 1, UpdatedAt: now})
+	if _, err := bals.Put(ctx, "acc_bench", raw); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+type row struct {
+	name             string
+	gw, bare         *sample
+	gw1, bare1, dir1 *sample
+}
+
+// measure runs one mode (plain or stream) against fresh proxy processes:
+// Go's transport has been seen to break a streamed response on a
+// connection kept from plain ones (ReverseProxy: "use of closed network
+// connection"), and fresh processes give each mode the same start.
+func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, key string) (row, error) {
+	r := row{name: "plain"}
+	if stream {
+		r.name = "stream"
+	}
+	fmt.Fprintf(os.Stderr, "measuring %s...\n", r.name)
+	payload := body(stream)
+	gw, err := startChild(ctx, "-role", "gateway", "-upstream", upURL, "-nats", natsURL, "-dir", filepath.Join(dir, r.name))
+	if err != nil {
+		return r, err
+	}
+	defer gw.stop()
+	bare, err := startChild(ctx, "-role", "bare", "-upstream", upURL)
+	if err != nil {
+		return r, err
+	}
+	defer bare.stop()
+	if r.bare, err = load(ctx, "http://"+bare.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, bare); err != nil {
+		return r, err
+	}
+	if r.gw, err = load(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, gw); err != nil {
+		return r, err
+	}
+	if r.dir1, err = sequential(ctx, upURL+"/v1/chat/completions", key, payload, o.single); err != nil {
+		return r, err
+	}
+	if r.bare1, err = sequential(ctx, "http://"+bare.addr+"/v1/chat/completions", key, payload, o.single); err != nil {
+		return r, err
+	}
+	if r.gw1, err = sequential(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload, o.single); err != nil {
+		return r, err
+	}
+	return r, nil
+}
