@@ -189,9 +189,18 @@ func (s *Service) Run(ctx context.Context) error {
 		events.SubjectCryptoClaim:    replyTo(s, s.claimRequest),
 	}
 	var subs []*nats.Subscription
+	// unsubscribe drains the subscriptions and waits (bounded) until their
+	// buffered requests were handed to handlers, so that waiting for
+	// in-flight handlers afterwards waits for all of them.
 	unsubscribe := func() {
 		for _, sub := range subs {
 			_ = sub.Drain()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for _, sub := range subs {
+			for sub.IsValid() && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
 		}
 	}
 	closeListener := func() {
@@ -215,6 +224,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.once.Do(func() { close(s.ready) })
 
+	ctx, cancel := context.WithCancel(ctx) // also stops the other parts when one fails
+	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	wg.Go(func() {
@@ -257,6 +268,7 @@ func (s *Service) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+		cancel()
 	}
 	unsubscribe()
 	s.inflight.Wait()

@@ -40,7 +40,7 @@ type payment struct {
 	AccountID     string    `bson:"account_id"`
 	SessionID     string    `bson:"session_id"`
 	PaymentIntent string    `bson:"payment_intent,omitempty"`
-	AmountMicros  int64     `bson:"amount_micros"` // signed: reversals are negative
+	AmountMicros  int64     `bson:"amount_micros"`    // signed: reversals are negative
 	Source        string    `bson:"source,omitempty"` // "stripe" (when empty) or "dev"
 	Published     bool      `bson:"published"`
 	CreatedAt     time.Time `bson:"created_at"`
