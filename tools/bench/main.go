@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,7 @@ type options struct {
 	duration    time.Duration
 	concurrency int
 	single      int
+	cpuprofile  string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -73,6 +75,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for a child proxy")
 	fs.StringVar(&o.natsURL, "nats", "", "internal: NATS URL for the gateway child")
 	fs.StringVar(&o.dir, "dir", "", "internal: data dir for the gateway child")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the gateway child's CPU profile of the run to this file (with .plain/.stream added)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each throughput measurement runs")
 	fs.IntVar(&o.concurrency, "concurrency", 50, "concurrent clients for the throughput measurement")
 	fs.IntVar(&o.single, "single", 2000, "requests per added-latency measurement at one client")
@@ -157,6 +160,17 @@ func runGateway(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Run(ctx) }()
 	for !svc.Ready() {
@@ -216,8 +230,10 @@ func (c *child) stop() {
 }
 
 // cpu is the process's user+system CPU time, from /proc (Linux).
-func (c *child) cpu() (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+func (c *child) cpu() (time.Duration, error) { return procCPU(c.cmd.Process.Pid) }
+
+func procCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -239,6 +255,7 @@ type sample struct {
 	errs     int64
 	cpu      time.Duration
 	haveCPU  bool
+	rest     time.Duration // CPU of this process: load generator, upstream, NATS server
 	p50, p99 time.Duration
 }
 
@@ -299,10 +316,11 @@ func load(ctx context.Context, url, key, payload string, conc int, d time.Durati
 	}
 	wg.Wait()
 	s := &sample{}
-	var cpu0 time.Duration
+	var cpu0, self0 time.Duration
 	if c != nil {
 		cpu0, _ = c.cpu()
 	}
+	self0, _ = procCPU(os.Getpid())
 	var mu sync.Mutex
 	var errs atomic.Int64
 	var firstErr atomic.Value
@@ -335,6 +353,9 @@ func load(ctx context.Context, url, key, payload string, conc int, d time.Durati
 		if err == nil {
 			s.cpu, s.haveCPU = cpu1-cpu0, true
 		}
+	}
+	if self1, err := procCPU(os.Getpid()); err == nil {
+		s.rest = self1 - self0
 	}
 	s.n = len(s.lat)
 	s.errs = errs.Load()
@@ -422,14 +443,14 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
-	fmt.Fprintf(out, "%-7s %-8s %10s %10s %10s %12s %14s %14s %7s\n", "mode", "proxy", "req/s", "p50", "p99", "CPU/req", "added p50 @1", "added p99 @1", "errors")
+	fmt.Fprintf(out, "%-7s %-8s %10s %10s %10s %12s %14s %14s %7s %16s\n", "mode", "proxy", "req/s", "p50", "p99", "CPU/req", "added p50 @1", "added p99 @1", "errors", "rest CPU/req")
 	for _, r := range rows {
 		for _, p := range []struct {
 			name  string
 			s, s1 *sample
 		}{{"bare", r.bare, r.bare1}, {"gateway", r.gw, r.gw1}} {
-			fmt.Fprintf(out, "%-7s %-8s %10.0f %10s %10s %12s %14s %14s %7d\n", r.name, p.name, p.s.rps(), ms(p.s.p50), ms(p.s.p99), us(p.s.cpuPerReq()),
-				ms(p.s1.p50-r.dir1.p50), ms(p.s1.p99-r.dir1.p99), p.s.errs+p.s1.errs)
+			fmt.Fprintf(out, "%-7s %-8s %10.0f %10s %10s %12s %14s %14s %7d %16s\n", r.name, p.name, p.s.rps(), ms(p.s.p50), ms(p.s.p99), us(p.s.cpuPerReq()),
+				ms(p.s1.p50-r.dir1.p50), ms(p.s1.p99-r.dir1.p99), p.s.errs+p.s1.errs, us(p.s.rest/time.Duration(max(p.s.n, 1))))
 		}
 		fmt.Fprintf(out, "%-7s gateway/bare: throughput %.2fx (goal >= 0.80), CPU per request %.2fx (goal <= 1.30), added p50 at 1 client %s (goal < 0.35 ms)\n\n",
 			r.name, r.gw.rps()/r.bare.rps(), float64(r.gw.cpuPerReq())/float64(max(r.bare.cpuPerReq(), 1)), ms(r.gw1.p50-r.dir1.p50))
@@ -497,7 +518,11 @@ func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, k
 	}
 	fmt.Fprintf(os.Stderr, "measuring %s...\n", r.name)
 	payload := body(stream)
-	gw, err := startChild(ctx, "-role", "gateway", "-upstream", upURL, "-nats", natsURL, "-dir", filepath.Join(dir, r.name))
+	args := []string{"-role", "gateway", "-upstream", upURL, "-nats", natsURL, "-dir", filepath.Join(dir, r.name)}
+	if o.cpuprofile != "" {
+		args = append(args, "-cpuprofile", o.cpuprofile+"."+r.name)
+	}
+	gw, err := startChild(ctx, args...)
 	if err != nil {
 		return r, err
 	}

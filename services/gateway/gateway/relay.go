@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
@@ -31,7 +32,37 @@ const (
 	captureTail  = 64 << 10
 )
 
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+var (
+	readBufs   = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	sseReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+)
+
+// idleWatch aborts an upstream call that stays silent: progress is a cheap
+// counter bumped on every read, checked once per period, so silence is
+// detected after between one and two periods.
+type idleWatch struct {
+	progress atomic.Int64
+	seen     int64
+	t        *time.Timer
+}
+
+func watchIdle(period time.Duration, cancel context.CancelFunc) *idleWatch {
+	w := &idleWatch{}
+	var check func()
+	check = func() {
+		if p := w.progress.Load(); p != w.seen {
+			w.seen = p
+			w.t.Reset(period)
+			return
+		}
+		cancel()
+	}
+	w.t = time.AfterFunc(period, check)
+	return w
+}
+
+func (w *idleWatch) touch() { w.progress.Add(1) }
+func (w *idleWatch) stop()  { w.t.Stop() }
 
 // relay writes the upstream response to the client, reading usage as it
 // passes. cancel aborts the upstream call (idle timeout).
@@ -47,8 +78,8 @@ func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channe
 	ct := resp.Header.Get("Content-Type")
 	sse := strings.HasPrefix(ct, "text/event-stream")
 	// Idle timeout: silence inside a response aborts the upstream call.
-	idle := time.AfterFunc(s.cfg.IdleTimeout, cancel)
-	defer idle.Stop()
+	idle := watchIdle(s.cfg.IdleTimeout, cancel)
+	defer idle.stop()
 	start := time.Now()
 	if sse {
 		h.Del("Content-Length")
@@ -65,7 +96,7 @@ func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channe
 	return res
 }
 
-func (s *Service) relayBody(w http.ResponseWriter, o op, body io.Reader, idle *time.Timer, res *result, start time.Time) {
+func (s *Service) relayBody(w http.ResponseWriter, o op, body io.Reader, idle *idleWatch, res *result, start time.Time) {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
@@ -74,7 +105,7 @@ func (s *Service) relayBody(w http.ResponseWriter, o op, body io.Reader, idle *t
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
-			idle.Reset(s.cfg.IdleTimeout)
+			idle.touch()
 			if res.ttfb == 0 {
 				res.ttfb = time.Since(start)
 			}
@@ -139,10 +170,12 @@ func (s *Service) readUsage(o op, doc []byte, res *result) {
 // relaySSE relays a server-sent event stream event by event, flushing each,
 // reading usage from the events that carry it and, when strip is set,
 // removing the usage the gateway asked for but the client did not.
-func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bool, idle *time.Timer, res *result, start time.Time) {
+func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bool, idle *idleWatch, res *result, start time.Time) {
 	res.streamed = true
 	rc := http.NewResponseController(w)
-	br := bufio.NewReaderSize(body, 32<<10)
+	br := sseReaders.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() { br.Reset(nil); sseReaders.Put(br) }()
 	var ev []byte    // the raw event being assembled, lines included
 	var name []byte  // its "event:" name
 	var data []byte  // its "data:" payload
@@ -152,7 +185,7 @@ func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bo
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(chunk) > 0 {
-			idle.Reset(s.cfg.IdleTimeout)
+			idle.touch()
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			line = append(line, chunk...)

@@ -47,8 +47,43 @@ type Book struct {
 type account struct {
 	heldMicros money.Micros
 	heldFree   int64
-	pending    []pending
 	keyHeld    map[string]money.Micros
+	// pending is a FIFO in settle order, with running sums, so that
+	// admission costs O(1) however many requests await the ledger.
+	pending    []pending
+	head       int
+	pendMicros money.Micros
+	pendFree   int64
+	pendKey    map[string]money.Micros
+}
+
+// dropWhile removes pending debits from the head while drop says so.
+func (a *account) dropWhile(drop func(pending) bool) {
+	for a.head < len(a.pending) && drop(a.pending[a.head]) {
+		p := a.pending[a.head]
+		a.pending[a.head] = pending{}
+		a.head++
+		if p.free {
+			a.pendFree--
+		} else {
+			a.pendMicros -= p.micros
+		}
+		if p.micros != 0 {
+			if a.pendKey[p.keyID] -= p.micros; a.pendKey[p.keyID] <= 0 {
+				delete(a.pendKey, p.keyID)
+			}
+		}
+	}
+	if a.head == len(a.pending) {
+		a.pending, a.head = a.pending[:0], 0
+	} else if a.head > 1024 && a.head > len(a.pending)/2 {
+		a.pending = append(a.pending[:0], a.pending[a.head:]...)
+		a.head = 0
+	}
+}
+
+func (a *account) expire(now time.Time) {
+	a.dropWhile(func(p pending) bool { return now.Sub(p.at) > PendingTTL })
 }
 
 type pending struct {
@@ -78,44 +113,31 @@ type Hold struct {
 // none) on accountID, or says why not.
 func (b *Book) Admit(accountID, keyID string, capMicros, worst money.Micros) (Hold, error) {
 	bal, _ := b.bal.Get(accountID)
-	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := b.now()
 	a := b.acc[accountID]
 	if a == nil {
-		a = &account{keyHeld: map[string]money.Micros{}}
+		a = &account{keyHeld: map[string]money.Micros{}, pendKey: map[string]money.Micros{}}
 		b.acc[accountID] = a
 	}
-	var pendMicros, pendFree, pendKey money.Micros
-	kept := a.pending[:0]
-	for _, p := range a.pending {
-		if now.Sub(p.at) > PendingTTL {
-			continue
-		}
-		kept = append(kept, p)
-		if p.free {
-			pendFree++
-		} else {
-			pendMicros += p.micros
-		}
-		if p.keyID == keyID {
-			pendKey += p.micros
-		}
-	}
-	a.pending = kept
+	a.expire(now)
+	pendMicros, pendFree := a.pendMicros, a.pendFree
 	if capMicros > 0 {
-		spent := bal.KeySpendMicros[keyID] + a.keyHeld[keyID] + pendKey
+		spent := bal.KeySpendMicros[keyID] + a.keyHeld[keyID] + a.pendKey[keyID]
 		if spent+worst > capMicros {
+			b.gc(accountID, a)
 			return Hold{}, ErrSpendCap
 		}
 	}
 	h := Hold{AccountID: accountID, KeyID: keyID}
-	if bal.FreeRequestsLeft-a.heldFree-int64(pendFree) > 0 {
+	if bal.FreeRequestsLeft-a.heldFree-pendFree > 0 {
 		h.Free = true
 		a.heldFree++
 		return h, nil
 	}
 	if avail := bal.BalanceMicros - a.heldMicros - pendMicros; avail <= 0 || avail < worst {
+		b.gc(accountID, a)
 		return Hold{}, ErrInsufficient
 	}
 	h.Micros = worst
@@ -127,9 +149,12 @@ func (b *Book) Admit(accountID, keyID string, capMicros, worst money.Micros) (Ho
 // Settle releases h and keeps cost reserved as a pending debit until the
 // ledger's balance reflects it.
 func (b *Book) Settle(h Hold, cost money.Micros, used bool) {
-	now := b.now()
+	if h.AccountID == "" {
+		return // no hold was taken
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := b.now()
 	a := b.acc[h.AccountID]
 	if a == nil {
 		return
@@ -148,6 +173,14 @@ func (b *Book) Settle(h Hold, cost money.Micros, used bool) {
 			p.micros = 0 // the ledger uses a free request instead of debiting
 		}
 		a.pending = append(a.pending, p)
+		if p.free {
+			a.pendFree++
+		} else {
+			a.pendMicros += p.micros
+		}
+		if p.micros != 0 {
+			a.pendKey[p.keyID] += p.micros
+		}
 	}
 	b.gc(h.AccountID, a)
 }
@@ -161,18 +194,12 @@ func (b *Book) BalanceChanged(accountID string, v events.BalanceV1) {
 	if a == nil {
 		return
 	}
-	kept := a.pending[:0]
-	for _, p := range a.pending {
-		if p.at.After(v.UpdatedAt) {
-			kept = append(kept, p)
-		}
-	}
-	a.pending = kept
+	a.dropWhile(func(p pending) bool { return !p.at.After(v.UpdatedAt) })
 	b.gc(accountID, a)
 }
 
 func (b *Book) gc(id string, a *account) {
-	if a.heldFree == 0 && a.heldMicros == 0 && len(a.pending) == 0 {
+	if a.heldFree == 0 && a.heldMicros == 0 && a.head == len(a.pending) {
 		delete(b.acc, id)
 	}
 }
@@ -188,17 +215,8 @@ func (b *Book) Available(accountID string) (money.Micros, int64) {
 	if a == nil {
 		return bal.BalanceMicros, max(bal.FreeRequestsLeft, 0)
 	}
-	m := bal.BalanceMicros - a.heldMicros
-	free := bal.FreeRequestsLeft - a.heldFree
-	for _, p := range a.pending {
-		if now.Sub(p.at) > PendingTTL {
-			continue
-		}
-		if p.free {
-			free--
-		} else {
-			m -= p.micros
-		}
-	}
+	a.expire(now)
+	m := bal.BalanceMicros - a.heldMicros - a.pendMicros
+	free := bal.FreeRequestsLeft - a.heldFree - a.pendFree
 	return m, max(free, 0)
 }
