@@ -72,8 +72,6 @@ type Service struct {
 
 	modelsJSON []byte
 	modelJSON  map[string][]byte
-	stop       chan struct{}
-	stopOnce   sync.Once
 }
 
 // New builds the gateway. When cfg.Addr is set it also opens the listener,
@@ -102,12 +100,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: log, bus: deps.Bus, cat: cat, chans: buildChannels(cfg.Channels),
-		limiter: credit.NewLimiter(nil), metrics: deps.Metrics, stop: make(chan struct{}),
+		limiter: credit.NewLimiter(nil), metrics: deps.Metrics,
 	}
 	b := deps.Bus
 	s.keys = kvview.New(events.BucketAPIKeys, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return b.KV(ctx, events.BucketAPIKeys)
-	}, kvview.Options[events.APIKeyV1]{Decode: decode[events.APIKeyV1], Logger: log})
+	}, kvview.Options[events.APIKeyV1]{Decode: decode[events.APIKeyV1], Connected: b.Conn().IsConnected, Logger: log})
 	s.bals = kvview.New(events.BucketBalances, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return b.KV(ctx, events.BucketBalances)
 	}, kvview.Options[events.BalanceV1]{
@@ -118,7 +116,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 				s.book.BalanceChanged(account, v)
 			}
 		},
-		Logger: log,
+		Connected: b.Conn().IsConnected,
+		Logger:    log,
 	})
 	s.book = credit.NewBook(s.bals, nil)
 	out, err := outbox.New(b, outbox.Config{Dir: cfg.OutboxDir, MaxBytes: cfg.OutboxMaxBytes, AckTimeout: cfg.PublishTimeout, Logger: log})

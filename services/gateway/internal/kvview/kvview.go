@@ -26,7 +26,12 @@ type Options[T any] struct {
 	// OnChange, when set, is called after every applied change, outside
 	// the view's lock.
 	OnChange func(key string, v T, deleted bool)
-	Logger   *slog.Logger
+	// Connected, when set, reports whether the bus connection is up. After
+	// the connection comes back the view watches afresh at once, rather
+	// than wait for the old watch to notice it lost its consumer (which
+	// can take tens of seconds), and drops keys deleted meanwhile.
+	Connected func() bool
+	Logger    *slog.Logger
 }
 
 // View is a watched copy of one bucket. Get is safe for concurrent use with
@@ -81,7 +86,7 @@ func (v *View[T]) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -96,19 +101,59 @@ func (v *View[T]) watch(ctx context.Context) error {
 		return fmt.Errorf("watch %s: %w", v.bucket, err)
 	}
 	defer func() { _ = w.Stop() }()
+	// replayed collects the keys of the initial replay, so that keys
+	// deleted while no watch ran are dropped at its end.
+	replayed := map[string]bool{}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	wasUp := true
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			if v.o.Connected == nil {
+				continue
+			}
+			up := v.o.Connected()
+			if up && !wasUp {
+				return errors.New("bus reconnected")
+			}
+			wasUp = up
 		case e, ok := <-w.Updates():
 			if !ok {
 				return errors.New("watcher closed")
 			}
 			if e == nil {
+				if replayed != nil {
+					v.dropAllBut(replayed)
+					replayed = nil
+				}
 				v.once.Do(func() { close(v.ready) })
 				continue
 			}
+			if replayed != nil {
+				replayed[e.Key()] = true
+			}
 			v.apply(e)
+		}
+	}
+}
+
+func (v *View[T]) dropAllBut(keep map[string]bool) {
+	var gone []string
+	v.mu.Lock()
+	for k := range v.m {
+		if !keep[k] {
+			delete(v.m, k)
+			gone = append(gone, k)
+		}
+	}
+	v.mu.Unlock()
+	if v.o.OnChange != nil {
+		var zero T
+		for _, k := range gone {
+			v.o.OnChange(k, zero, true)
 		}
 	}
 }
