@@ -25,6 +25,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/onekey-oss/onekey/pkg/config"
 )
 
 // Config selects formats and exporters.
@@ -123,4 +125,24 @@ func ParseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("log level %q: %w", s, err)
 	}
 	return l, nil
+}
+
+// ConfigFrom reads the variables every service shares: LOG_LEVEL (debug,
+// info, warn, error; default info), LOG_FORMAT (json or text; default json)
+// and OTEL_EXPORTER_OTLP_ENDPOINT. Problems are recorded on r.
+func ConfigFrom(r *config.Reader, service string) Config {
+	c := Config{Service: service, OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")}
+	level, err := ParseLevel(r.String("LOG_LEVEL", "info"))
+	if err != nil {
+		r.Fail("LOG_LEVEL: %v", err)
+	}
+	c.Level = level
+	switch f := r.String("LOG_FORMAT", "json"); f {
+	case "json":
+		c.JSONLogs = true
+	case "text":
+	default:
+		r.Fail("LOG_FORMAT: %q: want json or text", f)
+	}
+	return c
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
 )
 
@@ -66,5 +68,25 @@ func TestTelemetry_JSONLogsInProductionTextInDev(t *testing.T) {
 	}
 	if _, err := telemetry.ParseLevel("loud"); err == nil {
 		t.Error("ParseLevel accepted nonsense")
+	}
+}
+
+func TestConfigFrom_ReadsSharedVariablesAndReportsEveryProblem(t *testing.T) {
+	r := config.NewReader(config.MapEnv(map[string]string{"LOG_LEVEL": "debug", "LOG_FORMAT": "text", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}))
+	c := telemetry.ConfigFrom(r, "svc")
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Service != "svc" || c.Level != slog.LevelDebug || c.JSONLogs || c.OTLPEndpoint != "http://otel:4318" {
+		t.Fatalf("config = %+v", c)
+	}
+	if c := telemetry.ConfigFrom(config.NewReader(config.MapEnv(nil)), "svc"); !c.JSONLogs || c.Level != slog.LevelInfo {
+		t.Fatalf("defaults = %+v, want JSON logs at info", c)
+	}
+	r = config.NewReader(config.MapEnv(map[string]string{"LOG_LEVEL": "loud", "LOG_FORMAT": "xml"}))
+	telemetry.ConfigFrom(r, "svc")
+	err := r.Err()
+	if err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") || !strings.Contains(err.Error(), "LOG_FORMAT") {
+		t.Fatalf("err = %v, want both problems reported", err)
 	}
 }
