@@ -31,11 +31,7 @@ func main() {
 func run(ctx context.Context, _ []string, getenv func(string) string) error {
 	cfg, cerr := auth.ConfigFromEnv(getenv)
 	r := config.NewReader(getenv)
-	level, lerr := telemetry.ParseLevel(r.String("LOG_LEVEL", "info"))
-	if lerr != nil {
-		r.Fail("LOG_LEVEL: %v", lerr)
-	}
-	tcfg := telemetry.Config{Service: "auth", JSONLogs: r.Bool("LOG_JSON", true), Level: level, OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")}
+	tcfg := telemetry.ConfigFrom(r, "auth")
 	topo := bus.TopologyFrom(r)
 	if err := errors.Join(cerr, r.Err()); err != nil {
 		return err // every problem of the environment at once

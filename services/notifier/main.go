@@ -36,16 +36,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string) (err error
 	}
 	r := config.NewReader(getenv)
 	topology := bus.TopologyFrom(r)
-	level, lerr := telemetry.ParseLevel(r.String("LOG_LEVEL", "info"))
-	if lerr != nil {
-		r.Fail("LOG_LEVEL: %v", lerr)
-	}
-	tcfg := telemetry.Config{
-		Service:      "notifier",
-		JSONLogs:     r.String("LOG_FORMAT", "text") == "json",
-		Level:        level,
-		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-	}
+	tcfg := telemetry.ConfigFrom(r, "notifier")
 	if err := r.Err(); err != nil {
 		return err
 	}
