@@ -1,0 +1,60 @@
+package gateway_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+)
+
+func TestConfigFromEnv_ProviderVarsAndChannelsFileMakeChannels(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "channels.json")
+	if err := os.WriteFile(file, []byte(`[{"name":"openai-eu","provider":"openai","base_url":"https://eu.example.com/v1","api_key_env":"EU_KEY","priority":5,"weight":3}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gateway.ConfigFromEnv(config.MapEnv(map[string]string{
+		"NATS_URL": "nats://x:4222", "OPENAI_API_KEY": "sk-1", "ANTHROPIC_API_KEY": "sk-ant", "ANTHROPIC_BASE_URL": "https://proxy.example.com",
+		"GATEWAY_CHANNELS_FILE": file, "EU_KEY": "sk-eu", "GATEWAY_RETRIES": "0", "UPSTREAM_IDLE_TIMEOUT": "45s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]gateway.ChannelConfig{
+		"openai":    {Provider: catalog.OpenAI, BaseURL: gateway.DefaultOpenAIBaseURL, APIKey: "sk-1"},
+		"anthropic": {Provider: catalog.Anthropic, BaseURL: "https://proxy.example.com", APIKey: "sk-ant"},
+		"openai-eu": {Provider: catalog.OpenAI, BaseURL: "https://eu.example.com/v1", APIKey: "sk-eu"},
+	}
+	if len(cfg.Channels) != len(want) {
+		t.Fatalf("channels = %+v", cfg.Channels)
+	}
+	for _, c := range cfg.Channels {
+		w := want[c.Name]
+		if c.Provider != w.Provider || c.BaseURL != w.BaseURL || c.APIKey != w.APIKey {
+			t.Errorf("channel %s = %+v", c.Name, c)
+		}
+	}
+	if cfg.Retries >= 0 || cfg.IdleTimeout != 45*time.Second || cfg.Addr != "127.0.0.1:8080" || cfg.MarkupBasisPoints != 0 {
+		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestConfigFromEnv_ReportsEveryProblemTogether(t *testing.T) {
+	t.Parallel()
+	_, err := gateway.ConfigFromEnv(config.MapEnv(map[string]string{
+		"GATEWAY_MARKUP_BPS": "-5", "GATEWAY_RETRIES": "9", "UPSTREAM_CONNECT_TIMEOUT": "soon", "XAI_API_KEY": "k", "XAI_BASE_URL": "ftp://x",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"NATS_URL", "GATEWAY_MARKUP_BPS", "GATEWAY_RETRIES", "UPSTREAM_CONNECT_TIMEOUT", "ftp://x"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}
