@@ -20,7 +20,7 @@ func TestChainwatcher_TransferFromLinkedWalletIsCreditedOnceAfterFinality(t *tes
 	w.link("acc_alice", w.alice)
 	// 2.5 USDC: 2_500_000 units of a 6-decimal token is $2.50. Code that
 	// assumed 18 decimals would see a dust amount and refuse it.
-	r := w.mine(w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(2_500_000)))
+	r := w.Mine(w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(2_500_000)))
 	id := w.claim("acc_alice", r.TxHash)
 
 	w.poll()
@@ -31,7 +31,7 @@ func TestChainwatcher_TransferFromLinkedWalletIsCreditedOnceAfterFinality(t *tes
 		t.Fatalf("credited before finality: %+v", got)
 	}
 
-	w.finalize()
+	w.Finalize()
 	w.poll()
 	w.poll()
 	if c := w.claimDoc(id); c.Status != events.ClaimConfirmed {
@@ -52,7 +52,7 @@ func TestChainwatcher_TransferFromLinkedWalletIsCreditedOnceAfterFinality(t *tes
 	want := events.TxConfirmedV1{
 		V: 1, ID: events.TxID(chainName, strings.ToLower(r.TxHash.Hex()), logIndex), Time: ev.Time, AccountID: "acc_alice", ClaimID: id,
 		Chain: chainName, TxHash: strings.ToLower(r.TxHash.Hex()), LogIndex: logIndex, Token: "USDC",
-		From: strings.ToLower(w.alice.addr.Hex()), To: strings.ToLower(w.deposit.Hex()),
+		From: strings.ToLower(w.alice.Addr.Hex()), To: strings.ToLower(w.deposit.Hex()),
 		AmountMicros: 2_500_000, BlockNumber: r.BlockNumber.Uint64(), BlockHash: r.BlockHash.Hex(),
 	}
 	if ev != want {
@@ -74,19 +74,19 @@ func TestChainwatcher_EachBadTransferIsRejectedWithItsReason(t *testing.T) {
 		reason        string
 	}{
 		// More than the balance: mined, and reverted by the contract.
-		{"reverted", "acc_alice", w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(5_000_000_000)), events.RejectReverted},
-		{"wrong token contract", "acc_alice", w.call(w.alice, w.other, "transfer", w.deposit, usdc6(1_000_000)), events.RejectWrongToken},
-		{"wrong recipient", "acc_alice", w.call(w.alice, w.usdc, "transfer", w.bob.addr, usdc6(1_000_000)), events.RejectWrongRecipient},
-		{"unlinked sender", "acc_alice", w.call(w.mallory, w.usdc, "transfer", w.deposit, usdc6(1_000_000)), events.RejectWrongSender},
-		{"sender linked to another account", "acc_bob", w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(1_000_000)), events.RejectWrongSender},
-		{"not a transfer", "acc_alice", w.call(w.alice, w.usdc, "approve", w.deposit, usdc6(1)), events.RejectNoTransfer},
+		{"reverted", "acc_alice", w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(5_000_000_000)), events.RejectReverted},
+		{"wrong token contract", "acc_alice", w.Call(w.alice, w.other, "transfer", w.deposit, usdc6(1_000_000)), events.RejectWrongToken},
+		{"wrong recipient", "acc_alice", w.Call(w.alice, w.USDC, "transfer", w.bob.Addr, usdc6(1_000_000)), events.RejectWrongRecipient},
+		{"unlinked sender", "acc_alice", w.Call(w.mallory, w.USDC, "transfer", w.deposit, usdc6(1_000_000)), events.RejectWrongSender},
+		{"sender linked to another account", "acc_bob", w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(1_000_000)), events.RejectWrongSender},
+		{"not a transfer", "acc_alice", w.Call(w.alice, w.USDC, "approve", w.deposit, usdc6(1)), events.RejectNoTransfer},
 	}
-	w.sim.Commit()
+	w.Sim.Commit()
 	ids := make([]string, len(cases))
 	for i, c := range cases {
 		ids[i] = w.claim(c.account, c.tx.Hash())
 	}
-	w.finalize()
+	w.Finalize()
 	w.poll()
 	for i, c := range cases {
 		doc := w.claimDoc(ids[i])
@@ -110,10 +110,10 @@ func TestChainwatcher_SomeoneElseClaimingTheSameTxGetsNothingAndTheOwnerIsCredit
 	w := newWorld(t, nil)
 	w.link("acc_alice", w.alice)
 	w.link("acc_mallory", w.mallory)
-	r := w.mine(w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(7_000_000)))
+	r := w.Mine(w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(7_000_000)))
 	thief := w.claim("acc_mallory", r.TxHash)
 	owner := w.claim("acc_alice", r.TxHash)
-	w.finalize()
+	w.Finalize()
 	w.poll()
 	if c := w.claimDoc(thief); c.Status != events.ClaimRejected || c.Reason != events.RejectWrongSender {
 		t.Errorf("thief's claim %s (%s)", c.Status, c.Reason)
@@ -123,7 +123,7 @@ func TestChainwatcher_SomeoneElseClaimingTheSameTxGetsNothingAndTheOwnerIsCredit
 	}
 	// Even if the wallet later moved to another account, the transfer
 	// stays credited to the first one: once, to one account, ever.
-	if _, err := w.st.Collection(cryptopay.CollWallets).DeleteOne(context.Background(), bson.D{{Key: "_id", Value: strings.ToLower(w.alice.addr.Hex())}}); err != nil {
+	if _, err := w.st.Collection(cryptopay.CollWallets).DeleteOne(context.Background(), bson.D{{Key: "_id", Value: strings.ToLower(w.alice.Addr.Hex())}}); err != nil {
 		t.Fatal(err)
 	}
 	w.link("acc_other", w.alice)
@@ -144,11 +144,11 @@ func TestChainwatcher_ReorgBeforeFinalityCreditsOnlyTheCanonicalBlock(t *testing
 	t.Parallel()
 	w := newWorld(t, nil)
 	w.link("acc_alice", w.alice)
-	parent, err := w.cl.HeaderByNumber(context.Background(), nil)
+	parent, err := w.Client.HeaderByNumber(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := w.mine(w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(3_000_000)))
+	r := w.Mine(w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(3_000_000)))
 	id := w.claim("acc_alice", r.TxHash)
 	w.poll()
 	if c := w.claimDoc(id); c.Status != events.ClaimPending || c.SeenBlock != r.BlockHash.Hex() {
@@ -157,25 +157,25 @@ func TestChainwatcher_ReorgBeforeFinalityCreditsOnlyTheCanonicalBlock(t *testing
 
 	// Reorg: the block is replaced; the transaction comes back from the
 	// pool into a new block with another hash.
-	if err := w.sim.Fork(parent.Hash()); err != nil {
+	if err := w.Sim.Fork(parent.Hash()); err != nil {
 		t.Fatal(err)
 	}
-	w.sim.AdjustTime(time.Second) // a different timestamp gives the new block another hash
-	w.sim.Commit()
+	w.Sim.AdjustTime(time.Second) // a different timestamp gives the new block another hash
+	w.Sim.Commit()
 	var moved *types.Receipt
 	deadline := time.Now().Add(30 * time.Second)
 	for moved == nil || moved.BlockHash == r.BlockHash {
 		if time.Now().After(deadline) {
 			t.Fatal("transaction not re-mined after the fork")
 		}
-		w.sim.Commit()
-		moved, _ = w.cl.TransactionReceipt(context.Background(), r.TxHash)
+		w.Sim.Commit()
+		moved, _ = w.Client.TransactionReceipt(context.Background(), r.TxHash)
 	}
 	w.poll()
 	if c := w.claimDoc(id); c.Status != events.ClaimPending || c.SeenBlock != moved.BlockHash.Hex() {
 		t.Fatalf("after the reorg claim %+v, want pending and seen in %s", c, moved.BlockHash.Hex())
 	}
-	w.finalize()
+	w.Finalize()
 	w.poll()
 	got := w.confirmed("acc_alice")
 	if len(got) != 1 || got[0].BlockHash != moved.BlockHash.Hex() || got[0].BlockHash == r.BlockHash.Hex() {
@@ -187,28 +187,28 @@ func TestChainwatcher_TransferDroppedByAReorgIsRejectedAsRemoved(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
 	w.link("acc_alice", w.alice)
-	parent, err := w.cl.HeaderByNumber(context.Background(), nil)
+	parent, err := w.Client.HeaderByNumber(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx := w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(4_000_000))
-	w.mine(tx)
+	tx := w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(4_000_000))
+	w.Mine(tx)
 	id := w.claim("acc_alice", tx.Hash())
 	w.poll()
-	if err := w.sim.Fork(parent.Hash()); err != nil {
+	if err := w.Sim.Fork(parent.Hash()); err != nil {
 		t.Fatal(err)
 	}
 	// In the new branch the sender spends the same nonce elsewhere, at a
 	// higher fee, so the claimed transaction can never be mined.
-	usdc := w.usdc
-	w.sendReplacement(tx.Nonce(), &usdc, w.pack("transfer", w.bob.addr, usdc6(4_000_000)))
+	usdc := w.USDC
+	w.sendReplacement(tx.Nonce(), &usdc, w.Pack("transfer", w.bob.Addr, usdc6(4_000_000)))
 	for range 3 {
-		w.sim.Commit()
+		w.Sim.Commit()
 	}
-	if _, err := w.cl.TransactionReceipt(context.Background(), tx.Hash()); err == nil {
+	if _, err := w.Client.TransactionReceipt(context.Background(), tx.Hash()); err == nil {
 		t.Fatal("the claimed transaction survived the reorg")
 	}
-	w.finalize()
+	w.Finalize()
 	w.poll()
 	if c := w.claimDoc(id); c.Status != events.ClaimPending {
 		t.Fatalf("claim %s before the timeout, want pending (it may come back)", c.Status)
@@ -227,10 +227,10 @@ func TestChainwatcher_SafeRuleBelowACapConfirmsWithoutWaitingForFinalized(t *tes
 	t.Parallel()
 	w := newWorld(t, func(c *cryptopay.Chain) { c.SafeBelow = 10 * money.Dollar })
 	w.link("acc_alice", w.alice)
-	small := w.mine(w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(5_000_000)))
-	large := w.mine(w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(50_000_000)))
+	small := w.Mine(w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(5_000_000)))
+	large := w.Mine(w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(50_000_000)))
 	smallID, largeID := w.claim("acc_alice", small.TxHash), w.claim("acc_alice", large.TxHash)
-	w.sim.Commit()
+	w.Sim.Commit()
 	w.poll()
 	if c := w.claimDoc(smallID); c.Status != events.ClaimConfirmed {
 		t.Errorf("$5 claim %s at the safe block, want confirmed", c.Status)
@@ -238,7 +238,7 @@ func TestChainwatcher_SafeRuleBelowACapConfirmsWithoutWaitingForFinalized(t *tes
 	if c := w.claimDoc(largeID); c.Status != events.ClaimPending {
 		t.Errorf("$50 claim %s before finalized, want pending", c.Status)
 	}
-	w.finalize()
+	w.Finalize()
 	w.poll()
 	if c := w.claimDoc(largeID); c.Status != events.ClaimConfirmed {
 		t.Errorf("$50 claim %s after finalized", c.Status)

@@ -17,9 +17,9 @@ func TestService_RunStopsWithoutLeakingGoroutines(t *testing.T) {
 	t.Run("run then stop", func(t *testing.T) {
 		w := newWorld(t, nil)
 		w.link("acc_alice", w.alice)
-		r := w.mine(w.call(w.alice, w.usdc, "transfer", w.deposit, usdc6(1_000_000)))
+		r := w.Mine(w.Call(w.alice, w.USDC, "transfer", w.deposit, usdc6(1_000_000)))
 		id := w.claim("acc_alice", r.TxHash)
-		w.finalize()
+		w.Finalize()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- w.svc.Run(ctx) }()

@@ -7,7 +7,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,13 +19,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts"
-	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
-	"github.com/ethereum/go-ethereum/params"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
@@ -34,7 +30,6 @@ import (
 
 	"github.com/onekey-oss/onekey/api/apikey"
 	"github.com/onekey-oss/onekey/api/catalog"
-	"github.com/onekey-oss/onekey/api/contracts/testusd"
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
@@ -42,6 +37,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/ids"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
+	"github.com/onekey-oss/onekey/services/chainwatcher/chaintest"
 	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
 	"github.com/onekey-oss/onekey/services/gateway/demo"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
@@ -93,48 +89,20 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	st := storetest.New(t)
 
 	// A chain with USDC (6 decimals) and a customer wallet.
-	key, _ := crypto.GenerateKey()
-	wallet := crypto.PubkeyToAddress(key.PublicKey)
-	deposit := common.HexToAddress("0x00000000000000000000000000000000000000e2")
-	sim := simulated.NewBackend(types.GenesisAlloc{wallet: {Balance: new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether))}})
-	t.Cleanup(func() { _ = sim.Close() })
-	cl := sim.Client()
-	tokenABI, err := abi.JSON(strings.NewReader(testusd.ABI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	chainID, _ := cl.ChainID(ctx)
-	send := func(to *common.Address, data []byte) *types.Receipt {
+	payer := chaintest.NewWallet(t)
+	key, wallet := payer.Key, payer.Addr
+	sim := chaintest.New(t, payer)
+	deposit := chaintest.NewWallet(t).Addr
+	chain := sim.Config("base", deposit)
+	usdc := sim.USDC
+	pay := func(to common.Address, units int64) *types.Receipt {
 		t.Helper()
-		nonce, _ := cl.PendingNonceAt(ctx, wallet)
-		head, _ := cl.HeaderByNumber(ctx, nil)
-		tip := big.NewInt(params.GWei)
-		tx, err := types.SignTx(types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip), Gas: 3_000_000, To: to, Data: data}), types.LatestSignerForChainID(chainID), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.SendTransaction(ctx, tx); err != nil {
-			t.Fatal(err)
-		}
-		sim.Commit()
-		r, err := cl.TransactionReceipt(ctx, tx.Hash())
-		if err != nil || r.Status != types.ReceiptStatusSuccessful {
-			t.Fatalf("transaction failed: %v", err)
+		r := sim.Mine(sim.Call(payer, usdc, "transfer", to, big.NewInt(units)))
+		if r.Status != types.ReceiptStatusSuccessful {
+			t.Fatal("transfer failed")
 		}
 		return r
 	}
-	pack := func(method string, args ...any) []byte {
-		data, err := tokenABI.Pack(method, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
-	code, _ := hex.DecodeString(testusd.Bytecode())
-	usdc := send(nil, append(code, pack("", "USD Coin", "USDC")...)).ContractAddress
-	send(&usdc, pack("mint", wallet, big.NewInt(100_000_000)))
-	chain := cryptopay.Chain{Name: "base", DepositAddress: strings.ToLower(deposit.Hex()), Finality: cryptopay.Finalized,
-		Tokens: []cryptopay.Token{{Symbol: "USDC", Contract: strings.ToLower(usdc.Hex()), Decimals: 6}}}
 
 	// The services, as devstack wires them.
 	lcfg := ledger.DefaultConfig()
@@ -154,17 +122,17 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	}
 	run(t, "notifier", nt.Run)
 
-	pay, err := payments.New(payments.Config{StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: []cryptopay.Chain{chain}},
+	paysvc, err := payments.New(payments.Config{StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: []cryptopay.Chain{chain}},
 		payments.Deps{Bus: b, Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "payments", pay.Run)
-	web := httptest.NewServer(pay.Handler())
+	run(t, "payments", paysvc.Run)
+	web := httptest.NewServer(paysvc.Handler())
 	t.Cleanup(web.Close)
 
 	cw, err := chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{chain}, PollInterval: 100 * time.Millisecond},
-		chainwatcher.Deps{Bus: b, Store: st, Logger: log, Clients: map[string]chainwatcher.ChainClient{"base": cl}})
+		chainwatcher.Deps{Bus: b, Store: st, Logger: log, Clients: map[string]chainwatcher.ChainClient{"base": sim.Client}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +148,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	}
 	run(t, "gateway", gw.Run)
 	select {
-	case <-pay.Ready():
+	case <-paysvc.Ready():
 	case <-time.After(30 * time.Second):
 		t.Fatal("payments not ready")
 	}
@@ -277,15 +245,13 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	if linked.Code != "" {
 		t.Fatalf("link: %+v", linked)
 	}
-	paid := send(&usdc, pack("transfer", deposit, big.NewInt(5_000_000)))
+	paid := pay(deposit, 5_000_000)
 	var claim events.CryptoClaimReplyV1
 	request(events.SubjectCryptoClaim, events.CryptoClaimRequestV1{V: 1, AccountID: acc, Chain: "base", TxHash: paid.TxHash.Hex()}, &claim)
 	if claim.Status != events.ClaimPending {
 		t.Fatalf("claim: %+v", claim)
 	}
-	for range 40 {
-		sim.Commit()
-	}
+	sim.Finalize()
 	waitFor(t, "USDC credit in KV balances", func() bool { v, _ := balance(); return v.BalanceMicros == before.BalanceMicros+5*money.Dollar })
 	if c := ask(); c != http.StatusOK {
 		t.Errorf("gateway after the USDC payment: %d", c)
@@ -294,11 +260,9 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	after, _ := balance()
 
 	// A claim of a transfer that did not pay us is rejected, and mailed.
-	stray := send(&usdc, pack("transfer", wallet, big.NewInt(1_000_000)))
+	stray := pay(chaintest.NewWallet(t).Addr, 1_000_000)
 	request(events.SubjectCryptoClaim, events.CryptoClaimRequestV1{V: 1, AccountID: acc, Chain: "base", TxHash: stray.TxHash.Hex()}, &claim)
-	for range 40 {
-		sim.Commit()
-	}
+	sim.Finalize()
 
 	// One mail per outcome, each once, to the account's address: two
 	// receipts, the failed card payment, the rejected transfer.
