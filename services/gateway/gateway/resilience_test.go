@@ -313,3 +313,50 @@ func asAPIError(err error, target **openai.Error) bool {
 }
 
 var _ = option.WithBaseURL
+
+func TestLimits_UpstreamFirstByteAndIdleStreamTimeouts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withConfig(func(c *gateway.Config) {
+		c.FirstByteTimeout = 300 * time.Millisecond
+		c.IdleTimeout = 300 * time.Millisecond
+		c.Retries = -1
+	}))
+	release := make(chan struct{})
+	defer close(release)
+	// No headers at all: the first-byte timeout answers 502.
+	h.fakes[catalog.XAI].setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return true
+	})
+	start := time.Now()
+	resp, body := h.post("/v1/chat/completions", h.key, `{"model":"grok-3","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusBadGateway || time.Since(start) > 5*time.Second {
+		t.Errorf("silent upstream: %d after %v: %s", resp.StatusCode, time.Since(start), body)
+	}
+	// Headers and one event, then silence: the stream is cut after the
+	// idle timeout and what was generated is billed as an estimate.
+	h.fakes[catalog.OpenAI].setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-5-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return true
+	})
+	start = time.Now()
+	resp, body = h.post("/v1/chat/completions", h.key, `{"model":"gpt-5-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"Hi"`) {
+		t.Errorf("idle stream: %d %s", resp.StatusCode, body)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("idle stream cut after %v", d)
+	}
+	if ev := h.waitUsage(resp.Header.Get("X-Request-Id")); !ev.Estimated || ev.OutputTokens < 1 {
+		t.Errorf("event = %+v", ev)
+	}
+}
