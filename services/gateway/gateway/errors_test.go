@@ -44,7 +44,9 @@ func TestErrors_EveryClassSurfacesAsTheOpenAISDKTypedErrorWithRequestID(t *testi
 	msg := func(s string) []openai.ChatCompletionMessageParamUnion {
 		return []openai.ChatCompletionMessageParamUnion{openai.UserMessage(s)}
 	}
-	// Let the rate-limited key use its one request.
+	// Let the rate-limited key use its one request, once its balance is
+	// known (a refused request also counts against the limit).
+	waitFor(t, 5*time.Second, "limited key's balance", func() bool { return h.credits(limited).BalanceMicros == 1_000_000 })
 	waitFor(t, 5*time.Second, "limited key", func() bool {
 		_, err := h.openai(limited).Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-5-nano", Messages: msg("hi")})
 		return err == nil
