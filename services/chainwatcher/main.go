@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 		defer cancel()
 		err = errors.Join(err, st.Close(sctx))
 	}()
-	svc, err := chainwatcher.New(cfg, chainwatcher.Deps{Bus: b, Store: st, Logger: tel.Logger})
+	svc, err := chainwatcher.New(cfg, chainwatcher.Deps{Bus: b, Store: st, Logger: tel.Logger, MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler()})
 	if err != nil {
 		return err
 	}

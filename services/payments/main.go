@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 		defer cancel()
 		err = errors.Join(err, st.Close(sctx))
 	}()
-	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: st, Logger: tel.Logger})
+	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: st, Logger: tel.Logger, MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler()})
 	if err != nil {
 		return err
 	}

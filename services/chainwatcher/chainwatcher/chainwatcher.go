@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -27,10 +28,12 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/pkg/store"
 )
 
@@ -50,6 +53,10 @@ type Deps struct {
 	Clients map[string]ChainClient
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// MeterProvider for chainwatcher's metrics; nil records none.
+	MeterProvider metric.MeterProvider
+	// Metrics, when set, is served at GET /metrics on Config.Addr.
+	Metrics http.Handler
 }
 
 // Service watches claims. Poll and Run must not run concurrently with each
@@ -62,6 +69,8 @@ type Service struct {
 	now     func() time.Time
 	clients map[string]ChainClient
 	closers []func()
+	met     *metrics
+	promh   http.Handler
 	mu      sync.Mutex // one pass at a time
 }
 
@@ -83,6 +92,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	met, err := newMetrics(deps.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("chainwatcher: metrics: %w", err)
+	}
+	s.met, s.promh = met, deps.Metrics
 	for _, ch := range cfg.Chains {
 		if c, ok := deps.Clients[ch.Name]; ok {
 			s.clients[ch.Name] = c
@@ -122,17 +136,36 @@ func (s *Service) Close() {
 
 // Run polls every PollInterval until ctx is cancelled, finishes the pass
 // in hand and returns nil. A failed pass is logged and retried next time.
+// With Config.Addr it also serves /healthz and /metrics.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.Close()
+	errc := make(chan error, 1)
+	if s.cfg.Addr != "" {
+		ln, err := httpx.Listen(s.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("chainwatcher: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		if s.promh != nil {
+			mux.Handle("GET /metrics", s.promh)
+		}
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { errc <- httpx.Serve(ctx, httpx.NewServer(mux, httpx.ServerConfig{}), ln, 5*time.Second) })
+	}
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
 		if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
+			s.met.passErrors.Add(ctx, 1)
 			s.log.Warn("chainwatcher pass", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-errc:
+			return err
 		case <-t.C:
 		}
 	}

@@ -96,7 +96,11 @@ func (s *Service) check(ctx context.Context, ch cryptopay.Chain, c cryptopay.Cla
 	if credited == 0 {
 		return s.reject(ctx, c, events.RejectAlreadyCredited)
 	}
-	return s.setClaim(ctx, c, bson.D{{Key: "status", Value: events.ClaimConfirmed}, {Key: "reason", Value: ""}})
+	if err := s.setClaim(ctx, c, bson.D{{Key: "status", Value: events.ClaimConfirmed}, {Key: "reason", Value: ""}}); err != nil {
+		return err
+	}
+	s.met.claimClosed(ch.Name, events.ClaimConfirmed)
+	return nil
 }
 
 // match returns the Transfer logs that may be credited to an account whose
@@ -221,7 +225,11 @@ func (s *Service) reject(ctx context.Context, c cryptopay.Claim, reason string) 
 	if _, err := s.bus.Publish(ctx, ev); err != nil {
 		return err
 	}
-	return s.setClaim(ctx, c, bson.D{{Key: "status", Value: events.ClaimRejected}, {Key: "reason", Value: reason}})
+	if err := s.setClaim(ctx, c, bson.D{{Key: "status", Value: events.ClaimRejected}, {Key: "reason", Value: reason}}); err != nil {
+		return err
+	}
+	s.met.claimClosed(c.Chain, reason)
+	return nil
 }
 
 // setClaim updates fields of claim c if it is still in the same attempt

@@ -9,6 +9,9 @@ import (
 
 // Config is everything chainwatcher reads from its environment.
 type Config struct {
+	// Addr serves GET /healthz and /metrics (CHAINWATCHER_ADDR); empty:
+	// none.
+	Addr     string
 	NATSURL  string
 	MongoURI string
 	MongoDB  string
@@ -26,6 +29,7 @@ type Config struct {
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{
+		Addr:         r.String("CHAINWATCHER_ADDR", ""),
 		NATSURL:      r.Required("NATS_URL"),
 		MongoURI:     r.Required("MONGODB_URI"),
 		MongoDB:      r.String("MONGODB_DB", "onekey"),

@@ -77,7 +77,13 @@ func (s *Service) CreateCheckout(ctx context.Context, req events.CheckoutRequest
 }
 
 func (s *Service) checkoutRequest(ctx context.Context, req events.CheckoutRequestV1) events.CheckoutReplyV1 {
-	return s.CreateCheckout(ctx, req)
+	rep := s.CreateCheckout(ctx, req)
+	outcome := rep.Code
+	if outcome == "" {
+		outcome = "created"
+	}
+	s.met.checkout(outcome)
+	return rep
 }
 
 func absoluteHTTP(raw string) bool {

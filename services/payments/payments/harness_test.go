@@ -47,6 +47,12 @@ type harness struct {
 // webhook on an httptest server.
 func newHarness(t *testing.T, mutate func(*payments.Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, mutate, nil)
+}
+
+// newHarnessWith is newHarness with a hook to change the Deps.
+func newHarnessWith(t *testing.T, mutate func(*payments.Config), mutateDeps func(*payments.Deps)) *harness {
+	t.Helper()
 	srv := bustest.Start(t)
 	b := srv.Connect(t, "payments-test")
 	st := storetest.New(t)
@@ -54,7 +60,11 @@ func newHarness(t *testing.T, mutate func(*payments.Config)) *harness {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: st, Logger: testLogger(t)})
+	deps := payments.Deps{Bus: b, Store: st, Logger: testLogger(t)}
+	if mutateDeps != nil {
+		mutateDeps(&deps)
+	}
+	svc, err := payments.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
+	"go.opentelemetry.io/otel/metric"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
@@ -43,6 +44,10 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// MeterProvider for payments' metrics; nil records none.
+	MeterProvider metric.MeterProvider
+	// Metrics, when set, is served at GET /metrics.
+	Metrics http.Handler
 }
 
 // Service is the payments service. Its methods are safe for concurrent use.
@@ -53,6 +58,8 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	stripe *client.API // nil without a secret key
+	met    *metrics
+	promh  http.Handler
 
 	inflight sync.WaitGroup
 	sem      chan struct{} // bounds concurrent request/reply handlers
@@ -108,6 +115,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	met, err := newMetrics(deps.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("payments: metrics: %w", err)
+	}
+	s.met, s.promh = met, deps.Metrics
 	if cfg.StripeSecretKey != "" {
 		s.stripe = newStripeClient(cfg, deps.HTTPClient)
 	}
@@ -161,7 +173,8 @@ func (s *Service) indexes() []store.Index {
 	}
 }
 
-// Handler serves POST /webhooks/stripe, GET /healthz and, with DevTopUp,
+// Handler serves POST /webhooks/stripe, GET /healthz, GET /metrics (when
+// Deps.Metrics is set) and, with DevTopUp,
 // the dev top-up page under /dev/checkout/.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -169,6 +182,9 @@ func (s *Service) Handler() http.Handler {
 	if s.cfg.DevTopUp {
 		mux.HandleFunc("GET /dev/checkout/{id}", s.devCheckoutPage)
 		mux.HandleFunc("POST /dev/checkout/{id}", s.devCheckoutPay)
+	}
+	if s.promh != nil {
+		mux.Handle("GET /metrics", s.promh)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return mux

@@ -85,6 +85,7 @@ func (s *Service) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 		webhook.ConstructEventOptions{Tolerance: webhookTolerance})
 	if err != nil {
 		s.log.Warn("stripe webhook refused", "err", err)
+		s.met.webhook("refused")
 		http.Error(w, "invalid signature or payload", http.StatusBadRequest)
 		return
 	}
@@ -96,9 +97,11 @@ func (s *Service) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, errRetryLater) || errors.Is(err, errPublish) {
 			code = http.StatusServiceUnavailable
 		}
+		s.met.webhook("retry")
 		http.Error(w, "not applied; retry later", code)
 		return
 	}
+	s.met.webhook("applied")
 	w.WriteHeader(http.StatusOK)
 }
 

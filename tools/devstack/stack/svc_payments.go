@@ -30,7 +30,7 @@ func paymentsService(env *Env) (*runner, error) {
 		Chains:              chains,
 	}
 	cfg.DevTopUp = cfg.StripeSecretKey == ""
-	svc, err := payments.New(cfg, payments.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "payments")})
+	svc, err := payments.New(cfg, payments.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "payments"), MeterProvider: env.Telemetry.MeterProvider, Metrics: env.Telemetry.MetricsHandler()})
 	if err != nil {
 		return nil, err
 	}
