@@ -16,6 +16,10 @@ const (
 	SubjectWalletLink = "payments.wallet.link"
 	// SubjectCryptoClaim claims a transaction hash for an account.
 	SubjectCryptoClaim = "payments.crypto.claim"
+	// SubjectCryptoStatus lists an account's linked wallets and claims
+	// (read-only: use it to poll a claim, not SubjectCryptoClaim, which
+	// reopens a rejected claim).
+	SubjectCryptoStatus = "payments.crypto.status"
 )
 
 // Reply codes shared by the crypto replies (besides "" for success).
@@ -123,4 +127,31 @@ type CryptoClaimReplyV1 struct {
 	Reason  string `json:"reason,omitempty"` // when rejected
 	Code    string `json:"code,omitempty"`
 	Error   string `json:"error,omitempty"`
+}
+
+// CryptoStatusRequestV1 asks for an account's wallets and claims.
+type CryptoStatusRequestV1 struct {
+	V         int    `json:"v"`
+	AccountID string `json:"account_id"`
+}
+
+// CryptoClaimV1 is one claim as the account may see it.
+type CryptoClaimV1 struct {
+	ClaimID   string    `json:"claim_id"`
+	Chain     string    `json:"chain"`
+	TxHash    string    `json:"tx_hash"`
+	Status    string    `json:"status"`
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// CryptoStatusReplyV1 answers CryptoStatusRequestV1, newest claims first
+// (at most 100).
+type CryptoStatusReplyV1 struct {
+	V       int             `json:"v"`
+	Wallets []string        `json:"wallets"` // lower-case addresses
+	Claims  []CryptoClaimV1 `json:"claims"`
+	Code    string          `json:"code,omitempty"`
+	Error   string          `json:"error,omitempty"`
 }

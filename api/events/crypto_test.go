@@ -22,6 +22,8 @@ func TestCryptoRequestsAndReplies_RoundTripThroughJSONUnchanged(t *testing.T) {
 		events.WalletLinkReplyV1{V: 1, Address: "0xab", Code: "c", Error: "e"},
 		events.CryptoClaimRequestV1{V: 1, AccountID: "acc_1", Chain: "base", TxHash: "0xtx"},
 		events.CryptoClaimReplyV1{V: 1, ClaimID: "clm", Status: events.ClaimPending, Reason: "r", Code: "c", Error: "e"},
+		events.CryptoStatusRequestV1{V: 1, AccountID: "acc_1"},
+		events.CryptoStatusReplyV1{V: 1, Wallets: []string{"0xab"}, Claims: []events.CryptoClaimV1{{ClaimID: "c", Chain: "base", TxHash: "0x1", Status: events.ClaimRejected, Reason: "r", CreatedAt: exp, UpdatedAt: exp}}, Code: "c", Error: "e"},
 	}
 	for _, in := range cases {
 		typ := reflect.TypeOf(in)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
@@ -196,6 +197,45 @@ func (s *Service) Claim(ctx context.Context, req events.CryptoClaimRequestV1) ev
 
 func (s *Service) claimRequest(ctx context.Context, req events.CryptoClaimRequestV1) events.CryptoClaimReplyV1 {
 	return s.Claim(ctx, req)
+}
+
+// CryptoStatus lists the account's linked wallets and its newest claims.
+func (s *Service) CryptoStatus(ctx context.Context, req events.CryptoStatusRequestV1) events.CryptoStatusReplyV1 {
+	fail := func(code, msg string) events.CryptoStatusReplyV1 {
+		return events.CryptoStatusReplyV1{V: 1, Code: code, Error: msg}
+	}
+	if events.ValidToken(req.AccountID) != nil {
+		return fail(events.CodeBadRequest, "need an account id")
+	}
+	out := events.CryptoStatusReplyV1{V: 1, Wallets: []string{}, Claims: []events.CryptoClaimV1{}}
+	cur, err := s.st.Collection(cryptopay.CollWallets).Find(ctx, bson.D{{Key: "account_id", Value: req.AccountID}})
+	if err != nil {
+		return fail(events.CodeUnavailable, "try again")
+	}
+	var ws []cryptopay.Wallet
+	if err := cur.All(ctx, &ws); err != nil {
+		return fail(events.CodeUnavailable, "try again")
+	}
+	for _, w := range ws {
+		out.Wallets = append(out.Wallets, w.Address)
+	}
+	cur, err = s.st.Collection(cryptopay.CollClaims).Find(ctx, bson.D{{Key: "account_id", Value: req.AccountID}},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(100))
+	if err != nil {
+		return fail(events.CodeUnavailable, "try again")
+	}
+	var cs []cryptopay.Claim
+	if err := cur.All(ctx, &cs); err != nil {
+		return fail(events.CodeUnavailable, "try again")
+	}
+	for _, c := range cs {
+		out.Claims = append(out.Claims, events.CryptoClaimV1{ClaimID: c.ID, Chain: c.Chain, TxHash: c.TxHash, Status: c.Status, Reason: c.Reason, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt})
+	}
+	return out
+}
+
+func (s *Service) cryptoStatusRequest(ctx context.Context, req events.CryptoStatusRequestV1) events.CryptoStatusReplyV1 {
+	return s.CryptoStatus(ctx, req)
 }
 
 // onTxRejected (consumer payments-tx) closes the claim a tx.rejected event

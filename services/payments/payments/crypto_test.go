@@ -158,4 +158,11 @@ func TestClaim_RecordedOncePerAccountAndRefusedToAnotherAccount(t *testing.T) {
 	if err := h.st.Collection(cryptopay.CollClaims).FindOne(ctx, bson.D{{Key: "_id", Value: first.ClaimID}}).Decode(&c); err != nil || c.Attempt != 1 || c.Status != events.ClaimPending {
 		t.Errorf("claim after reopen = %+v, %v", c, err)
 	}
+	st := request[events.CryptoStatusReplyV1](t, h, events.SubjectCryptoStatus, events.CryptoStatusRequestV1{V: 1, AccountID: "acc_a"})
+	if st.Code != "" || len(st.Wallets) != 1 || len(st.Claims) != 1 || st.Claims[0].ClaimID != first.ClaimID || st.Claims[0].Status != events.ClaimPending || st.Claims[0].TxHash != tx {
+		t.Errorf("status = %+v", st)
+	}
+	if other := request[events.CryptoStatusReplyV1](t, h, events.SubjectCryptoStatus, events.CryptoStatusRequestV1{V: 1, AccountID: "acc_b"}); len(other.Claims) != 0 || len(other.Wallets) != 1 {
+		t.Errorf("another account sees %+v", other)
+	}
 }

@@ -25,8 +25,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
-	"go.opentelemetry.io/otel/metric"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
@@ -203,6 +203,7 @@ func (s *Service) Run(ctx context.Context) error {
 		events.SubjectWalletNonce:    replyTo(s, s.walletNonceRequest),
 		events.SubjectWalletLink:     replyTo(s, s.walletLinkRequest),
 		events.SubjectCryptoClaim:    replyTo(s, s.claimRequest),
+		events.SubjectCryptoStatus:   replyTo(s, s.cryptoStatusRequest),
 	}
 	var subs []*nats.Subscription
 	// unsubscribe drains the subscriptions and waits (bounded) until their

@@ -21,7 +21,7 @@ func chainwatcherService(env *Env) (*runner, error) {
 		return nil, nil
 	}
 	svc, err := chainwatcher.New(chainwatcher.Config{Chains: chains, PollInterval: 5 * time.Second, ClaimTimeout: 24 * time.Hour},
-		chainwatcher.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "chainwatcher")})
+		chainwatcher.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "chainwatcher"), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}
