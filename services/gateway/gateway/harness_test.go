@@ -24,7 +24,6 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/ids"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
@@ -186,7 +185,7 @@ func (f *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
 // provider and one funded account with one key.
 type harness struct {
 	t         *testing.T
-	nats      *bustest.Server
+	nats      *natsServer
 	bus       *bus.Bus
 	svc       *gateway.Service
 	url       string
@@ -236,7 +235,7 @@ func (s *syncBuffer) String() string {
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, fakes: map[catalog.Provider]*fakeUpstream{}, extra: map[string]*fakeUpstream{}, logs: &syncBuffer{}}
-	h.nats = bustest.Start(t)
+	h.nats = startNATS(t)
 	h.bus = h.nats.Connect(t, "gateway-test")
 	for _, p := range []catalog.Provider{catalog.OpenAI, catalog.Anthropic, catalog.Google, catalog.XAI} {
 		f := newFake(t, p)
