@@ -3,6 +3,7 @@ module github.com/onekey-oss/onekey/services/gateway
 go 1.26.0
 
 require (
+	github.com/anthropics/anthropic-sdk-go/v2 v2.15.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/onekey-oss/onekey/api v0.0.0
 	github.com/onekey-oss/onekey/pkg v0.0.0
@@ -11,7 +12,6 @@ require (
 )
 
 require (
-	github.com/anthropics/anthropic-sdk-go/v2 v2.15.0 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/bahlo/generic-list-go v0.2.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -176,10 +176,10 @@ func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bo
 	br := sseReaders.Get().(*bufio.Reader)
 	br.Reset(body)
 	defer func() { br.Reset(nil); sseReaders.Put(br) }()
-	var ev []byte    // the raw event being assembled, lines included
-	var name []byte  // its "event:" name
-	var data []byte  // its "data:" payload
-	var line []byte  // a line longer than the reader's buffer
+	var ev []byte   // the raw event being assembled, lines included
+	var name []byte // its "event:" name
+	var data []byte // its "data:" payload
+	var line []byte // a line longer than the reader's buffer
 	var anth usage.Anthropic
 	var sawDone bool
 	for {

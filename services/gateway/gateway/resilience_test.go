@@ -45,7 +45,10 @@ func TestKeys_RevokedKeyStopsWorkingWithin1s(t *testing.T) {
 	t.Logf("revocation took effect after %v", time.Since(revoked))
 	// A key deleted from the bucket is refused as well.
 	other, _, _, _ := h.newKey(events.APIKeyV1{AccountID: h.accountID})
-	waitFor(t, 5*time.Second, "other key", func() bool { resp, _ := h.post("/v1/chat/completions", other, plainChat); return resp.StatusCode == 200 })
+	waitFor(t, 5*time.Second, "other key", func() bool {
+		resp, _ := h.post("/v1/chat/completions", other, plainChat)
+		return resp.StatusCode == 200
+	})
 	kv, err := h.bus.KV(context.Background(), events.BucketAPIKeys)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +56,10 @@ func TestKeys_RevokedKeyStopsWorkingWithin1s(t *testing.T) {
 	if err := kv.Delete(context.Background(), apikey.Hash(other)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "deleted key refused", func() bool { resp, _ := h.post("/v1/chat/completions", other, plainChat); return resp.StatusCode == 401 })
+	waitFor(t, time.Second, "deleted key refused", func() bool {
+		resp, _ := h.post("/v1/chat/completions", other, plainChat)
+		return resp.StatusCode == 401
+	})
 }
 
 func TestLimits_BodyOverLimitIs413AsTypedSDKError(t *testing.T) {

@@ -39,11 +39,11 @@ type Options[T any] struct {
 type View[T any] struct {
 	bucket string
 	open   func(context.Context) (jetstream.KeyValue, error)
-	o     Options[T]
-	mu    sync.RWMutex
-	m     map[string]T
-	ready chan struct{}
-	once  sync.Once
+	o      Options[T]
+	mu     sync.RWMutex
+	m      map[string]T
+	ready  chan struct{}
+	once   sync.Once
 }
 
 // New returns a view of the bucket that open opens; it fills once Run is
