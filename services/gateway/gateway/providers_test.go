@@ -298,3 +298,21 @@ func TestEmbeddings_OpenAIAndGeminiThroughSDK(t *testing.T) {
 		t.Errorf("chat model on embeddings: %v", err)
 	}
 }
+
+func TestMessages_RecordedRequestReachesAnthropicWithOnlyTheModelMapped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	body := golden(t, "anthropic/messages_request.json")
+	resp, got := h.post("/v1/messages?beta=true", "", string(body), "X-Api-Key", h.key, "Anthropic-Version", "2023-06-01", "Anthropic-Beta", "prompt-caching-2024-07-31")
+	if resp.StatusCode != 200 || !bytes.Equal(got, golden(t, "anthropic/messages_stream.sse")) {
+		t.Fatalf("status %d; the client did not get the provider's stream byte for byte:\n%s", resp.StatusCode, got)
+	}
+	reqs := h.fakes[catalog.Anthropic].requests()
+	want := bytes.Replace(body, []byte(`"model":"claude-sonnet-4-5"`), []byte(`"model":"claude-sonnet-4-5-20250929"`), 1)
+	if len(reqs) != 1 || !bytes.Equal(reqs[0].Body, want) {
+		t.Fatalf("upstream body:\n got %s\nwant %s", reqs[0].Body, want)
+	}
+	if reqs[0].Query != "beta=true" || reqs[0].Header.Get("Anthropic-Beta") != "prompt-caching-2024-07-31" || reqs[0].Header.Get("Anthropic-Version") != "2023-06-01" {
+		t.Errorf("upstream query %q headers %v", reqs[0].Query, reqs[0].Header)
+	}
+}
