@@ -167,7 +167,9 @@ func (b *Book) Settle(h Hold, cost money.Micros, used bool) {
 			delete(a.keyHeld, h.KeyID)
 		}
 	}
-	if used {
+	// The ledger uses a free request only for a request that costs
+	// something; a free one costs nothing either way.
+	if used && (cost > 0 || !h.Free) {
 		p := pending{at: now, keyID: h.KeyID, micros: cost, free: h.Free}
 		if h.Free {
 			p.micros = 0 // the ledger uses a free request instead of debiting
