@@ -43,12 +43,12 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 	}
 	cfg, err := payments.ConfigFromEnv(getenv)
 	r := config.NewReader(getenv)
-	level, lerr := telemetry.ParseLevel(r.String("LOG_LEVEL", "info"))
+	tcfg := telemetry.ConfigFrom(r, "payments")
 	topo := bus.TopologyFrom(r)
-	if err = errors.Join(err, lerr, r.Err()); err != nil {
+	if err = errors.Join(err, r.Err()); err != nil {
 		return err
 	}
-	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "payments", JSONLogs: r.Bool("LOG_JSON", false), Level: level, OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")})
+	tel, err := telemetry.Setup(ctx, tcfg)
 	if err != nil {
 		return err
 	}
