@@ -57,15 +57,25 @@ func (b *Bus) Consume(ctx context.Context, durable string, h Handler, o ConsumeO
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 	defer it.Stop()
+	// Errors from Next are transient (a missed heartbeat while the server
+	// restarts, a reconnect): keep pulling, with a growing pause so a
+	// lasting outage neither spins nor floods the log.
+	pause := time.Duration(0)
 	for {
 		msg, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
-			b.log.Warn("consume: next message", "consumer", durable, "err", err)
+			pause = min(max(2*pause, 50*time.Millisecond), 2*time.Second)
+			b.log.Warn("consume: next message", "consumer", durable, "err", err, "retry_in", pause)
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
 			continue
 		}
+		pause = 0
 		if ctx.Err() != nil {
 			_ = msg.Nak()
 			continue
