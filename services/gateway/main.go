@@ -62,7 +62,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string) error {
 	if err := b.Declare(cctx, topology); err != nil {
 		return err
 	}
-	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: tel.Logger, Metrics: tel.MetricsHandler()})
+	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: tel.Logger, Metrics: tel.MetricsHandler(), MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/events"
@@ -49,6 +50,8 @@ type Deps struct {
 	Catalog *catalog.Catalog
 	// Metrics, when set, is served at /metrics.
 	Metrics http.Handler
+	// MeterProvider records the gateway's metrics; nil records none.
+	MeterProvider metric.MeterProvider
 	// Transport to the providers; nil builds one from the timeouts.
 	Transport http.RoundTripper
 }
@@ -67,6 +70,7 @@ type Service struct {
 	out     *outbox.Outbox
 	client  *http.Client
 	metrics http.Handler
+	meters  *meters
 	handler http.Handler
 	ln      net.Listener
 
@@ -125,6 +129,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	s.out = out
+	if s.meters, err = newMeters(deps.MeterProvider, out.Spilled); err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
 	tr := deps.Transport
 	if tr == nil {
 		tr = newTransport(cfg)

@@ -196,6 +196,7 @@ type harness struct {
 	accountID string
 	projectID string
 	cfg       gateway.Config
+	deps      gateway.Deps
 	logs      *syncBuffer
 	stop      func()
 }
@@ -249,7 +250,8 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		o(h)
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := gateway.New(h.cfg, gateway.Deps{Bus: h.bus, Logger: log})
+	h.deps.Bus, h.deps.Logger = h.bus, log
+	svc, err := gateway.New(h.cfg, h.deps)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

@@ -113,6 +113,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 		return
 	}
 	res := s.forward(w, r, o, m, up, strip)
+	s.meters.request(o, string(m.Provider), res.status)
 	if !o.billed() {
 		return
 	}
@@ -235,6 +236,7 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 				return result{aborted: true, channel: ch.Name}
 			}
 			ch.Failed(time.Now(), s.cfg.Cooldown)
+			s.meters.upstreamFailure(ch.Name)
 			s.log.Warn("upstream request failed", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "err", redactErr(err))
 			lastErr = err
 			continue
@@ -242,6 +244,7 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
 		if retryable {
 			ch.Failed(time.Now(), s.cfg.Cooldown)
+			s.meters.upstreamFailure(ch.Name)
 			s.log.Warn("upstream refused", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "status", resp.StatusCode)
 			if i < len(plan)-1 {
 				_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
@@ -340,6 +343,7 @@ func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model,
 	}
 	cost := m.Cost(u, s.cfg.MarkupBasisPoints)
 	s.book.Settle(hold, cost, true)
+	s.meters.cost(string(m.Provider), m.ID, int64(cost))
 	ev := events.UsageRecordedV1{
 		V: 1, ID: rid, Time: start.UTC(), AccountID: key.AccountID, ProjectID: key.ProjectID, KeyID: key.KeyID,
 		Model: m.ID, Provider: string(m.Provider), Channel: res.channel,

@@ -60,7 +60,7 @@ func gatewayService(env *Env) (*runner, error) {
 		OutboxDir: filepath.Join(env.Config.DataDir, "gateway-outbox"),
 	}
 	cfg.CatalogFile = env.Getenv("GATEWAY_CATALOG_FILE")
-	svc, err := gateway.New(cfg, gateway.Deps{Bus: env.Bus, Logger: env.Telemetry.Logger.With("part", "gateway"), Metrics: env.Telemetry.MetricsHandler()})
+	svc, err := gateway.New(cfg, gateway.Deps{Bus: env.Bus, Logger: env.Telemetry.Logger.With("part", "gateway"), Metrics: env.Telemetry.MetricsHandler(), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,43 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onekey-oss/onekey/pkg/telemetry"
+)
+
+func TestMetrics_ServedWithoutKeysAccountsOrContent(t *testing.T) {
+	t.Parallel()
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Service: "gateway-test", Output: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	h := newHarness(t, func(h *harness) { h.deps.Metrics, h.deps.MeterProvider = tel.MetricsHandler(), tel.MeterProvider })
+	if resp, _ := h.post("/v1/chat/completions", h.key, `{"model":"gpt-5-mini","messages":[{"role":"user","content":"secret-prompt"}]}`); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitFor(t, 15*time.Second, "the usage event", func() bool { return len(h.usageEvents()) == 1 })
+	resp, err := http.Get(h.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{"gateway_requests", "gateway_cost", "gateway_outbox_spilled", `model="gpt-5-mini"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, never := range []string{h.key, h.keyID, h.accountID, "secret-prompt"} {
+		if strings.Contains(text, never) {
+			t.Errorf("/metrics contains %q", never)
+		}
+	}
+}
