@@ -11,11 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/httpx"
-	"github.com/onekey-oss/onekey/pkg/store"
-	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/auth/auth"
 )
 
@@ -28,42 +25,14 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string) error {
+func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
 	cfg, cerr := auth.ConfigFromEnv(getenv)
-	r := config.NewReader(getenv)
-	tcfg := telemetry.ConfigFrom(r, "auth")
-	topo := bus.TopologyFrom(r)
-	if err := errors.Join(cerr, r.Err()); err != nil {
+	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "auth", Store: true}, cerr)
+	if err != nil {
 		return err // every problem of the environment at once
 	}
-	tel, err := telemetry.Setup(ctx, tcfg)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
-	log := tel.Logger
-
-	b, err := bus.Connect(ctx, bus.Config{URL: cfg.NATSURL, Name: "auth", Logger: log, TracerProvider: tel.TracerProvider})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := b.Declare(ctx, topo); err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDB, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = st.Close(sctx)
-	}()
+	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
+	tel, b, st, log := rt.Telemetry, rt.Bus, rt.Store, rt.Telemetry.Logger
 
 	svc, err := auth.New(cfg, auth.Deps{Bus: b, Store: st, Logger: log, MeterProvider: tel.MeterProvider})
 	if err != nil {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,11 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/httpx"
-	"github.com/onekey-oss/onekey/pkg/store"
-	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/notifier/notifier"
 )
 
@@ -30,48 +28,14 @@ func main() {
 }
 
 func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
-	cfg, err := notifier.ConfigFromEnv(getenv)
+	cfg, cerr := notifier.ConfigFromEnv(getenv)
+	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "notifier", Store: true}, cerr)
 	if err != nil {
-		return err
+		return err // every problem of the environment at once
 	}
-	r := config.NewReader(getenv)
-	topology := bus.TopologyFrom(r)
-	tcfg := telemetry.ConfigFrom(r, "notifier")
-	if err := r.Err(); err != nil {
-		return err
-	}
-
-	tel, err := telemetry.Setup(ctx, tcfg)
-	if err != nil {
-		return err
-	}
-	// Closed last, each under its own bound, in reverse order of opening.
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if serr := tel.Shutdown(sctx); serr != nil && err == nil {
-			err = serr
-		}
-	}()
+	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
+	tel, b, st := rt.Telemetry, rt.Bus, rt.Store
 	log := tel.Logger
-
-	b, err := bus.Connect(ctx, bus.Config{URL: cfg.NATSURL, Name: "notifier", Logger: log, TracerProvider: tel.TracerProvider})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := b.Declare(ctx, topology); err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDB, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = st.Close(sctx)
-	}()
 
 	svc, err := notifier.New(cfg, notifier.Deps{Bus: b, Store: st, Logger: log, MeterProvider: tel.MeterProvider, Console: os.Stdout})
 	if err != nil {

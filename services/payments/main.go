@@ -13,10 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/config"
-	"github.com/onekey-oss/onekey/pkg/store"
-	"github.com/onekey-oss/onekey/pkg/telemetry"
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
 
@@ -41,39 +38,13 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 	} else if len(args) > 0 {
 		return fmt.Errorf("unknown command %q (want no command, or reconcile)", args[0])
 	}
-	cfg, err := payments.ConfigFromEnv(getenv)
-	r := config.NewReader(getenv)
-	tcfg := telemetry.ConfigFrom(r, "payments")
-	topo := bus.TopologyFrom(r)
-	if err = errors.Join(err, r.Err()); err != nil {
-		return err
-	}
-	tel, err := telemetry.Setup(ctx, tcfg)
+	cfg, cerr := payments.ConfigFromEnv(getenv)
+	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "payments", Store: true}, cerr)
 	if err != nil {
-		return err
+		return err // every problem of the environment at once
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		err = errors.Join(err, tel.Shutdown(sctx))
-	}()
-	b, err := bus.Connect(ctx, bus.Config{URL: cfg.NATSURL, Name: "payments", Logger: tel.Logger, TracerProvider: tel.TracerProvider})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := b.Declare(ctx, topo); err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDB, tel.Logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		err = errors.Join(err, st.Close(sctx))
-	}()
+	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
+	tel, b, st := rt.Telemetry, rt.Bus, rt.Store
 	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: st, Logger: tel.Logger, MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler()})
 	if err != nil {
 		return err
