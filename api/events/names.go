@@ -61,12 +61,13 @@ func Streams() []string {
 
 // Durable consumer names (part of the API: never rename one).
 const (
-	ConsumerLedgerUsage    = "ledger-usage"    // on USAGE
-	ConsumerLedgerBilling  = "ledger-billing"  // on BILLING
-	ConsumerLedgerAccounts = "ledger-accounts" // on ACCOUNTS
-	ConsumerNotifier       = "notifier"        // on NOTIFY
-	ConsumerNotifierMail   = "notifier-mail"   // on MAIL
-	ConsumerPaymentsTx     = "payments-tx"     // on NOTIFY, filtered to tx.rejected.> (claim status)
+	ConsumerLedgerUsage      = "ledger-usage"      // on USAGE
+	ConsumerLedgerBilling    = "ledger-billing"    // on BILLING
+	ConsumerLedgerAccounts   = "ledger-accounts"   // on ACCOUNTS
+	ConsumerNotifier         = "notifier"          // on NOTIFY
+	ConsumerNotifierMail     = "notifier-mail"     // on MAIL
+	ConsumerPaymentsTx       = "payments-tx"       // on NOTIFY, filtered to tx.rejected.> (claim status)
+	ConsumerPaymentsAccounts = "payments-accounts" // on ACCOUNTS, filtered to account.deleted.> (erasure)
 )
 
 // ConsumerStream tells which stream a durable consumer reads.
@@ -76,7 +77,7 @@ func ConsumerStream(consumer string) string {
 		return StreamUsage
 	case ConsumerLedgerBilling:
 		return StreamBilling
-	case ConsumerLedgerAccounts:
+	case ConsumerLedgerAccounts, ConsumerPaymentsAccounts:
 		return StreamAccounts
 	case ConsumerNotifier, ConsumerPaymentsTx:
 		return StreamNotify
@@ -88,7 +89,7 @@ func ConsumerStream(consumer string) string {
 
 // Consumers lists every durable consumer name.
 func Consumers() []string {
-	return []string{ConsumerLedgerUsage, ConsumerLedgerBilling, ConsumerLedgerAccounts, ConsumerNotifier, ConsumerNotifierMail, ConsumerPaymentsTx}
+	return []string{ConsumerLedgerUsage, ConsumerLedgerBilling, ConsumerLedgerAccounts, ConsumerNotifier, ConsumerNotifierMail, ConsumerPaymentsTx, ConsumerPaymentsAccounts}
 }
 
 // KV buckets.

@@ -70,6 +70,9 @@ func (t Topology) consumers() []jetstream.ConsumerConfig {
 		if name == events.ConsumerPaymentsTx {
 			cfg.FilterSubject = events.FamilyTxRejected + ".>"
 		}
+		if name == events.ConsumerPaymentsAccounts {
+			cfg.FilterSubject = events.FamilyAccountDeleted + ".>"
+		}
 		out = append(out, cfg)
 	}
 	return out

@@ -167,6 +167,8 @@ func (s *Service) indexes() []store.Index {
 		{Collection: cryptopay.CollWallets, Keys: bson.D{{Key: "account_id", Value: 1}}},
 		{Collection: cryptopay.CollClaims, Keys: bson.D{{Key: "chain", Value: 1}, {Key: "tx_hash", Value: 1}}},
 		{Collection: cryptopay.CollClaims, Keys: bson.D{{Key: "status", Value: 1}}},
+		{Collection: cryptopay.CollClaims, Keys: bson.D{{Key: "account_id", Value: 1}}},
+		{Collection: cryptopay.CollNonces, Keys: bson.D{{Key: "account_id", Value: 1}}},
 		{Collection: cryptopay.CollNonces, Keys: bson.D{{Key: store.ExpiresAtField, Value: 1}}, Name: store.ExpiresAtField + "_1"},
 		{Collection: cryptopay.CollNonceUses, Keys: bson.D{{Key: store.ExpiresAtField, Value: 1}}, Name: store.ExpiresAtField + "_1"},
 		{Collection: collDevCheckouts, Keys: bson.D{{Key: store.ExpiresAtField, Value: 1}}, Name: store.ExpiresAtField + "_1"},
@@ -191,7 +193,8 @@ func (s *Service) Handler() http.Handler {
 }
 
 // Run answers checkout and crypto requests on NATS, consumes tx.rejected
-// (payments-tx) to close rejected claims, relays unpublished payments,
+// (payments-tx) to close rejected claims and account.deleted
+// (payments-accounts) to erase a deleted account's crypto data, relays unpublished payments,
 // sweeps expired nonces and, when Addr is set, serves Handler. It blocks
 // until ctx is cancelled, then stops taking requests, lets in-flight ones
 // finish and returns nil.
@@ -245,18 +248,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
+	wg.Go(func() { s.consume(ctx, events.ConsumerPaymentsTx, s.onTxRejected, bus.ConsumeOptions{}) })
+	// An erasure outlasts a database outage of minutes before it is
+	// dead-lettered: it is a promise to the user.
 	wg.Go(func() {
-		// Consume returns an error only when it cannot open the consumer
-		// (the bus is down or restarting): try again until stopped.
-		for ctx.Err() == nil {
-			if err := s.bus.Consume(ctx, events.ConsumerPaymentsTx, s.onTxRejected, bus.ConsumeOptions{}); err != nil && ctx.Err() == nil {
-				s.log.Warn("consume tx.rejected; retrying", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-		}
+		s.consume(ctx, events.ConsumerPaymentsAccounts, s.onAccountDeleted, bus.ConsumeOptions{MaxAttempts: 40, Backoff: 3 * time.Second})
 	})
 	wg.Go(func() { s.relayLoop(ctx) })
 	wg.Go(func() {
@@ -291,6 +287,21 @@ func (s *Service) Run(ctx context.Context) error {
 	s.inflight.Wait()
 	wg.Wait()
 	return runErr
+}
+
+// consume runs a durable consumer until ctx is cancelled. Consume returns
+// an error only when it cannot open the consumer (the bus is down or
+// restarting): it is tried again every second.
+func (s *Service) consume(ctx context.Context, durable string, h bus.Handler, o bus.ConsumeOptions) {
+	for ctx.Err() == nil {
+		if err := s.bus.Consume(ctx, durable, h, o); err != nil && ctx.Err() == nil {
+			s.log.Warn("consume; retrying", "consumer", durable, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // replyTo adapts a typed request handler to NATS request/reply. Each
