@@ -87,6 +87,16 @@ func TestErrors_EveryClassSurfacesAsTheOpenAISDKTypedErrorWithRequestID(t *testi
 			t.Errorf("%s: no x-request-id on the error", tc.name)
 		}
 	}
+	// Other methods answer in the same shape.
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/v1/chat/completions", nil)
+	mresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mresp.Body.Close()
+	if mresp.StatusCode != http.StatusMethodNotAllowed || mresp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("GET on chat completions: %d %s", mresp.StatusCode, mresp.Header.Get("Content-Type"))
+	}
 	// Unknown paths answer in the same shape.
 	resp, body := h.post("/v1/completions-nope", h.key, "{}")
 	if resp.StatusCode != 404 || !strings.Contains(string(body), `"error"`) || resp.Header.Get("X-Request-Id") == "" {

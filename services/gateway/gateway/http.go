@@ -38,6 +38,18 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("POST /v1/embeddings", func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, opEmbeddings) })
 	mux.HandleFunc("POST /v1/messages", func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, opMessages) })
 	mux.HandleFunc("POST /v1/messages/count_tokens", func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, opCountTokens) })
+	// Other methods on the API's paths get a 405 in the API's own error
+	// shape rather than the mux's plain-text one.
+	for _, path := range []string{"/v1/models", "/v1/models/{id...}", "/v1/credits", "/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/v1/messages/count_tokens"} {
+		shape := shapeOpenAI
+		if strings.HasPrefix(path, "/v1/messages") {
+			shape = shapeAnthropic
+		}
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, shape, &apiError{status: http.StatusMethodNotAllowed, typ: "invalid_request_error", code: "method_not_allowed",
+				message: fmt.Sprintf("%s is not allowed on %s.", r.Method, r.URL.Path)})
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		shape := shapeOpenAI
 		if strings.HasPrefix(r.URL.Path, "/v1/messages") {

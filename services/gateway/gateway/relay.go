@@ -260,6 +260,16 @@ func (s *Service) finishAnthropic(o op, anth usage.Anthropic, res *result) {
 // (nil to drop it).
 func (s *Service) sseEvent(o op, ev, name, data []byte, strip bool, res *result, anth *usage.Anthropic, sawDone *bool) []byte {
 	if o.anthropicFormat() {
+		if len(name) == 0 {
+			// Every Anthropic event names itself in an "event:" line; be
+			// lenient with a relay that drops them.
+			for _, t := range []string{"message_start", "message_delta", "content_block_delta"} {
+				if bytes.Contains(data, []byte(`"type":"`+t+`"`)) {
+					name = []byte(t)
+					break
+				}
+			}
+		}
 		switch string(name) {
 		case "message_start":
 			var v struct {
