@@ -133,8 +133,8 @@ func TestChat_StreamWithoutUsageOptionIsBilledButClientSeesNoUsageChunk(t *testi
 	for stream.Next() {
 		c := stream.Current()
 		chunks++
-		if c.JSON.Usage.Valid() && c.Usage.TotalTokens > 0 {
-			t.Errorf("client got a usage chunk it did not ask for: %s", c.RawJSON())
+		if strings.Contains(c.RawJSON(), `"usage"`) {
+			t.Errorf("client got usage it did not ask for: %s", c.RawJSON())
 		}
 		if len(c.Choices) > 0 {
 			text.WriteString(c.Choices[0].Delta.Content)

@@ -256,6 +256,8 @@ func (s *Service) finishAnthropic(o op, anth usage.Anthropic, res *result) {
 	res.usage, res.haveUsage = u, true
 }
 
+var usageNull = []byte(`,"usage":null}`)
+
 // sseEvent inspects one complete event and returns the bytes to send on
 // (nil to drop it).
 func (s *Service) sseEvent(o op, ev, name, data []byte, strip bool, res *result, anth *usage.Anthropic, sawDone *bool) []byte {
@@ -301,6 +303,14 @@ func (s *Service) sseEvent(o op, ev, name, data []byte, strip bool, res *result,
 	}
 	res.chunks++
 	if !usage.HasObject(data) {
+		// With include_usage on, OpenAI adds "usage":null to every chunk;
+		// a client that did not ask for usage does not get it.
+		if strip && bytes.HasSuffix(data, usageNull) {
+			out := make([]byte, 0, len(data)+8)
+			out = append(out, "data: "...)
+			out = append(out, data[:len(data)-len(usageNull)]...)
+			return append(out, "}\n\n"...)
+		}
 		return ev
 	}
 	var u usage.OpenAI
