@@ -11,6 +11,10 @@
 // by a unique insert of chain:tx:log before it is published, and a crash
 // anywhere only makes a later pass publish the same id again, which
 // JetStream and the ledger drop.
+//
+// A claim payments erases (its account was deleted) is never credited or
+// rejected: a pass reads the pending claims, and re-reads each one before
+// it credits or rejects it.
 package chainwatcher
 
 import (

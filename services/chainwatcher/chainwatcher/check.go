@@ -83,6 +83,9 @@ func (s *Service) check(ctx context.Context, ch cryptopay.Chain, c cryptopay.Cla
 		}
 		return nil
 	}
+	if open, err := s.open(ctx, c); !open {
+		return err
+	}
 	credited := 0
 	for _, t := range ts {
 		ok, err := s.credit(ctx, ch, c, rcpt, t)
@@ -221,6 +224,9 @@ func (s *Service) credit(ctx context.Context, ch cryptopay.Chain, c cryptopay.Cl
 // it. The notifier mails the reason; payments (consumer payments-tx) also
 // closes the claim, should this process stop in between.
 func (s *Service) reject(ctx context.Context, c cryptopay.Claim, reason string) error {
+	if open, err := s.open(ctx, c); !open {
+		return err
+	}
 	ev := events.TxRejectedV1{V: 1, ID: cryptopay.RejectionID(c.ID, c.Attempt), Time: s.now().UTC(), AccountID: c.AccountID, ClaimID: c.ID, Chain: c.Chain, TxHash: c.TxHash, Reason: reason}
 	if _, err := s.bus.Publish(ctx, ev); err != nil {
 		return err
@@ -230,6 +236,27 @@ func (s *Service) reject(ctx context.Context, c cryptopay.Claim, reason string) 
 	}
 	s.met.claimClosed(c.Chain, reason)
 	return nil
+}
+
+// open reports whether claim c is still stored, pending, in the same
+// attempt. A pass reads the pending claims first and checks them one by
+// one, reading the chain in between; meanwhile payments may have erased
+// the claim (its account was deleted) or another process closed it. Such a
+// claim is neither credited nor rejected, and nothing is published for it.
+// This narrows the window to the moment between this read and the credit's
+// insert; it does not close it (no unique insert decides between an
+// erasure and a credit).
+func (s *Service) open(ctx context.Context, c cryptopay.Claim) (bool, error) {
+	n, err := s.st.Collection(cryptopay.CollClaims).CountDocuments(ctx, bson.D{
+		{Key: "_id", Value: c.ID}, {Key: "attempt", Value: c.Attempt}, {Key: "status", Value: events.ClaimPending},
+	})
+	if err != nil {
+		return false, fmt.Errorf("re-read claim: %w", err)
+	}
+	if n == 0 {
+		s.log.Info("claim closed or erased during the pass; left alone", "claim", c.ID)
+	}
+	return n > 0, nil
 }
 
 // setClaim updates fields of claim c if it is still in the same attempt
