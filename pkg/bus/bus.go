@@ -73,6 +73,15 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		// Asynchronous errors (a slow consumer, a consumer gone during a
+		// server restart) go to our log, not to nats.go's stderr default.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Warn("nats async error", "subject", sub.Subject, "err", err)
+				return
+			}
+			log.Warn("nats async error", "err", err)
+		}),
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,6 +23,9 @@ type EmbeddedConfig struct {
 	Port int
 	// Logger receives the server's warnings and errors (nil: discarded).
 	Logger *slog.Logger
+	// ReadyTimeout bounds the wait for the server to take connections
+	// (default 30 s: a loaded CI machine can be slow).
+	ReadyTimeout time.Duration
 }
 
 // Embedded is a running in-process nats-server. It is what devstack and the
@@ -49,11 +51,13 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	port := cfg.Port
 	if port == 0 {
-		p, err := freePort(host)
-		if err != nil {
-			return nil, fmt.Errorf("embedded nats: %w", err)
-		}
-		port = p
+		// The server binds a free port itself: choosing one here and
+		// binding it later races with other processes on a busy machine.
+		port = server.RANDOM_PORT
+	}
+	ready := cfg.ReadyTimeout
+	if ready <= 0 {
+		ready = 30 * time.Second
 	}
 	opts := &server.Options{
 		ServerName: "onekey-embedded",
@@ -75,9 +79,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.SetLoggerV2(slogAdapter{cfg.Logger}, false, false, false)
 	}
 	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	if !srv.ReadyForConnections(ready) {
 		srv.Shutdown()
-		return nil, errors.New("embedded nats: not ready after 10s")
+		return nil, fmt.Errorf("embedded nats: not ready after %s (is %s:%d free?)", ready, host, cfg.Port)
 	}
 	return &Embedded{srv: srv, port: srv.Addr().(*net.TCPAddr).Port}, nil
 }
@@ -93,16 +97,6 @@ func (e *Embedded) Port() int { return e.port }
 func (e *Embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
-}
-
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return strconv.Atoi(p)
 }
 
 // slogAdapter routes nats-server's logger into slog. Notices are debug:
