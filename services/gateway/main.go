@@ -30,20 +30,14 @@ func run(ctx context.Context, _ []string, getenv func(string) string) error {
 		return err
 	}
 	r := config.NewReader(getenv)
-	level, lerr := telemetry.ParseLevel(r.String("LOG_LEVEL", "info"))
-	if lerr != nil {
-		r.Fail("LOG_LEVEL: %v", lerr)
-	}
-	format := r.String("LOG_FORMAT", "json")
-	if format != "json" && format != "text" {
-		r.Fail("LOG_FORMAT=%q: want json or text", format)
-	}
-	otlp := r.String("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	tcfg := telemetry.ConfigFrom(r, "gateway")
 	topology := bus.TopologyFrom(r)
 	if err := r.Err(); err != nil {
 		return err
 	}
-	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "gateway", JSONLogs: format == "json", Level: level, OTLPEndpoint: otlp})
+	// Not pkg/boot: it links the database driver, and the gateway's binary
+	// holds none (DESIGN §1; TestModule_LinksNoDatabaseDriver).
+	tel, err := telemetry.Setup(ctx, tcfg)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +38,26 @@ func TestModule_ImportsNoDatabase(t *testing.T) {
 	}
 	if files < 10 {
 		t.Fatalf("checked only %d files", files)
+	}
+}
+
+// TestModule_LinksNoDatabaseDriver checks the gateway command's whole
+// dependency graph, not only its own imports: no package of ours or of a
+// library may pull a database driver into the binary. (database/sql itself
+// is linked by Prometheus's collectors package and opens nothing.)
+func TestModule_LinksNoDatabaseDriver(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "github.com/onekey-oss/onekey/services/gateway").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 {
+		t.Fatalf("go list gave only %d packages", len(deps))
+	}
+	for _, p := range deps {
+		if strings.Contains(p, "/pkg/store") || strings.Contains(p, "mongo-driver") || strings.Contains(p, "FerretDB") {
+			t.Errorf("the gateway binary links %s", p)
+		}
 	}
 }
