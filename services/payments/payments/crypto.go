@@ -61,6 +61,12 @@ func (s *Service) WalletNonce(ctx context.Context, req events.WalletNonceRequest
 		s.log.Warn("store wallet nonce", "err", err)
 		return events.WalletNonceReplyV1{V: 1, Code: events.CodeUnavailable, Error: "try again"}
 	}
+	if gone, err := s.undoIfErased(ctx, n.AccountID, cryptopay.CollNonces, bson.D{{Key: "_id", Value: n.Nonce}}); gone || err != nil {
+		if err != nil {
+			s.log.Warn("wallet nonce", "err", err)
+		}
+		return events.WalletNonceReplyV1{V: 1, Code: erasedCode(err), Error: erasedMsg(err)}
+	}
 	return events.WalletNonceReplyV1{V: 1, Nonce: n.Nonce, ExpiresAt: n.ExpiresAt,
 		Message: cryptopay.LinkMessage(n.AccountID, n.Address, n.Nonce, n.ExpiresAt)}
 }
@@ -101,6 +107,14 @@ func (s *Service) LinkWallet(ctx context.Context, req events.WalletLinkRequestV1
 	_, err = s.st.Collection(cryptopay.CollWallets).InsertOne(ctx, cryptopay.Wallet{Address: addr, AccountID: n.AccountID, LinkedAt: s.now().UTC()})
 	if err != nil && !store.IsDuplicate(err) {
 		return fail(events.CodeUnavailable, "try again")
+	}
+	if err == nil {
+		if gone, err := s.undoIfErased(ctx, n.AccountID, cryptopay.CollWallets, bson.D{{Key: "_id", Value: addr}, {Key: "account_id", Value: n.AccountID}}); gone || err != nil {
+			if err != nil {
+				s.log.Warn("link wallet", "err", err)
+			}
+			return fail(erasedCode(err), erasedMsg(err))
+		}
 	}
 	if err != nil {
 		var w cryptopay.Wallet
@@ -192,7 +206,31 @@ func (s *Service) Claim(ctx context.Context, req events.CryptoClaimRequestV1) ev
 			c.Status, c.Reason = events.ClaimPending, ""
 		}
 	}
+	if c.Status != events.ClaimConfirmed {
+		if gone, err := s.undoIfErased(ctx, c.AccountID, cryptopay.CollClaims, bson.D{{Key: "_id", Value: c.ID}, {Key: "status", Value: bson.D{{Key: "$ne", Value: events.ClaimConfirmed}}}}); gone || err != nil {
+			if err != nil {
+				s.log.Warn("claim", "err", err)
+			}
+			return fail(erasedCode(err), erasedMsg(err))
+		}
+	}
 	return events.CryptoClaimReplyV1{V: 1, ClaimID: c.ID, Status: c.Status, Reason: c.Reason}
+}
+
+// erasedCode and erasedMsg answer a request of an erased account (err nil)
+// or one whose erasure could not be looked up (err set).
+func erasedCode(err error) string {
+	if err != nil {
+		return events.CodeUnavailable
+	}
+	return events.CodeBadRequest
+}
+
+func erasedMsg(err error) string {
+	if err != nil {
+		return "try again"
+	}
+	return "this account is deleted"
 }
 
 func (s *Service) claimRequest(ctx context.Context, req events.CryptoClaimRequestV1) events.CryptoClaimReplyV1 {

@@ -195,3 +195,52 @@ func TestPayments_RedeliveredAccountDeletedChangesNothingMore(t *testing.T) {
 		t.Errorf("%d dead letters, want none", info.State.Msgs)
 	}
 }
+
+// A request of the account still in flight when it is erased (its document
+// stored after the erasure's deletes) removes what it stored itself.
+func TestPayments_RequestOfAnErasedAccountStoresNothing(t *testing.T) {
+	t.Parallel()
+	w := newErasureWorld(t)
+	h, ctx := w.h, context.Background()
+	w.deleteAccount("del_1", "acc_gone")
+	addr, _, sign := personalSign(t, "")
+	addr = strings.ToLower(addr)
+
+	if n := request[events.WalletNonceReplyV1](t, h, events.SubjectWalletNonce, events.WalletNonceRequestV1{V: 1, AccountID: "acc_gone", Address: addr}); n.Code != events.CodeBadRequest {
+		t.Errorf("nonce for an erased account: %+v, want %s", n, events.CodeBadRequest)
+	}
+	if n := w.count(cryptopay.CollNonces, byAccount("acc_gone")); n != 0 {
+		t.Errorf("%d nonces stored for an erased account", n)
+	}
+
+	// A nonce handed out just before the erasure, stored just after it.
+	exp := time.Now().Add(10 * time.Minute).UTC().Truncate(time.Second)
+	nonce := cryptopay.Nonce{Nonce: "late", AccountID: "acc_gone", Address: addr, ExpiresAt: exp}
+	if _, err := h.st.Collection(cryptopay.CollNonces).InsertOne(ctx, nonce); err != nil {
+		t.Fatal(err)
+	}
+	rep := request[events.WalletLinkReplyV1](t, h, events.SubjectWalletLink, events.WalletLinkRequestV1{V: 1, AccountID: "acc_gone", Address: addr, Nonce: "late",
+		Signature: sign(cryptopay.LinkMessage("acc_gone", addr, "late", exp))})
+	if rep.Code != events.CodeBadRequest {
+		t.Errorf("link for an erased account: %+v, want %s", rep, events.CodeBadRequest)
+	}
+	if n := w.count(cryptopay.CollWallets, byAccount("acc_gone")); n != 0 {
+		t.Errorf("%d wallets stored for an erased account", n)
+	}
+
+	// A wallet linked just before the erasure, stored just after it.
+	if _, err := h.st.Collection(cryptopay.CollWallets).InsertOne(ctx, cryptopay.Wallet{Address: addr, AccountID: "acc_gone", LinkedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	c := request[events.CryptoClaimReplyV1](t, h, events.SubjectCryptoClaim, events.CryptoClaimRequestV1{V: 1, AccountID: "acc_gone", Chain: "base", TxHash: tx(5)})
+	if c.Code != events.CodeBadRequest {
+		t.Errorf("claim for an erased account: %+v, want %s", c, events.CodeBadRequest)
+	}
+	if n := w.count(cryptopay.CollClaims, bson.D{{Key: "account_id", Value: "acc_gone"}, {Key: "status", Value: events.ClaimPending}}); n != 0 {
+		t.Errorf("%d pending claims stored for an erased account", n)
+	}
+	// Another account is served as before.
+	if n := request[events.WalletNonceReplyV1](t, h, events.SubjectWalletNonce, events.WalletNonceRequestV1{V: 1, AccountID: "acc_kept", Address: addr}); n.Code != "" {
+		t.Errorf("nonce for a live account: %+v", n)
+	}
+}
