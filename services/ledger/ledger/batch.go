@@ -110,6 +110,7 @@ func (s *Service) apply(ctx context.Context, msgs []inMsg) error {
 // the journal holds another event under that id.
 func (s *Service) write(ctx context.Context, items []item) (map[string]string, error) {
 	now := s.now().UTC()
+	w0 := time.Now()
 	bases := map[string]book.Account{}
 	var order []string
 	for _, it := range items {
@@ -151,9 +152,11 @@ func (s *Service) write(ctx context.Context, items []item) (map[string]string, e
 		}
 		rec.Entries = append(rec.Entries, be)
 	}
+	w1 := time.Now()
 	if err := s.db.PutBatch(ctx, rec); err != nil {
 		return nil, err
 	}
+	w2 := time.Now()
 	if err := s.point(PointBatchRecord); err != nil {
 		return nil, err
 	}
@@ -161,31 +164,50 @@ func (s *Service) write(ctx context.Context, items []item) (map[string]string, e
 	if err != nil {
 		return nil, err
 	}
+	out := ledgerdb.OutcomeDoc{ID: rec.ID, Refused: []string{}}
+	for i := range docs {
+		if dups[i] {
+			out.Refused = append(out.Refused, docs[i].ID)
+		}
+	}
+	if err := s.db.PutOutcome(ctx, out); err != nil {
+		return nil, err
+	}
 	if err := s.point(PointJournal); err != nil {
 		return nil, err
 	}
 	rejected := map[string]string{}
 	var confirmed []ledgerdb.BatchEntry
+	var refused []ledgerdb.EntryDoc
 	for i, be := range rec.Entries {
-		if !dups[i] {
+		if dups[i] {
+			refused = append(refused, be.Entry)
+		} else {
 			confirmed = append(confirmed, be)
+		}
+	}
+	w3 := time.Now()
+	same, err := s.db.SameContent(ctx, refused)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Debug("ledger: batch written", "items", len(items), "refused", len(refused), "load", w1.Sub(w0), "record", w2.Sub(w1), "journal", w3.Sub(w2), "probe", time.Since(w3))
+	for i, d := range refused {
+		if same[i] {
+			s.m.duplicates.Add(ctx, 1)
 			continue
 		}
-		old, found, err := s.db.Entry(ctx, be.Entry.ID)
+		// Refused yet not the same content: another event holds the id,
+		// or (never with one writer) another entry holds its sequence.
+		old, found, err := s.db.Entry(ctx, d.ID)
 		if err != nil {
 			return nil, err
 		}
 		if !found {
-			// Refused as a duplicate, yet no entry has its id: its
-			// (account, seq) is taken, so another writer is running.
-			return nil, fmt.Errorf("journal entry %s of account %s: sequence %d is taken; is a second ledger writing?", be.Entry.ID, be.Entry.AccountID, be.Entry.Seq)
+			return nil, fmt.Errorf("journal entry %s of account %s: sequence %d is taken; is a second ledger writing?", d.ID, d.AccountID, d.Seq)
 		}
-		if old.Fingerprint != be.Entry.Fingerprint || old.AccountID != be.Entry.AccountID {
-			s.m.conflicts.Add(ctx, 1)
-			rejected[be.Entry.ID] = fmt.Sprintf("event id %s is already in the journal with other content (account %s)", be.Entry.ID, old.AccountID)
-			continue
-		}
-		s.m.duplicates.Add(ctx, 1)
+		s.m.conflicts.Add(ctx, 1)
+		rejected[d.ID] = fmt.Sprintf("event id %s is already in the journal with other content (account %s)", d.ID, old.AccountID)
 	}
 	if err := s.finish(ctx, rec, confirmed); err != nil {
 		return nil, err
@@ -265,6 +287,14 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 		s.m.applied.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", e.Kind)))
 	}
 
+	marks := make([]ledgerdb.EntryDoc, 0, len(confirmed))
+	for _, be := range confirmed {
+		marks = append(marks, be.Entry)
+	}
+	if err := s.db.MarkEntries(ctx, marks); err != nil {
+		return err
+	}
+	t0 := time.Now()
 	if err := s.db.InsertUsage(ctx, usage); err != nil {
 		return err
 	}
@@ -275,16 +305,26 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 	for _, id := range rollupOrder {
 		deltas = append(deltas, *rollups[id])
 	}
+	t1 := time.Now()
 	if err := s.db.ApplyRollups(ctx, rec.ID, deltas); err != nil {
 		return err
 	}
 	if err := s.point(PointRollups); err != nil {
 		return err
 	}
-	accounts := make([]book.Account, 0, len(order))
-	for _, id := range order {
-		accounts = append(accounts, *states[id])
+	// Only accounts with an entry here changed; the others' documents
+	// already hold their base state.
+	touched := map[string]bool{}
+	for _, be := range confirmed {
+		touched[be.Entry.AccountID] = true
 	}
+	accounts := make([]book.Account, 0, len(touched))
+	for _, id := range order {
+		if touched[id] {
+			accounts = append(accounts, *states[id])
+		}
+	}
+	t2 := time.Now()
 	if err := s.db.SaveAccounts(ctx, accounts, s.cfg.LowBalance, now); err != nil {
 		return err
 	}
@@ -294,6 +334,7 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 	if err := s.point(PointAccounts); err != nil {
 		return err
 	}
+	t3 := time.Now()
 	if err := s.putBalances(ctx, accounts, s.now().UTC()); err != nil {
 		return err
 	}
@@ -308,7 +349,11 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 	if err := s.point(PointNotify); err != nil {
 		return err
 	}
-	return s.db.DeleteBatch(ctx, rec.ID)
+	t4 := time.Now()
+	err := s.db.DeleteBatch(ctx, rec.ID)
+	s.log.Debug("ledger: batch finished", "entries", len(confirmed), "accounts", len(accounts), "rollups", len(deltas),
+		"usage", t1.Sub(t0), "rollups_took", t2.Sub(t1), "accounts_took", t3.Sub(t2), "kv_and_notify", t4.Sub(t3), "delete", time.Since(t4))
+	return err
 }
 
 // recover finishes every batch a previous run (or a failed batch) left
@@ -320,15 +365,9 @@ func (s *Service) recover(ctx context.Context) error {
 		return err
 	}
 	for _, rec := range recs {
-		var confirmed []ledgerdb.BatchEntry
-		for _, be := range rec.Entries {
-			d, found, err := s.db.Entry(ctx, be.Entry.ID)
-			if err != nil {
-				return err
-			}
-			if found && d.Batch == rec.ID && d.AccountID == be.Entry.AccountID && d.Seq == be.Entry.Seq {
-				confirmed = append(confirmed, be)
-			}
+		confirmed, err := s.confirmed(ctx, rec)
+		if err != nil {
+			return err
 		}
 		// Rollups this batch had already added to carry its id.
 		done := map[string]bool{}
@@ -352,6 +391,70 @@ func (s *Service) recover(ctx context.Context) error {
 		s.log.Info("ledger: finished a half-written batch", "batch", rec.ID, "entries", len(confirmed))
 	}
 	return nil
+}
+
+// confirmed tells which entries of a half-written batch are in the journal
+// as its own. With the batch's outcome that is every entry not refused;
+// without it (the stop came between the journal insert and the outcome),
+// the entries are inserted again: those that go in now had not gone in
+// before the stop (they are the batch's all the same), and of those
+// refused, the ones carrying the batch's id are its own.
+func (s *Service) confirmed(ctx context.Context, rec ledgerdb.BatchDoc) ([]ledgerdb.BatchEntry, error) {
+	out, found, err := s.db.Outcome(ctx, rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	var confirmed []ledgerdb.BatchEntry
+	if found {
+		refused := map[string]bool{}
+		for _, id := range out.Refused {
+			refused[id] = true
+		}
+		for _, be := range rec.Entries {
+			if !refused[be.Entry.ID] {
+				confirmed = append(confirmed, be)
+			}
+		}
+		return confirmed, nil
+	}
+	docs := make([]ledgerdb.EntryDoc, len(rec.Entries))
+	for i, be := range rec.Entries {
+		docs[i] = be.Entry
+	}
+	dups, err := s.db.InsertEntries(ctx, docs)
+	if err != nil {
+		return nil, err
+	}
+	// A refused entry whose (id, fingerprint) mark exists is an older
+	// batch's: marks are written when a batch finishes, and this one did
+	// not. Only the others (its own entries, or conflicts) are read.
+	var refused []ledgerdb.BatchEntry
+	var refusedDocs []ledgerdb.EntryDoc
+	for i, be := range rec.Entries {
+		if !dups[i] {
+			confirmed = append(confirmed, be)
+			continue
+		}
+		refused = append(refused, be)
+		refusedDocs = append(refusedDocs, be.Entry)
+	}
+	older, err := s.db.SameContent(ctx, refusedDocs)
+	if err != nil {
+		return nil, err
+	}
+	for i, be := range refused {
+		if older[i] {
+			continue
+		}
+		d, found, err := s.db.Entry(ctx, be.Entry.ID)
+		if err != nil {
+			return nil, err
+		}
+		if found && d.Batch == rec.ID && d.AccountID == be.Entry.AccountID && d.Seq == be.Entry.Seq {
+			confirmed = append(confirmed, be)
+		}
+	}
+	return confirmed, nil
 }
 
 // finishRecovered is finish for a recovered batch, leaving out the usage of

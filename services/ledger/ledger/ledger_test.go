@@ -61,6 +61,7 @@ func TestLedger_SameIDWithOtherContentIsRejectedAndReported(t *testing.T) {
 	if want := 10*money.Dollar - 200; b.BalanceMicros != want {
 		t.Fatalf("balance %v, want %v: the conflicting event changed it", b.BalanceMicros, want)
 	}
+	waitFor(t, "dead letter", func() bool { return len(h.deadLetters(acc)) > 0 })
 	dls := h.deadLetters(acc)
 	if len(dls) != 1 || dls[0].MsgID != "" && dls[0].Consumer != events.ConsumerLedgerUsage || dls[0].Reason == "" {
 		t.Fatalf("dead letters = %+v, want the conflicting usage with a reason", dls)

@@ -18,15 +18,29 @@ type inMsg struct {
 	consumer string
 }
 
-// consumers the ledger reads, each a durable of api/events.
+// consumerNames are the durables the ledger reads (api/events).
 var consumerNames = []string{events.ConsumerLedgerAccounts, events.ConsumerLedgerBilling, events.ConsumerLedgerUsage}
 
+// consumer is one durable the ledger reads.
+type consumer struct {
+	name    string
+	c       jetstream.Consumer
+	ackWait time.Duration
+}
+
+// idleWait is how long one fetch waits for messages when the ledger has
+// nothing to do; the writer rotates it over the consumers.
+const idleWait = 50 * time.Millisecond
+
 // Run declares the ledger's indexes, finishes any batch a previous run
-// left half-written, then applies events until ctx is cancelled. On cancel
-// it stops pulling, finishes the batch in hand (its messages are acked),
-// naks the messages pulled but not started so they come back at once, and
-// returns nil. It returns an error if it cannot start, or (tests only) when
-// a FailPoint fails.
+// left half-written, then applies events until ctx is cancelled.
+//
+// The writer pulls a batch only when it is ready for one (no prefetch), so
+// no message waits in a buffer while its ack wait runs; messages of a
+// batch being written are kept alive with in-progress acks. On cancel Run
+// finishes the batch in hand (its messages are acked) and returns nil. It
+// returns an error if it cannot start, or (tests only) when a FailPoint
+// fails.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.st.EnsureIndexes(ctx, s.Indexes()); err != nil {
 		return fmt.Errorf("ledger: %w", err)
@@ -36,6 +50,16 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	s.kv = kv
+	var cons []consumer
+	for _, name := range consumerNames {
+		c, err := s.bus.Consumer(ctx, name)
+		if err != nil {
+			return fmt.Errorf("ledger: %w", err)
+		}
+		s.m.setConsumer(name, c)
+		cons = append(cons, consumer{name: name, c: c, ackWait: c.CachedInfo().Config.AckWait})
+	}
+	s.log.Debug("ledger: starting")
 	if err := s.recoverUntilDone(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -45,57 +69,18 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-
+	sweepCtx, stopSweeper := context.WithCancel(ctx)
+	defer stopSweeper()
 	sweeper := s.sweeper()
-	wg.Go(func() { _ = sweeper.Run(runCtx) })
+	wg.Go(func() { _ = sweeper.Run(sweepCtx) })
 
-	in := make(chan inMsg, 2*s.cfg.BatchSize)
-	var iters []jetstream.MessagesContext
-	for _, name := range consumerNames {
-		cons, err := s.bus.Consumer(ctx, name)
-		if err != nil {
-			return fmt.Errorf("ledger: %w", err)
+	next := 0
+	for ctx.Err() == nil {
+		batch := s.fetch(ctx, cons, &next)
+		if len(batch) == 0 {
+			continue
 		}
-		s.m.setConsumer(name, cons)
-		it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.BatchSize))
-		if err != nil {
-			return fmt.Errorf("ledger: consume %s: %w", name, err)
-		}
-		iters = append(iters, it)
-		wg.Go(func() { s.pull(runCtx, name, it, in) })
-	}
-	defer func() {
-		for _, it := range iters {
-			it.Stop()
-		}
-	}()
-
-	batch := make([]inMsg, 0, s.cfg.BatchSize)
-	for {
-		batch = batch[:0]
-		select {
-		case <-ctx.Done():
-			stop()
-			for _, it := range iters {
-				it.Stop()
-			}
-			naks(in)
-			return nil
-		case m := <-in:
-			batch = append(batch, m)
-		}
-	fill:
-		for len(batch) < s.cfg.BatchSize {
-			select {
-			case m := <-in:
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
-		err := s.apply(context.WithoutCancel(ctx), batch)
+		err := s.applyAlive(context.WithoutCancel(ctx), batch, cons)
 		var crash failPointError
 		switch {
 		case err == nil:
@@ -110,47 +95,88 @@ func (s *Service) Run(ctx context.Context) error {
 			clear(s.accounts)
 			if err := s.recoverUntilDone(ctx); err != nil {
 				if ctx.Err() != nil {
-					naks(in)
 					return nil
 				}
 				return err
 			}
 		}
 	}
+	return nil
 }
 
-// pull feeds the writer from one consumer until ctx ends or the iterator
-// stops.
-func (s *Service) pull(ctx context.Context, name string, it jetstream.MessagesContext, in chan<- inMsg) {
-	for {
-		msg, err := it.Next()
+// fetch takes what each consumer has, up to a batch; when none has
+// anything it waits briefly on one of them (rotating).
+func (s *Service) fetch(ctx context.Context, cons []consumer, next *int) []inMsg {
+	var out []inMsg
+	take := func(c consumer, b jetstream.MessageBatch) {
+		for m := range b.Messages() {
+			out = append(out, inMsg{msg: m, consumer: c.name})
+		}
+		if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			s.log.Warn("ledger: fetch", "consumer", c.name, "err", err)
+		}
+	}
+	for _, c := range cons {
+		room := s.cfg.BatchSize - len(out)
+		if room <= 0 {
+			break
+		}
+		b, err := c.c.FetchNoWait(room)
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return
-			}
-			s.log.Warn("ledger: next message", "consumer", name, "err", err)
+			s.log.Warn("ledger: fetch", "consumer", c.name, "err", err)
 			continue
 		}
-		select {
-		case in <- inMsg{msg: msg, consumer: name}:
-		case <-ctx.Done():
-			_ = msg.Nak()
-			return
-		}
+		take(c, b)
 	}
+	if len(out) > 0 || ctx.Err() != nil {
+		return out
+	}
+	c := cons[*next%len(cons)]
+	*next++
+	b, err := c.c.Fetch(s.cfg.BatchSize, jetstream.FetchMaxWait(idleWait))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("ledger: fetch", "consumer", c.name, "err", err)
+			time.Sleep(idleWait)
+		}
+		return nil
+	}
+	take(c, b)
+	return out
 }
 
-// naks hands back what was pulled but not applied, so it is redelivered
-// at once rather than after the ack wait.
-func naks(in chan inMsg) {
-	for {
-		select {
-		case m := <-in:
-			_ = m.msg.Nak()
-		default:
-			return
+// applyAlive applies a batch while telling the server, every third of
+// the shortest ack wait, that its messages are still being worked on.
+func (s *Service) applyAlive(ctx context.Context, batch []inMsg, cons []consumer) error {
+	every := time.Duration(0)
+	for _, c := range cons {
+		if c.ackWait > 0 && (every == 0 || c.ackWait/3 < every) {
+			every = c.ackWait / 3
 		}
 	}
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range batch {
+					_ = m.msg.InProgress()
+				}
+			}
+		}
+	})
+	err := s.apply(ctx, batch)
+	close(done)
+	wg.Wait()
+	return err
 }
 
 // recoverUntilDone finishes half-written batches, retrying with a backoff
@@ -182,6 +208,7 @@ func (e failPointError) Error() string { return "fail point: " + e.err.Error() }
 
 func (s *Service) point(name string) error {
 	if err := s.fail(name); err != nil {
+		s.log.Debug("ledger: fail point", "point", name, "err", err)
 		return failPointError{err}
 	}
 	return nil

@@ -39,18 +39,18 @@ func (a Account) Clone() Account {
 // Deltas are what is summed; the After fields are the running totals, kept
 // for accounting and receipts.
 type Entry struct {
-	ID          string
-	Account     string
-	Seq         int64
-	Kind        string
-	Amount      money.Micros // signed change of the balance
-	FreeDelta   int64        // signed change of the free requests left
-	KeyID       string       // usage: the key charged
-	Cost        money.Micros // usage: the request's cost, charged or not
-	CreditKind  string
-	Method      string
-	Fingerprint string
-	Time        time.Time // the event's time
+	ID           string
+	Account      string
+	Seq          int64
+	Kind         string
+	Amount       money.Micros // signed change of the balance
+	FreeDelta    int64        // signed change of the free requests left
+	KeyID        string       // usage: the key charged
+	Cost         money.Micros // usage: the request's cost, charged or not
+	CreditKind   string
+	Method       string
+	Fingerprint  string
+	Time         time.Time // the event's time
 	BalanceAfter money.Micros
 	FreeAfter    int64
 }

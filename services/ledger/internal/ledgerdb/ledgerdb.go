@@ -23,6 +23,11 @@ import (
 	"github.com/onekey-oss/onekey/services/ledger/internal/book"
 )
 
+// CollEventIDs holds one document per journal entry, _id = event id + "|"
+// + fingerprint, so that a batch learns whether a refused duplicate has the
+// same content with one insert instead of one read per duplicate.
+const CollEventIDs = "journal_ids"
+
 // CollBatches holds the write-ahead record of the batch being written (at
 // most one at a time, deleted once the batch is complete).
 const CollBatches = "ledger_batches"
@@ -136,16 +141,49 @@ type UsageDoc struct {
 // the batch's journal entries, deleted after its last write. If the ledger
 // stops in between, the next start finds it and finishes the batch from it.
 type BatchDoc struct {
-	ID      string         `bson:"_id"`
-	Created time.Time      `bson:"created"`
-	Bases   []AccountDoc   `bson:"bases"`   // each touched account as it was before the batch
-	Entries []BatchEntry   `bson:"entries"` // the entries the batch tries to insert, in order
+	ID      string       `bson:"_id"`
+	Created time.Time    `bson:"created"`
+	Bases   []AccountDoc `bson:"bases"`   // each touched account as it was before the batch
+	Entries []BatchEntry `bson:"entries"` // the entries the batch tries to insert, in order
 }
 
 // BatchEntry is one entry of a batch with what its later writes need.
 type BatchEntry struct {
 	Entry EntryDoc  `bson:"entry"`
 	Usage *UsageDoc `bson:"usage,omitempty"`
+}
+
+// CollOutcomes holds, for the batch being written, which of its entries
+// the journal refused as duplicates: written right after the journal
+// insert, so that finishing the batch after a stop needs no reads of the
+// journal.
+const CollOutcomes = "ledger_batch_outcomes"
+
+// OutcomeDoc is a document of CollOutcomes, _id = batch id.
+type OutcomeDoc struct {
+	ID      string   `bson:"_id"`
+	Refused []string `bson:"refused"`
+}
+
+// PutOutcome records which entries of a batch the journal refused.
+func (db *DB) PutOutcome(ctx context.Context, o OutcomeDoc) error {
+	if _, err := db.st.Collection(CollOutcomes).InsertOne(ctx, o); err != nil && !store.IsDuplicate(err) {
+		return fmt.Errorf("write outcome of batch %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+// Outcome reads the outcome of a batch, if it was written.
+func (db *DB) Outcome(ctx context.Context, batch string) (OutcomeDoc, bool, error) {
+	var o OutcomeDoc
+	err := db.st.Collection(CollOutcomes).FindOne(ctx, bson.D{{Key: "_id", Value: batch}}).Decode(&o)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return OutcomeDoc{}, false, nil
+	}
+	if err != nil {
+		return OutcomeDoc{}, false, fmt.Errorf("read outcome of batch %s: %w", batch, err)
+	}
+	return o, true, nil
 }
 
 // LoadAccount reads one account; found is false when it has no document.
@@ -173,6 +211,9 @@ func (db *DB) PutBatch(ctx context.Context, b BatchDoc) error {
 func (db *DB) DeleteBatch(ctx context.Context, id string) error {
 	if _, err := db.st.Collection(CollBatches).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("delete batch record %s: %w", id, err)
+	}
+	if _, err := db.st.Collection(CollOutcomes).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		return fmt.Errorf("delete outcome of batch %s: %w", id, err)
 	}
 	return nil
 }
@@ -202,6 +243,48 @@ func (db *DB) InsertEntries(ctx context.Context, docs []EntryDoc) (dups map[int]
 		in[i] = docs[i]
 	}
 	return insertUnordered(ctx, db.st.Collection(readmodel.CollJournal), in)
+}
+
+// MarkEntries records the (event id, fingerprint) of inserted entries;
+// marks already there are fine.
+func (db *DB) MarkEntries(ctx context.Context, docs []EntryDoc) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	in := make([]any, len(docs))
+	for i, d := range docs {
+		in[i] = bson.D{{Key: "_id", Value: d.ID + "|" + d.Fingerprint}}
+	}
+	_, err := insertUnordered(ctx, db.st.Collection(CollEventIDs), in)
+	return err
+}
+
+// SameContent tells, for each entry refused as a duplicate, whether the
+// journal holds its id with the same fingerprint: true for those whose
+// mark already exists. Marks the probe created (different content) are
+// removed again.
+func (db *DB) SameContent(ctx context.Context, docs []EntryDoc) ([]bool, error) {
+	if len(docs) == 0 {
+		return nil, nil
+	}
+	in := make([]any, len(docs))
+	for i, d := range docs {
+		in[i] = bson.D{{Key: "_id", Value: d.ID + "|" + d.Fingerprint}}
+	}
+	dups, err := insertUnordered(ctx, db.st.Collection(CollEventIDs), in)
+	if err != nil {
+		return nil, err
+	}
+	same := make([]bool, len(docs))
+	for i, d := range docs {
+		same[i] = dups[i]
+		if !dups[i] {
+			if _, err := db.st.Collection(CollEventIDs).DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID + "|" + d.Fingerprint}}); err != nil {
+				return nil, fmt.Errorf("remove probe mark of %s: %w", d.ID, err)
+			}
+		}
+	}
+	return same, nil
 }
 
 // Entry reads one journal entry by event id.
@@ -251,7 +334,7 @@ func insertUnordered(ctx context.Context, c *mongo.Collection, docs []any) (map[
 
 // RollupDelta is what one batch adds to one rollup.
 type RollupDelta struct {
-	ID, AccountID, Day, Model, KeyID, ProjectID string
+	ID, AccountID, Day, Model, KeyID, ProjectID                                string
 	Requests, Errors, InputTokens, CachedInputTokens, OutputTokens, CostMicros int64
 }
 
@@ -291,7 +374,7 @@ func (db *DB) ApplyRollups(ctx context.Context, batch string, deltas []RollupDel
 				}},
 			}).SetUpsert(true))
 	}
-	if _, err := db.st.Collection(readmodel.CollRollups).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
+	if err := bulkWrite(ctx, db.st.Collection(readmodel.CollRollups), models); err != nil {
 		return fmt.Errorf("update %d rollups: %w", len(deltas), err)
 	}
 	return nil
@@ -344,8 +427,25 @@ func (db *DB) SaveAccounts(ctx context.Context, accounts []book.Account, default
 				}},
 			}).SetUpsert(true))
 	}
-	if _, err := db.st.Collection(readmodel.CollAccounts).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
+	if err := bulkWrite(ctx, db.st.Collection(readmodel.CollAccounts), models); err != nil {
 		return fmt.Errorf("update %d accounts: %w", len(accounts), err)
+	}
+	return nil
+}
+
+// maxUpdatesPerCommand bounds one update command. FerretDB v1.24 on SQLite
+// holds a database connection for each updated document until the command
+// ends; past its pool size (100) one command waits for itself for ever.
+const maxUpdatesPerCommand = 50
+
+// bulkWrite sends models in commands of at most maxUpdatesPerCommand.
+func bulkWrite(ctx context.Context, c *mongo.Collection, models []mongo.WriteModel) error {
+	for len(models) > 0 {
+		n := min(len(models), maxUpdatesPerCommand)
+		if _, err := c.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(true)); err != nil {
+			return err
+		}
+		models = models[n:]
 	}
 	return nil
 }
