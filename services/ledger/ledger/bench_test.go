@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -26,7 +28,7 @@ func BenchmarkLedger_UsageEventsEndToEnd(b *testing.B) {
 	bs := srv.Connect(b, "bench")
 	st := storetest.New(b)
 	ctx := context.Background()
-	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: bs, Store: st})
+	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: bs, Store: st, Logger: benchLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,5 +96,11 @@ func BenchmarkLedger_UsageEventsEndToEnd(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-	_ = storetest.URI
+}
+
+func benchLogger() *slog.Logger {
+	if os.Getenv("LEDGER_BENCH_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -8,7 +8,10 @@
 package ledgerdb
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -143,8 +146,36 @@ type UsageDoc struct {
 type BatchDoc struct {
 	ID      string       `bson:"_id"`
 	Created time.Time    `bson:"created"`
-	Bases   []AccountDoc `bson:"bases"`   // each touched account as it was before the batch
-	Entries []BatchEntry `bson:"entries"` // the entries the batch tries to insert, in order
+	Bases   []AccountDoc `bson:"bases"` // each touched account as it was before the batch
+	// Entries are the entries the batch tries to insert, in order. They
+	// are stored gzipped in Packed: the record is written and deleted once
+	// per batch, and FerretDB's cost grows with the document's size.
+	Entries []BatchEntry `bson:"-"`
+	Packed  []byte       `bson:"packed"`
+}
+
+func (b *BatchDoc) pack() error {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(b.Entries); err != nil {
+		return fmt.Errorf("pack batch %s: %w", b.ID, err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("pack batch %s: %w", b.ID, err)
+	}
+	b.Packed = buf.Bytes()
+	return nil
+}
+
+func (b *BatchDoc) unpack() error {
+	zr, err := gzip.NewReader(bytes.NewReader(b.Packed))
+	if err != nil {
+		return fmt.Errorf("unpack batch %s: %w", b.ID, err)
+	}
+	if err := json.NewDecoder(zr).Decode(&b.Entries); err != nil {
+		return fmt.Errorf("unpack batch %s: %w", b.ID, err)
+	}
+	return nil
 }
 
 // BatchEntry is one entry of a batch with what its later writes need.
@@ -201,6 +232,9 @@ func (db *DB) LoadAccount(ctx context.Context, id string) (AccountDoc, bool, err
 
 // PutBatch stores the write-ahead record.
 func (db *DB) PutBatch(ctx context.Context, b BatchDoc) error {
+	if err := b.pack(); err != nil {
+		return err
+	}
 	if _, err := db.st.Collection(CollBatches).InsertOne(ctx, b); err != nil && !store.IsDuplicate(err) {
 		return fmt.Errorf("write batch record %s: %w", b.ID, err)
 	}
@@ -228,6 +262,11 @@ func (db *DB) PendingBatches(ctx context.Context) ([]BatchDoc, error) {
 	var out []BatchDoc
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("read batch records: %w", err)
+	}
+	for i := range out {
+		if err := out[i].unpack(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
