@@ -12,10 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/httpx"
-	"github.com/onekey-oss/onekey/pkg/store"
-	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
@@ -29,41 +27,13 @@ func main() {
 }
 
 func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
-	cfg, err := ledger.ConfigFromEnv(getenv)
+	cfg, cerr := ledger.ConfigFromEnv(getenv)
+	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "ledger", Store: true}, cerr)
 	if err != nil {
-		return err
+		return err // every problem of the environment at once
 	}
-	tel, err := telemetry.Setup(ctx, telemetry.Config{
-		Service: "ledger", JSONLogs: getenv("LOG_FORMAT") == "json", Level: cfg.LogLevel,
-		OTLPEndpoint: getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
-	})
-	if err != nil {
-		return err
-	}
-	log := tel.Logger
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		err = errors.Join(err, tel.Shutdown(sctx))
-	}()
-
-	b, err := bus.Connect(ctx, bus.Config{URL: cfg.NATSURL, Name: "ledger", Logger: log, TracerProvider: tel.TracerProvider})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDB, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		err = errors.Join(err, st.Close(sctx))
-	}()
+	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
+	tel, b, st, log := rt.Telemetry, rt.Bus, rt.Store, rt.Telemetry.Logger
 
 	svc, err := ledger.New(cfg, ledger.Deps{Bus: b, Store: st, Logger: log, MeterProvider: tel.MeterProvider})
 	if err != nil {

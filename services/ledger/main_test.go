@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestRun_ReportsEveryConfigProblemTogether(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"LOG_LEVEL": "loud", "NATS_STREAM_REPLICAS": "2"}
+	err := run(context.Background(), nil, func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatal("run started without configuration")
+	}
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "LOG_LEVEL", "NATS_STREAM_REPLICAS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}
+
+func TestRun_OpensAnAccountFromTheEnvironmentsSettingsAndStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	b := srv.Connect(t, "test")
+	st := storetest.New(t)
+	env := map[string]string{
+		"NATS_URL": srv.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
+		"LEDGER_ADDR": "127.0.0.1:0", "LEDGER_FREE_REQUESTS": "7", "LOG_LEVEL": "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }) }()
+
+	if _, err := b.Publish(context.Background(), events.AccountCreatedV1{V: 1, ID: "account.created:acc_main", Time: time.Now().UTC(), AccountID: "acc_main"}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := b.KV(context.Background(), events.BucketBalances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e, err := kv.Get(context.Background(), "acc_main")
+		if err == nil {
+			var v events.BalanceV1
+			if err := json.Unmarshal(e.Value(), &v); err != nil {
+				t.Fatal(err)
+			}
+			if v.FreeRequestsLeft != 7 {
+				t.Fatalf("free requests %d, want LEDGER_FREE_REQUESTS=7", v.FreeRequestsLeft)
+			}
+			break
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new account's balance did not reach KV within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+}
