@@ -88,7 +88,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return crash.err
 		default:
 			s.m.batchErrors.Add(ctx, 1)
-			s.log.Error("ledger: batch failed; it will be retried", "messages", len(batch), "err", err)
+			s.log.Error("ledger: batch failed; it will be retried", "batch_size", len(batch), "err", err)
 			for _, m := range batch {
 				_ = m.msg.NakWithDelay(s.cfg.RetryBackoff)
 			}
