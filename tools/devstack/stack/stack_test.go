@@ -3,6 +3,7 @@ package stack_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -112,6 +113,11 @@ func TestDevstack_StopsCleanlyAndRestartKeepsTheDemoAccount(t *testing.T) {
 		t.Fatalf("demo-key file holds %q, printed %q", onDisk, first.key)
 	}
 	before := balanceOf(t, first)
+	// With the ledger running, the demo account holds its $5.00 and its 20
+	// free requests (the gateway has seen no request in this test).
+	if want := fmt.Sprintf("%s, 20 free requests", stack.DemoCredit); before != "" && before != want {
+		t.Fatalf("demo account balance %q, want %q", before, want)
+	}
 	first.stop(t)
 
 	second := start(t, dir)
