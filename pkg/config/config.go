@@ -42,7 +42,9 @@ func (r *Reader) Err() error {
 }
 
 // Fail records a problem found by the caller's own validation.
-func (r *Reader) Fail(format string, args ...any) { r.errs = append(r.errs, fmt.Errorf(format, args...)) }
+func (r *Reader) Fail(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf(format, args...))
+}
 
 // String returns the variable or def when unset.
 func (r *Reader) String(name, def string) string {
