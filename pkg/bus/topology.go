@@ -20,11 +20,14 @@ type Topology struct {
 	Replicas int
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id.
 	DuplicateWindow time.Duration
+	// AckWait is how long a delivered message may stay unacked before the
+	// server delivers it again (a consumer that died holding it).
+	AckWait time.Duration
 }
 
 // DefaultTopology suits the embedded single-node server.
 func DefaultTopology() Topology {
-	return Topology{Replicas: 1, DuplicateWindow: 10 * time.Minute}
+	return Topology{Replicas: 1, DuplicateWindow: 10 * time.Minute, AckWait: 30 * time.Second}
 }
 
 func (t Topology) streams() []jetstream.StreamConfig {
@@ -61,7 +64,7 @@ func (t Topology) consumers() []jetstream.ConsumerConfig {
 			Durable:       name,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckWait:       30 * time.Second,
+			AckWait:       t.AckWait,
 			// Consumers dead-letter a message themselves after their own
 			// number of attempts; the server never silently drops one.
 			MaxDeliver:    -1,
