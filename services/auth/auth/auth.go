@@ -1,7 +1,7 @@
 // Package auth is the account layer's API service: sign-in (magic links,
 // Google, GitHub), sessions, projects and API keys (mirrored to KV apikeys
 // for the gateway), balance and usage views from the ledger's read model,
-// card checkout through payments, and the user's data rights (export,
+// card checkout and crypto payments through payments, and the user's data rights (export,
 // delete). It never sees request content.
 package auth
 
@@ -96,7 +96,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, AppURL: cfg.AppURL, TrustProxy: cfg.TrustProxy,
 		MagicPerAddress: cfg.MagicLinksPerAddress, MagicPerIP: cfg.MagicLinksPerIP, MagicWindow: cfg.MagicLinkWindow,
-	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider})
+	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Crypto: natsCrypto{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -182,4 +182,52 @@ func (n natsCheckout) Checkout(ctx context.Context, req events.CheckoutRequestV1
 		return events.CheckoutReplyV1{}, fmt.Errorf("checkout: decode reply: %w", err)
 	}
 	return rep, nil
+}
+
+// natsCrypto asks payments about crypto payments over NATS request/reply.
+type natsCrypto struct{ nc *nats.Conn }
+
+// request sends req on subject and decodes the reply into rep; an error
+// means payments did not answer (no responder, timeout) or answered
+// something unreadable.
+func (n natsCrypto) request(ctx context.Context, subject string, req, rep any) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%s: encode: %w", subject, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msg, err := n.nc.RequestWithContext(ctx, subject, data)
+	if err != nil {
+		return fmt.Errorf("%s: request: %w", subject, err)
+	}
+	if err := json.Unmarshal(msg.Data, rep); err != nil {
+		return fmt.Errorf("%s: decode reply: %w", subject, err)
+	}
+	return nil
+}
+
+func (n natsCrypto) Info(ctx context.Context, req events.CryptoInfoRequestV1) (rep events.CryptoInfoReplyV1, err error) {
+	err = n.request(ctx, events.SubjectCryptoInfo, req, &rep)
+	return rep, err
+}
+
+func (n natsCrypto) Status(ctx context.Context, req events.CryptoStatusRequestV1) (rep events.CryptoStatusReplyV1, err error) {
+	err = n.request(ctx, events.SubjectCryptoStatus, req, &rep)
+	return rep, err
+}
+
+func (n natsCrypto) Nonce(ctx context.Context, req events.WalletNonceRequestV1) (rep events.WalletNonceReplyV1, err error) {
+	err = n.request(ctx, events.SubjectWalletNonce, req, &rep)
+	return rep, err
+}
+
+func (n natsCrypto) Link(ctx context.Context, req events.WalletLinkRequestV1) (rep events.WalletLinkReplyV1, err error) {
+	err = n.request(ctx, events.SubjectWalletLink, req, &rep)
+	return rep, err
+}
+
+func (n natsCrypto) Claim(ctx context.Context, req events.CryptoClaimRequestV1) (rep events.CryptoClaimReplyV1, err error) {
+	err = n.request(ctx, events.SubjectCryptoClaim, req, &rep)
+	return rep, err
 }

@@ -2,8 +2,11 @@ package auth_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/onekey-oss/onekey/api/cryptopay"
 )
 
 // TestBOLA_AnotherUsersObjectsAreNotFoundOnEveryRoute signs in two people
@@ -13,8 +16,16 @@ import (
 func TestBOLA_AnotherUsersObjectsAreNotFoundOnEveryRoute(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	startPayments(t, h)
 	alice, am := h.signIn("alice@example.com")
 	bob, bm := h.signIn("bob@example.com")
+	// Bob has a wallet and a crypto claim.
+	bw := newWallet(t)
+	linkWallet(t, bob, bw)
+	var bc claimOut
+	bob.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": "0x" + strings.Repeat("b0", 32)}, http.StatusAccepted).json(t, &bc)
+	bclaim := url.PathEscape(bc.ClaimID)
+	missingClaim := url.PathEscape(cryptopay.ClaimID("base", "0x"+strings.Repeat("b0", 32), "acc_missing"))
 	var bk keyOut
 	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "bob's"}, http.StatusCreated).json(t, &bk)
 	var ak keyOut
@@ -35,6 +46,7 @@ func TestBOLA_AnotherUsersObjectsAreNotFoundOnEveryRoute(t *testing.T) {
 		{http.MethodPatch, "/api/projects/" + ap + "/keys/" + bkey, map[string]any{"rpm": 1}},
 		{http.MethodDelete, "/api/projects/" + ap + "/keys/" + bkey, nil},
 		{http.MethodGet, "/api/usage?project_id=" + bp, nil},
+		{http.MethodGet, "/api/crypto/claims/" + bclaim, nil},
 	}
 	for _, r := range routes {
 		t.Run(r.method+" "+r.path, func(t *testing.T) {
@@ -43,7 +55,7 @@ func TestBOLA_AnotherUsersObjectsAreNotFoundOnEveryRoute(t *testing.T) {
 				t.Fatalf("status %d, want 404: %s", got.status, got.body)
 			}
 			// Same answer as for an object that does not exist.
-			missing := alice.do(r.method, strings.ReplaceAll(strings.ReplaceAll(r.path, bp, "prj_missing"), bkey, "key_missing"), r.body)
+			missing := alice.do(r.method, strings.NewReplacer(bp, "prj_missing", bkey, "key_missing", bclaim, missingClaim).Replace(r.path), r.body)
 			if missing.status != got.status || string(missing.body) != string(got.body) {
 				t.Errorf("another's object answers %d %s, a missing one %d %s", got.status, got.body, missing.status, missing.body)
 			}
@@ -67,9 +79,9 @@ func TestBOLA_AnotherUsersObjectsAreNotFoundOnEveryRoute(t *testing.T) {
 	}
 
 	// Routes without ids show only the caller's own data.
-	for _, path := range []string{"/api/me", "/api/projects", "/api/projects/" + ap + "/keys", "/api/balance", "/api/usage", "/api/account/export"} {
+	for _, path := range []string{"/api/me", "/api/projects", "/api/projects/" + ap + "/keys", "/api/balance", "/api/usage", "/api/account/export", "/api/crypto"} {
 		body := string(alice.must(http.MethodGet, path, nil, http.StatusOK).body)
-		for _, bobs := range []string{bm.AccountID, bp, bkey, "bob@example.com", bk.Prefix} {
+		for _, bobs := range []string{bm.AccountID, bp, bkey, "bob@example.com", bk.Prefix, strings.ToLower(bw.addr), bc.ClaimID} {
 			if strings.Contains(body, bobs) {
 				t.Errorf("%s shows Alice something of Bob's (%s)", path, bobs)
 			}

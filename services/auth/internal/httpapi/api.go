@@ -58,11 +58,23 @@ type Checkout interface {
 	Checkout(ctx context.Context, req events.CheckoutRequestV1) (events.CheckoutReplyV1, error)
 }
 
+// Crypto asks payments about crypto payments: supported chains, wallet
+// links and claims. Each method returns an error only when payments did
+// not answer; a refusal is in the reply's Code.
+type Crypto interface {
+	Info(ctx context.Context, req events.CryptoInfoRequestV1) (events.CryptoInfoReplyV1, error)
+	Status(ctx context.Context, req events.CryptoStatusRequestV1) (events.CryptoStatusReplyV1, error)
+	Nonce(ctx context.Context, req events.WalletNonceRequestV1) (events.WalletNonceReplyV1, error)
+	Link(ctx context.Context, req events.WalletLinkRequestV1) (events.WalletLinkReplyV1, error)
+	Claim(ctx context.Context, req events.CryptoClaimRequestV1) (events.CryptoClaimReplyV1, error)
+}
+
 // Deps are what the API is built from.
 type Deps struct {
 	Accounts  *accounts.Store
 	Providers []oauth.Provider
 	Checkout  Checkout
+	Crypto    Crypto
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// MeterProvider for the API's metrics; nil records none.
@@ -75,6 +87,7 @@ type API struct {
 	acc       *accounts.Store
 	providers map[string]oauth.Provider
 	checkout  Checkout
+	crypto    Crypto
 	log       *slog.Logger
 	origin    string
 	perAddr   *ratelimit.Limiter
@@ -102,7 +115,7 @@ func New(cfg Config, d Deps) (*API, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{
-		cfg: cfg, acc: d.Accounts, checkout: d.Checkout, log: log,
+		cfg: cfg, acc: d.Accounts, checkout: d.Checkout, crypto: d.Crypto, log: log,
 		origin:    u.Scheme + "://" + u.Host,
 		providers: map[string]oauth.Provider{},
 		perAddr:   ratelimit.New(cfg.MagicPerAddress, cfg.MagicWindow, d.Now),
@@ -161,6 +174,11 @@ func (a *API) routes() {
 	api.GET("/balance", a.balance)
 	api.GET("/usage", a.usage)
 	api.POST("/credits/checkout", a.createCheckout)
+	api.GET("/crypto", a.cryptoOverview)
+	api.POST("/crypto/wallets/nonce", a.walletNonce)
+	api.POST("/crypto/wallets", a.linkWallet)
+	api.POST("/crypto/claims", a.claimTx)
+	api.GET("/crypto/claims/:claim", a.cryptoClaim)
 	api.GET("/account/export", a.export)
 	api.DELETE("/account", a.deleteAccount)
 	a.echo = e
