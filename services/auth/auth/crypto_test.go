@@ -371,3 +371,36 @@ func TestCrypto_PaymentsTroubleIs503AndARefusalKeepsItsCode(t *testing.T) {
 		t.Errorf("refusal: %s", r.body)
 	}
 }
+
+// TestCrypto_ARejectedClaimShowsItsReasonAndClaimingAgainReopensIt polls a
+// claim through the API while payments closes it on tx.rejected.
+func TestCrypto_ARejectedClaimShowsItsReasonAndClaimingAgainReopensIt(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	startPayments(t, h)
+	c, m := h.signIn("fay@example.com")
+	linkWallet(t, c, newWallet(t))
+	tx := "0x" + strings.Repeat("5e", 32)
+	var cl claimOut
+	c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).json(t, &cl)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := h.bus.Publish(ctx, events.TxRejectedV1{V: 1, ID: cryptopay.RejectionID(cl.ClaimID, 0), Time: time.Now().UTC(),
+		AccountID: m.AccountID, ClaimID: cl.ClaimID, Chain: "base", TxHash: tx, Reason: events.RejectWrongSender}); err != nil {
+		t.Fatal(err)
+	}
+	var got events.CryptoClaimV1
+	eventually(t, 30*time.Second, "claim rejected", func() bool {
+		c.must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil, http.StatusOK).json(t, &got)
+		return got.Status == events.ClaimRejected
+	})
+	if got.Reason != events.RejectWrongSender {
+		t.Errorf("rejected claim: %+v", got)
+	}
+	var again claimOut
+	c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).json(t, &again)
+	if again.ClaimID != cl.ClaimID || again.Status != events.ClaimPending {
+		t.Errorf("claimed again: %+v", again)
+	}
+}
