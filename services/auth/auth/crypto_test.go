@@ -17,6 +17,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/services/auth/internal/httpapi"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
 
@@ -403,4 +404,32 @@ func TestCrypto_ARejectedClaimShowsItsReasonAndClaimingAgainReopensIt(t *testing
 	if again.ClaimID != cl.ClaimID || again.Status != events.ClaimPending {
 		t.Errorf("claimed again: %+v", again)
 	}
+}
+
+// TestCrypto_WalletAndClaimRequestsAreRateLimitedPerAccount: every claim
+// has chainwatcher query a chain, so an account cannot make them without
+// bound; another account is not affected.
+func TestCrypto_WalletAndClaimRequestsAreRateLimitedPerAccount(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t) // no payments: each allowed request is a quick 503
+	c, _ := h.signIn("gil@example.com")
+	other, _ := h.signIn("hana@example.com")
+	claim := map[string]string{"chain": "base", "tx_hash": "0x" + strings.Repeat("33", 32)}
+	nonce := map[string]string{"address": newWallet(t).addr}
+	for i := range httpapi.CryptoWritesPerHour {
+		body, path := any(claim), "/api/crypto/claims"
+		if i%2 == 0 {
+			body, path = nonce, "/api/crypto/wallets/nonce"
+		}
+		c.must(http.MethodPost, path, body, http.StatusServiceUnavailable)
+	}
+	r := c.must(http.MethodPost, "/api/crypto/claims", claim, http.StatusTooManyRequests)
+	if errCode(t, r) != "rate_limited" || r.header.Get("Retry-After") == "" {
+		t.Errorf("over the limit: %v %s", r.header, r.body)
+	}
+	c.must(http.MethodPost, "/api/crypto/wallets/nonce", nonce, http.StatusTooManyRequests)
+	c.must(http.MethodGet, "/api/crypto", nil, http.StatusServiceUnavailable) // reading is not limited
+	other.must(http.MethodPost, "/api/crypto/claims", claim, http.StatusServiceUnavailable)
+	h.clock.Advance(time.Hour + time.Second)
+	c.must(http.MethodPost, "/api/crypto/claims", claim, http.StatusServiceUnavailable)
 }

@@ -93,6 +93,7 @@ type API struct {
 	perAddr   *ratelimit.Limiter
 	perIP     *ratelimit.Limiter
 	oauthIP   *ratelimit.Limiter
+	cryptoAcc *ratelimit.Limiter
 	linkPage  *template.Template
 	metrics   metrics
 	echo      *echo.Echo
@@ -122,6 +123,10 @@ func New(cfg Config, d Deps) (*API, error) {
 		perIP:     ratelimit.New(cfg.MagicPerIP, cfg.MagicWindow, d.Now),
 		// OAuth starts store a state each: bound them per IP like links.
 		oauthIP: ratelimit.New(2*cfg.MagicPerIP, cfg.MagicWindow, d.Now),
+		// Each crypto write stores something in payments, and each claim
+		// has chainwatcher query a chain until it is settled: bounded per
+		// account.
+		cryptoAcc: ratelimit.New(CryptoWritesPerHour, time.Hour, d.Now),
 	}
 	if a.metrics, err = newMetrics(d.MeterProvider); err != nil {
 		return nil, err

@@ -15,6 +15,23 @@ import (
 // payments for the caller's account. The account id always comes from the
 // session, never from the request.
 
+// CryptoWritesPerHour bounds an account's wallet-link and claim requests
+// (together) in any hour.
+const CryptoWritesPerHour = 60
+
+// cryptoWrite is the gate of a state-changing crypto request: payments is
+// configured, and the account is within its rate limit.
+func (a *API) cryptoWrite(c echo.Context) error {
+	if a.crypto == nil {
+		return fail(http.StatusServiceUnavailable, "unavailable", "crypto payments are not available")
+	}
+	if !a.cryptoAcc.Allow(user(c).ID) {
+		c.Response().Header().Set("Retry-After", "3600")
+		return fail(http.StatusTooManyRequests, "rate_limited", "too many wallet or claim requests; try again later")
+	}
+	return nil
+}
+
 // CryptoOverview answers GET /api/crypto.
 type CryptoOverview struct {
 	Chains  []events.CryptoChainV1 `json:"chains"`
@@ -129,8 +146,8 @@ func (a *API) walletNonce(c echo.Context) error {
 	if !cryptopay.IsAddress(b.Address) {
 		return fail(http.StatusBadRequest, "invalid_request", "address must be a 0x wallet address")
 	}
-	if a.crypto == nil {
-		return fail(http.StatusServiceUnavailable, "unavailable", "crypto payments are not available")
+	if err := a.cryptoWrite(c); err != nil {
+		return err
 	}
 	rep, err := a.crypto.Nonce(c.Request().Context(), events.WalletNonceRequestV1{V: 1, AccountID: user(c).ID, Address: b.Address})
 	if err != nil {
@@ -155,8 +172,8 @@ func (a *API) linkWallet(c echo.Context) error {
 	if !cryptopay.IsAddress(b.Address) || b.Nonce == "" || b.Signature == "" {
 		return fail(http.StatusBadRequest, "invalid_request", "need address, nonce and signature")
 	}
-	if a.crypto == nil {
-		return fail(http.StatusServiceUnavailable, "unavailable", "crypto payments are not available")
+	if err := a.cryptoWrite(c); err != nil {
+		return err
 	}
 	rep, err := a.crypto.Link(c.Request().Context(), events.WalletLinkRequestV1{
 		V: 1, AccountID: user(c).ID, Address: b.Address, Nonce: b.Nonce, Signature: b.Signature,
@@ -184,8 +201,8 @@ func (a *API) claimTx(c echo.Context) error {
 	if b.Chain == "" || !cryptopay.IsTxHash(b.TxHash) {
 		return fail(http.StatusBadRequest, "invalid_request", "need chain and a 0x transaction hash")
 	}
-	if a.crypto == nil {
-		return fail(http.StatusServiceUnavailable, "unavailable", "crypto payments are not available")
+	if err := a.cryptoWrite(c); err != nil {
+		return err
 	}
 	rep, err := a.crypto.Claim(c.Request().Context(), events.CryptoClaimRequestV1{V: 1, AccountID: user(c).ID, Chain: b.Chain, TxHash: b.TxHash})
 	if err != nil {
