@@ -187,28 +187,28 @@ func (s *Service) write(ctx context.Context, items []item) (map[string]string, e
 		}
 	}
 	w3 := time.Now()
-	same, err := s.db.SameContent(ctx, refused)
+	// Refused entries are rare (redeliveries): they are read back, in one
+	// query, to tell an older batch's entry of the same event (same
+	// fingerprint) from a conflicting one.
+	held, err := s.db.Entries(ctx, entryIDs(refused))
 	if err != nil {
 		return nil, err
 	}
-	s.log.Debug("ledger: batch written", "items", len(items), "refused", len(refused), "load", w1.Sub(w0), "record", w2.Sub(w1), "journal", w3.Sub(w2), "probe", time.Since(w3))
-	for i, d := range refused {
-		if same[i] {
+	for _, d := range refused {
+		old, found := held[d.ID]
+		if !found {
+			// Refused yet not there: another entry holds its sequence
+			// (never with one writer).
+			return nil, fmt.Errorf("journal entry %s of account %s: sequence %d is taken; is a second ledger writing?", d.ID, d.AccountID, d.Seq)
+		}
+		if old.Fingerprint == d.Fingerprint {
 			s.m.duplicates.Add(ctx, 1)
 			continue
-		}
-		// Refused yet not the same content: another event holds the id,
-		// or (never with one writer) another entry holds its sequence.
-		old, found, err := s.db.Entry(ctx, d.ID)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			return nil, fmt.Errorf("journal entry %s of account %s: sequence %d is taken; is a second ledger writing?", d.ID, d.AccountID, d.Seq)
 		}
 		s.m.conflicts.Add(ctx, 1)
 		rejected[d.ID] = fmt.Sprintf("event id %s is already in the journal with other content (account %s)", d.ID, old.AccountID)
 	}
+	s.log.Debug("ledger: batch written", "items", len(items), "refused", len(refused), "load", w1.Sub(w0), "record", w2.Sub(w1), "journal", w3.Sub(w2), "probe", time.Since(w3))
 	if err := s.finish(ctx, rec, confirmed); err != nil {
 		return nil, err
 	}
@@ -287,13 +287,6 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 		s.m.applied.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", e.Kind)))
 	}
 
-	marks := make([]ledgerdb.EntryDoc, 0, len(confirmed))
-	for _, be := range confirmed {
-		marks = append(marks, be.Entry)
-	}
-	if err := s.db.MarkEntries(ctx, marks); err != nil {
-		return err
-	}
 	t0 := time.Now()
 	if err := s.db.InsertUsage(ctx, usage); err != nil {
 		return err
@@ -425,36 +418,38 @@ func (s *Service) confirmed(ctx context.Context, rec ledgerdb.BatchDoc) ([]ledge
 	if err != nil {
 		return nil, err
 	}
-	// A refused entry whose (id, fingerprint) mark exists is an older
-	// batch's: marks are written when a batch finishes, and this one did
-	// not. Only the others (its own entries, or conflicts) are read.
-	var refused []ledgerdb.BatchEntry
-	var refusedDocs []ledgerdb.EntryDoc
+	// A refused entry is the batch's own if the journal holds it under
+	// the batch's id (an older batch's entry or a conflicting event has
+	// another batch id).
+	var refused []ledgerdb.EntryDoc
+	for i, be := range rec.Entries {
+		if dups[i] {
+			refused = append(refused, be.Entry)
+		}
+	}
+	held, err := s.db.Entries(ctx, entryIDs(refused))
+	if err != nil {
+		return nil, err
+	}
 	for i, be := range rec.Entries {
 		if !dups[i] {
 			confirmed = append(confirmed, be)
 			continue
 		}
-		refused = append(refused, be)
-		refusedDocs = append(refusedDocs, be.Entry)
-	}
-	older, err := s.db.SameContent(ctx, refusedDocs)
-	if err != nil {
-		return nil, err
-	}
-	for i, be := range refused {
-		if older[i] {
-			continue
-		}
-		d, found, err := s.db.Entry(ctx, be.Entry.ID)
-		if err != nil {
-			return nil, err
-		}
+		d, found := held[be.Entry.ID]
 		if found && d.Batch == rec.ID && d.AccountID == be.Entry.AccountID && d.Seq == be.Entry.Seq {
 			confirmed = append(confirmed, be)
 		}
 	}
 	return confirmed, nil
+}
+
+func entryIDs(docs []ledgerdb.EntryDoc) []string {
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	return ids
 }
 
 // finishRecovered is finish for a recovered batch, leaving out the usage of

@@ -26,11 +26,6 @@ import (
 	"github.com/onekey-oss/onekey/services/ledger/internal/book"
 )
 
-// CollEventIDs holds one document per journal entry, _id = event id + "|"
-// + fingerprint, so that a batch learns whether a refused duplicate has the
-// same content with one insert instead of one read per duplicate.
-const CollEventIDs = "journal_ids"
-
 // CollBatches holds the write-ahead record of the batch being written (at
 // most one at a time, deleted once the batch is complete).
 const CollBatches = "ledger_batches"
@@ -156,7 +151,7 @@ type BatchDoc struct {
 
 func (b *BatchDoc) pack() error {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level never fails
 	if err := json.NewEncoder(zw).Encode(b.Entries); err != nil {
 		return fmt.Errorf("pack batch %s: %w", b.ID, err)
 	}
@@ -284,59 +279,26 @@ func (db *DB) InsertEntries(ctx context.Context, docs []EntryDoc) (dups map[int]
 	return insertUnordered(ctx, db.st.Collection(readmodel.CollJournal), in)
 }
 
-// MarkEntries records the (event id, fingerprint) of inserted entries;
-// marks already there are fine.
-func (db *DB) MarkEntries(ctx context.Context, docs []EntryDoc) error {
-	if len(docs) == 0 {
-		return nil
+// Entries reads the journal entries with the given event ids, in one
+// query, keyed by id; ids without an entry are absent. The writer calls it
+// only for ids the journal refused (redeliveries), which are rare.
+func (db *DB) Entries(ctx context.Context, ids []string) (map[string]EntryDoc, error) {
+	out := make(map[string]EntryDoc, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	in := make([]any, len(docs))
-	for i, d := range docs {
-		in[i] = bson.D{{Key: "_id", Value: d.ID + "|" + d.Fingerprint}}
-	}
-	_, err := insertUnordered(ctx, db.st.Collection(CollEventIDs), in)
-	return err
-}
-
-// SameContent tells, for each entry refused as a duplicate, whether the
-// journal holds its id with the same fingerprint: true for those whose
-// mark already exists. Marks the probe created (different content) are
-// removed again.
-func (db *DB) SameContent(ctx context.Context, docs []EntryDoc) ([]bool, error) {
-	if len(docs) == 0 {
-		return nil, nil
-	}
-	in := make([]any, len(docs))
-	for i, d := range docs {
-		in[i] = bson.D{{Key: "_id", Value: d.ID + "|" + d.Fingerprint}}
-	}
-	dups, err := insertUnordered(ctx, db.st.Collection(CollEventIDs), in)
+	cur, err := db.st.Collection(readmodel.CollJournal).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %d journal entries: %w", len(ids), err)
 	}
-	same := make([]bool, len(docs))
-	for i, d := range docs {
-		same[i] = dups[i]
-		if !dups[i] {
-			if _, err := db.st.Collection(CollEventIDs).DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID + "|" + d.Fingerprint}}); err != nil {
-				return nil, fmt.Errorf("remove probe mark of %s: %w", d.ID, err)
-			}
-		}
+	var docs []EntryDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read %d journal entries: %w", len(ids), err)
 	}
-	return same, nil
-}
-
-// Entry reads one journal entry by event id.
-func (db *DB) Entry(ctx context.Context, id string) (EntryDoc, bool, error) {
-	var d EntryDoc
-	err := db.st.Collection(readmodel.CollJournal).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return EntryDoc{}, false, nil
+	for _, d := range docs {
+		out[d.ID] = d
 	}
-	if err != nil {
-		return EntryDoc{}, false, fmt.Errorf("read journal entry %s: %w", id, err)
-	}
-	return d, true, nil
+	return out, nil
 }
 
 // InsertUsage inserts usage rows; rows already there are left as they are.
