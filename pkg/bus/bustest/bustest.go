@@ -4,8 +4,12 @@ package bustest
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/onekey-oss/onekey/pkg/bus"
 )
@@ -70,4 +74,47 @@ func (s *Server) Connect(tb testing.TB, name string) *bus.Bus {
 		tb.Fatalf("declare: %v", err)
 	}
 	return b
+}
+
+// Messages decodes every message stored on subject of stream, oldest first.
+// It reads with an ordered consumer, so it neither needs nor disturbs a
+// durable one.
+func Messages[T any](tb testing.TB, b *bus.Bus, stream, subject string) []T {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := b.JetStream().Stream(ctx, stream)
+	if err != nil {
+		tb.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		tb.Fatalf("stream %s info: %v", stream, err)
+	}
+	want := int(info.State.Subjects[subject])
+	if want == 0 {
+		return nil
+	}
+	cons, err := b.JetStream().OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		tb.Fatalf("read %s: %v", subject, err)
+	}
+	var out []T
+	for len(out) < want {
+		batch, err := cons.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			tb.Fatalf("read %s: %v", subject, err)
+		}
+		for m := range batch.Messages() {
+			var v T
+			if err := json.Unmarshal(m.Data(), &v); err != nil {
+				tb.Fatalf("decode %s: %v", subject, err)
+			}
+			out = append(out, v)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			tb.Fatalf("read %s: %v", subject, err)
+		}
+	}
+	return out
 }

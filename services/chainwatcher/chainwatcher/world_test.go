@@ -2,8 +2,6 @@ package chainwatcher_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"math/big"
 	"strings"
 	"sync"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
@@ -115,55 +112,15 @@ func (w *world) claimDoc(id string) cryptopay.Claim {
 }
 
 func (w *world) confirmed(account string) []events.TxConfirmedV1 {
-	return messages[events.TxConfirmedV1](w.t, w.bus, events.StreamBilling, events.FamilyTxConfirmed+"."+account)
+	return bustest.Messages[events.TxConfirmedV1](w.t, w.bus, events.StreamBilling, events.FamilyTxConfirmed+"."+account)
 }
 
 func (w *world) rejected(account string) []events.TxRejectedV1 {
-	return messages[events.TxRejectedV1](w.t, w.bus, events.StreamNotify, events.FamilyTxRejected+"."+account)
+	return bustest.Messages[events.TxRejectedV1](w.t, w.bus, events.StreamNotify, events.FamilyTxRejected+"."+account)
 }
 
 // usdc6 is an amount of a 6-decimal token: whole units and micro-units.
 func usdc6(micros int64) *big.Int { return big.NewInt(micros) }
-
-func messages[T any](t *testing.T, b *bus.Bus, stream, subject string) []T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := b.JetStream().Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := int(info.State.Subjects[subject])
-	if want == 0 {
-		return nil
-	}
-	cons, err := b.JetStream().OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []T
-	for len(out) < want {
-		batch, err := cons.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			var v T
-			if err := json.Unmarshal(m.Data(), &v); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, v)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
 
 // sendReplacement sends a transaction from alice with the given nonce at
 // a much higher fee, retrying while the pool catches up with a reorg.

@@ -12,6 +12,7 @@ import (
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/services/chainwatcher/chaintest"
 	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
 	"github.com/onekey-oss/onekey/services/payments/payments"
@@ -58,7 +59,7 @@ func TestCryptoPath_LinkClaimAndConfirmThroughPaymentsAndChainwatcher(t *testing
 	if again.Status != events.ClaimConfirmed || again.ClaimID != claim.ClaimID {
 		t.Errorf("claim after chainwatcher: %+v, want confirmed", again)
 	}
-	got := messages[events.TxConfirmedV1](t, h.bus, events.StreamBilling, events.FamilyTxConfirmed+".acc_crypto")
+	got := bustest.Messages[events.TxConfirmedV1](t, h.bus, events.StreamBilling, events.FamilyTxConfirmed+".acc_crypto")
 	if len(got) != 1 || got[0].AmountMicros != 12_340_000 || got[0].Token != "USDC" || got[0].ClaimID != claim.ClaimID {
 		t.Errorf("tx.confirmed = %+v, want one of $12.34", got)
 	}

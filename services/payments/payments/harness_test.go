@@ -3,7 +3,6 @@ package payments_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
@@ -115,46 +113,8 @@ func (h *harness) postRaw(body []byte, sigHeader string) int {
 	return resp.StatusCode
 }
 
-// messages returns every message stored on subject, in order.
-func messages[T any](t *testing.T, b *bus.Bus, stream, subject string) []T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cons, err := b.JetStream().OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := b.JetStream().Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := int(info.State.Subjects[subject])
-	var out []T
-	for len(out) < want {
-		batch, err := cons.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			var v T
-			if err := json.Unmarshal(m.Data(), &v); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, v)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
-
 func credits(t *testing.T, b *bus.Bus, account string) []events.CreditPurchasedV1 {
-	return messages[events.CreditPurchasedV1](t, b, events.StreamBilling, events.FamilyCreditPurchased+"."+account)
+	return bustest.Messages[events.CreditPurchasedV1](t, b, events.StreamBilling, events.FamilyCreditPurchased+"."+account)
 }
 
 func sum(cs []events.CreditPurchasedV1) int64 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 )
 
 func TestWebhook_BadSignatureStaleOrTamperedIsRefusedWithNoEffect(t *testing.T) {
@@ -124,7 +125,7 @@ func TestWebhook_AsyncFailedCreditsNothingAndAsksForAMail(t *testing.T) {
 	if cs := credits(t, h.bus, acc); len(cs) != 0 {
 		t.Errorf("failed payment credited: %+v", cs)
 	}
-	failed := messages[events.PaymentFailedV1](t, h.bus, events.StreamNotify, events.FamilyPaymentFailed+"."+acc)
+	failed := bustest.Messages[events.PaymentFailedV1](t, h.bus, events.StreamNotify, events.FamilyPaymentFailed+"."+acc)
 	if len(failed) != 1 || failed[0].PaymentID != "cs_f" || failed[0].AmountMicros != 7*money.Dollar {
 		t.Errorf("payment.failed = %+v, want one for cs_f (the notifier mails it)", failed)
 	}
