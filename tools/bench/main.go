@@ -71,7 +71,7 @@ type options struct {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o options
-	fs.StringVar(&o.role, "role", "", "internal: run as a child proxy process (gateway or bare)")
+	fs.StringVar(&o.role, "role", "", "internal: run as a child process (gateway, bare or upstream)")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for a child proxy")
 	fs.StringVar(&o.natsURL, "nats", "", "internal: NATS URL for the gateway child")
 	fs.StringVar(&o.dir, "dir", "", "internal: data dir for the gateway child")
@@ -87,6 +87,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runGateway(ctx, o)
 	case "bare":
 		return runBare(ctx, o)
+	case "upstream":
+		return serveChild(ctx, upstreamHandler())
 	case "":
 		return runBench(ctx, o, out)
 	}
@@ -255,7 +257,7 @@ type sample struct {
 	errs     int64
 	cpu      time.Duration
 	haveCPU  bool
-	rest     time.Duration // CPU of this process: load generator, upstream, NATS server
+	rest     time.Duration // CPU of this process: load generator and NATS server
 	p50, p99 time.Duration
 }
 
@@ -369,33 +371,46 @@ func load(ctx context.Context, url, key, payload string, conc int, d time.Durati
 	return s, ctx.Err()
 }
 
-// sequential sends n requests one after another.
-func sequential(ctx context.Context, url, key, payload string, n int) (*sample, error) {
-	cl := newClient(1)
-	defer cl.CloseIdleConnections()
-	for range 200 {
-		_ = do(cl, url, key, payload)
+// interleaved measures latency at one client against each of targets (base
+// URLs): n rounds, each sending one request to every target, in an order
+// that rotates from round to round, so that all targets see the same
+// moments of a shared machine. Each target has its own kept-alive
+// connection.
+func interleaved(ctx context.Context, targets []string, key, payload string, n int) ([]*sample, error) {
+	clients := make([]*http.Client, len(targets))
+	out := make([]*sample, len(targets))
+	for i := range targets {
+		clients[i] = newClient(1)
+		defer clients[i].CloseIdleConnections()
+		out[i] = &sample{}
+		for range 200 {
+			_ = do(clients[i], targets[i]+"/v1/chat/completions", key, payload)
+		}
 	}
-	s := &sample{}
 	start := time.Now()
-	for range n {
+	for round := range n {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		t0 := time.Now()
-		if err := do(cl, url, key, payload); err != nil {
-			s.errs++
-			continue
+		for k := range targets {
+			i := (round + k) % len(targets)
+			t0 := time.Now()
+			if err := do(clients[i], targets[i]+"/v1/chat/completions", key, payload); err != nil {
+				out[i].errs++
+				continue
+			}
+			out[i].lat = append(out[i].lat, time.Since(t0))
 		}
-		s.lat = append(s.lat, time.Since(t0))
 	}
-	s.dur = time.Since(start)
-	s.n = len(s.lat)
-	if s.n == 0 {
-		return nil, fmt.Errorf("no request succeeded against %s", url)
+	for i, s := range out {
+		s.dur = time.Since(start)
+		s.n = len(s.lat)
+		if s.n == 0 {
+			return nil, fmt.Errorf("no request succeeded against %s", targets[i])
+		}
+		s.finish()
 	}
-	s.finish()
-	return s, nil
+	return out, nil
 }
 
 func runBench(ctx context.Context, o options, out io.Writer) error {
@@ -422,16 +437,17 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	up, err := httpx.Listen("127.0.0.1:0")
+	// The upstream runs in a process of its own, as a provider would: a
+	// direct call then crosses a process boundary too, so the added latency
+	// is the proxy hop's alone, not the cost of leaving the client's process.
+	up, err := startChild(ctx, "-role", "upstream")
 	if err != nil {
 		return err
 	}
-	upSrv := httpx.NewServer(upstreamHandler(), httpx.ServerConfig{})
-	go func() { _ = upSrv.Serve(up) }()
-	defer upSrv.Close()
-	upURL := "http://" + up.Addr().String()
+	defer up.stop()
+	upURL := "http://" + up.addr
 
-	fmt.Fprintf(out, "onekey gateway vs bare httputil.ReverseProxy, same fake upstream; %d clients for %v each; %d sequential requests for added latency; GOMAXPROCS of this machine: %d CPUs\n\n",
+	fmt.Fprintf(out, "onekey gateway vs bare httputil.ReverseProxy, same fake upstream; %d clients for %v each; %d requests per target at one client, interleaved (upstream directly, bare, gateway) for added latency; GOMAXPROCS of this machine: %d CPUs\n\n",
 		o.concurrency, o.duration, o.single, numCPU())
 	var rows []row
 	for _, stream := range []bool{false, true} {
@@ -452,6 +468,7 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 			fmt.Fprintf(out, "%-7s %-8s %10.0f %10s %10s %12s %14s %14s %7d %16s\n", r.name, p.name, p.s.rps(), ms(p.s.p50), ms(p.s.p99), us(p.s.cpuPerReq()),
 				ms(p.s1.p50-r.dir1.p50), ms(p.s1.p99-r.dir1.p99), p.s.errs+p.s1.errs, us(p.s.rest/time.Duration(max(p.s.n, 1))))
 		}
+		fmt.Fprintf(out, "%-7s upstream directly at 1 client: p50 %s, p99 %s\n", r.name, ms(r.dir1.p50), ms(r.dir1.p99))
 		fmt.Fprintf(out, "%-7s gateway/bare: throughput %.2fx (goal >= 0.80), CPU per request %.2fx (goal <= 1.30), added p50 at 1 client %s (goal < 0.35 ms)\n\n",
 			r.name, r.gw.rps()/r.bare.rps(), float64(r.gw.cpuPerReq())/float64(max(r.bare.cpuPerReq(), 1)), ms(r.gw1.p50-r.dir1.p50))
 	}
@@ -538,14 +555,10 @@ func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, k
 	if r.gw, err = load(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, gw); err != nil {
 		return r, err
 	}
-	if r.dir1, err = sequential(ctx, upURL+"/v1/chat/completions", key, payload, o.single); err != nil {
+	one, err := interleaved(ctx, []string{upURL, "http://" + bare.addr, "http://" + gw.addr}, key, payload, o.single)
+	if err != nil {
 		return r, err
 	}
-	if r.bare1, err = sequential(ctx, "http://"+bare.addr+"/v1/chat/completions", key, payload, o.single); err != nil {
-		return r, err
-	}
-	if r.gw1, err = sequential(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload, o.single); err != nil {
-		return r, err
-	}
+	r.dir1, r.bare1, r.gw1 = one[0], one[1], one[2]
 	return r, nil
 }
