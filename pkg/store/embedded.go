@@ -34,6 +34,13 @@ type EmbeddedConfig struct {
 	// Logger receives FerretDB's own logs, filtered to Error level: FerretDB logs every error reply
 	// (including expected duplicate-key errors) at WARN with a full message dump. Nil discards them.
 	Logger *slog.Logger
+	// SyncEveryCommit makes SQLite fsync its write-ahead log on every commit (synchronous=FULL), so that
+	// a commit survives an OS crash or power loss. By default (synchronous=NORMAL in WAL mode) a commit
+	// survives a crash of this process, which is what the tests exercise, but the last commits before a
+	// power loss may be lost; the database stays consistent either way. That is the same boundary as the
+	// embedded NATS server, whose JetStream store syncs to disk every two minutes by default. Production
+	// runs MongoDB, where durability is the write concern's.
+	SyncEveryCommit bool
 }
 
 // Embedded is a FerretDB server running in this process on SQLite files, speaking the MongoDB wire protocol
@@ -71,7 +78,11 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ferretLogger := slog.New(minLevelHandler{min: slog.LevelError, next: logger.Handler()}).With("component", "ferretdb")
 
 	// FerretDB wants a "file:" URI naming an existing directory, with a trailing slash.
-	sqliteURL := "file:" + (&url.URL{Path: filepath.ToSlash(dir) + "/"}).EscapedPath()
+	syncMode := "normal"
+	if cfg.SyncEveryCommit {
+		syncMode = "full"
+	}
+	sqliteURL := "file:" + (&url.URL{Path: filepath.ToSlash(dir) + "/"}).EscapedPath() + "?_pragma=synchronous(" + syncMode + ")"
 
 	ferretNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{

@@ -44,7 +44,10 @@ type Config struct {
 	Addr     string // metrics and health
 	LogLevel slog.Level
 
-	// BatchSize is the most messages applied in one batch.
+	// BatchSize is the most messages applied in one batch. A batch takes
+	// what is waiting, so under light load batches are small; a backlog is
+	// worked off in batches of this size, whose per-batch writes (one per
+	// account and rollup) are then spread over more events.
 	BatchSize int
 	// FreeRequests is what account.created grants.
 	FreeRequests int64
@@ -62,7 +65,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MongoDB: "onekey", Addr: "127.0.0.1:8083", LogLevel: slog.LevelInfo,
-		BatchSize: 1000, FreeRequests: 20, LowBalance: money.Dollar,
+		BatchSize: 2000, FreeRequests: 20, LowBalance: money.Dollar,
 		UsageRetention: 90 * 24 * time.Hour, SweepInterval: time.Hour, RetryBackoff: time.Second,
 	}
 }

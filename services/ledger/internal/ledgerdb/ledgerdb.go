@@ -109,7 +109,10 @@ func (d EntryDoc) ToEntry() book.Entry {
 }
 
 // UsageDoc is a document of "usage": one request's metadata, removed by
-// the sweeper at expires_at.
+// the sweeper at expires_at. Counts that are often zero and flags that are
+// usually false are left out when they are: a row is written per request,
+// and the database's cost per row grows with its size (a missing field
+// reads back as zero or false).
 type UsageDoc struct {
 	ID                string    `bson:"_id"`
 	AccountID         string    `bson:"account_id"`
@@ -120,18 +123,18 @@ type UsageDoc struct {
 	Channel           string    `bson:"channel,omitempty"`
 	Time              time.Time `bson:"time"`
 	InputTokens       int64     `bson:"input_tokens"`
-	CachedInputTokens int64     `bson:"cached_input_tokens"`
-	CacheWriteTokens  int64     `bson:"cache_write_tokens"`
+	CachedInputTokens int64     `bson:"cached_input_tokens,omitempty"`
+	CacheWriteTokens  int64     `bson:"cache_write_tokens,omitempty"`
 	OutputTokens      int64     `bson:"output_tokens"`
-	ReasoningTokens   int64     `bson:"reasoning_tokens"`
+	ReasoningTokens   int64     `bson:"reasoning_tokens,omitempty"`
 	CostMicros        int64     `bson:"cost_micros"`
 	ChargedMicros     int64     `bson:"charged_micros"`
-	Free              bool      `bson:"free"`
+	Free              bool      `bson:"free,omitempty"`
 	LatencyMS         int64     `bson:"latency_ms"`
 	TTFBMS            int64     `bson:"ttfb_ms"`
-	Streamed          bool      `bson:"streamed"`
+	Streamed          bool      `bson:"streamed,omitempty"`
 	Status            int       `bson:"status"`
-	Estimated         bool      `bson:"estimated"`
+	Estimated         bool      `bson:"estimated,omitempty"`
 	ExpiresAt         time.Time `bson:"expires_at"`
 }
 
