@@ -73,6 +73,9 @@ type Service struct {
 	meters  *meters
 	handler http.Handler
 	ln      net.Listener
+	// finishing counts the requests whose settlement and usage event run
+	// after their response has ended.
+	finishing sync.WaitGroup
 
 	modelsJSON []byte
 	modelJSON  map[string][]byte
@@ -180,10 +183,14 @@ func (s *Service) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// OutboxSpilled is how many bytes of usage events wait on disk for the bus.
+// OutboxSpilled is how many bytes of usage events wait on disk to be
+// published again (their live publish failed, or a run before this one
+// stopped before the bus acknowledged them).
 func (s *Service) OutboxSpilled() int64 { return s.out.Spilled() }
 
-// Handler serves the gateway's HTTP API.
+// Handler serves the gateway's HTTP API. Without cfg.Addr the caller serves
+// it, and must stop serving it before cancelling Run's context: Run then
+// waits for the requests' settlements and flushes their usage events.
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Ready reports whether the key and balance views are loaded and the bus is
@@ -226,7 +233,9 @@ func (s *Service) Run(ctx context.Context) error {
 	} else {
 		<-ctx.Done()
 	}
-	// Requests have ended: every usage event has been handed to the outbox.
+	// Requests have ended; once their settlements have too, every usage
+	// event has been handed to the outbox.
+	s.finishing.Wait()
 	stopOut()
 	outErr := <-outDone
 	stopBG()

@@ -117,7 +117,11 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 	if !o.billed() {
 		return
 	}
-	s.finish(key, hold, m, body, info, res, start, w.Header().Get("X-Request-Id"))
+	// The response ends when this handler returns (for a stream, with its
+	// closing chunk; on a kept-alive connection, the next request is read
+	// only then): settle the hold and record the usage after that.
+	rid := w.Header().Get("X-Request-Id")
+	s.finishing.Go(func() { s.finish(key, hold, m, body, info, res, start, rid) })
 }
 
 func checkOp(o op, m catalog.Model) *apiError {
@@ -353,6 +357,6 @@ func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model,
 		Status: res.status, Estimated: estimated,
 	}
 	if err := s.out.Add(ev); err != nil {
-		s.log.Error("usage event could not be queued", "request_id", rid, "err", err)
+		s.log.Error("usage event not written to the outbox's disk; it is billed only if the bus takes it now", "request_id", rid, "err", err)
 	}
 }
