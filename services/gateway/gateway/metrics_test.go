@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +20,12 @@ func TestMetrics_ServedWithoutKeysAccountsOrContent(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	h := newHarness(t, func(h *harness) { h.deps.Metrics, h.deps.MeterProvider = tel.MetricsHandler(), tel.MeterProvider })
-	if resp, _ := h.post("/v1/chat/completions", h.key, `{"model":"gpt-5-mini","messages":[{"role":"user","content":"secret-prompt"}]}`); resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
+	for range 2 {
+		if resp, _ := h.post("/v1/chat/completions", h.key, `{"model":"gpt-5-mini","messages":[{"role":"user","content":"secret-prompt"}]}`); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
 	}
-	waitFor(t, 15*time.Second, "the usage event", func() bool { return len(h.usageEvents()) == 1 })
+	waitFor(t, 15*time.Second, "the usage events", func() bool { return len(h.usageEvents()) == 2 })
 	resp, err := http.Get(h.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +37,10 @@ func TestMetrics_ServedWithoutKeysAccountsOrContent(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// Both requests count in one series (the attribute sets are cached).
+	if !regexp.MustCompile(`gateway_requests_total\{[^}]*op="chat"[^}]*status="200"[^}]*\} 2\b`).MatchString(text) {
+		t.Errorf("/metrics does not count both requests in one series:\n%s", text)
 	}
 	for _, never := range []string{h.key, h.keyID, h.accountID, "secret-prompt"} {
 		if strings.Contains(text, never) {
