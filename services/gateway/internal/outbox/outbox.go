@@ -48,6 +48,7 @@ import (
 // Publisher is what the outbox needs of the bus (pkg/bus.Bus).
 type Publisher interface {
 	PublishAsync(ctx context.Context, ev events.Event) (jetstream.PubAckFuture, error)
+	PublishEncodedAsync(ctx context.Context, subject, id string, data []byte) (jetstream.PubAckFuture, error)
 	Publish(ctx context.Context, ev events.Event) (bus.PublishResult, error)
 }
 
@@ -107,9 +108,10 @@ type segment struct {
 }
 
 type queued struct {
-	ev  events.UsageRecordedV1
-	seg *segment // nil if the event could not be written to disk
-	n   int64
+	ev   events.UsageRecordedV1
+	line []byte   // ev as JSON, with a trailing newline
+	seg  *segment // nil if the event could not be written to disk
+	n    int64
 }
 
 type inflight struct {
@@ -185,7 +187,7 @@ func (o *Outbox) Add(ev events.UsageRecordedV1) error {
 	}
 	line = append(line, '\n')
 	seg, werr := o.write(line)
-	it := queued{ev: ev, seg: seg, n: int64(len(line))}
+	it := queued{ev: ev, line: line, seg: seg, n: int64(len(line))}
 	if !o.stopped.Load() {
 		select {
 		case o.q <- it:
@@ -356,7 +358,12 @@ func (o *Outbox) send(ctx context.Context) {
 }
 
 func (o *Outbox) publish(ctx context.Context, it queued) {
-	f, err := o.pub.PublishAsync(ctx, it.ev)
+	subject, err := it.ev.EventSubject()
+	var f jetstream.PubAckFuture
+	if err == nil {
+		// The bytes written to disk, without their newline: encoded once.
+		f, err = o.pub.PublishEncodedAsync(ctx, subject, it.ev.ID, it.line[:len(it.line)-1])
+	}
 	if err != nil {
 		o.log.Debug("outbox: publish failed; the event waits on disk", "id", it.ev.ID, "err", err)
 		o.failed(it)
