@@ -184,23 +184,6 @@ func (b *Bus) PublishAsync(ctx context.Context, ev events.Event) (jetstream.PubA
 	return f, nil
 }
 
-// PublishEncodedAsync is PublishAsync for an event already encoded as JSON
-// (data), published to subject with Nats-Msg-Id = id: for a caller that
-// has encoded it anyway (the gateway's outbox writes it to disk first).
-func (b *Bus) PublishEncodedAsync(ctx context.Context, subject, id string, data []byte) (jetstream.PubAckFuture, error) {
-	if id == "" {
-		return nil, fmt.Errorf("publish %s: event has no id", subject)
-	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	b.prop.Inject(ctx, headerCarrier(msg.Header))
-	f, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
-	if err != nil {
-		return nil, fmt.Errorf("publish async %s %s: %w", subject, id, err)
-	}
-	return f, nil
-}
-
 // PublishAsyncComplete is closed when every async publish has been acked or
 // has failed.
 func (b *Bus) PublishAsyncComplete() <-chan struct{} { return b.js.PublishAsyncComplete() }

@@ -183,9 +183,7 @@ func (s *Service) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// OutboxSpilled is how many bytes of usage events wait on disk to be
-// published again (their live publish failed, or a run before this one
-// stopped before the bus acknowledged them).
+// OutboxSpilled is how many bytes of usage events wait on disk for the bus.
 func (s *Service) OutboxSpilled() int64 { return s.out.Spilled() }
 
 // Handler serves the gateway's HTTP API. Without cfg.Addr the caller serves

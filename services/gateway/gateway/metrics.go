@@ -60,7 +60,7 @@ func newMeters(mp metric.MeterProvider, spilled func() int64) (*meters, error) {
 		return nil, err
 	}
 	_, err = m.Int64ObservableGauge("gateway.outbox.spilled", metric.WithUnit("By"),
-		metric.WithDescription("Bytes of usage events waiting on disk to be published again (the live publish failed or was not acknowledged)."),
+		metric.WithDescription("Bytes of usage events waiting on disk for the bus."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(spilled())
 			return nil

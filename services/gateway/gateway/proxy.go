@@ -357,6 +357,6 @@ func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model,
 		Status: res.status, Estimated: estimated,
 	}
 	if err := s.out.Add(ev); err != nil {
-		s.log.Error("usage event not written to the outbox's disk; it is billed only if the bus takes it now", "request_id", rid, "err", err)
+		s.log.Error("usage event could not be queued", "request_id", rid, "err", err)
 	}
 }
