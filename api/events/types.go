@@ -37,9 +37,26 @@ type UsageRecordedV1 struct {
 	TTFBMS            int64        `json:"ttfb_ms"`
 	Streamed          bool         `json:"streamed"`
 	Status            int          `json:"status"`
-	// Estimated is true when the provider sent no usage (an abandoned
-	// stream) and the token counts are the gateway's estimate.
+	// Estimated is true when the provider sent no usage (an upstream that
+	// never answered to its end) and the token counts are the gateway's
+	// estimate.
 	Estimated bool `json:"estimated,omitempty"`
+	// Free is the gateway's decision: the request used one of the
+	// account's free requests, so the ledger charges it nothing (CostMicros
+	// is still what it cost at catalog prices). False: the ledger debits
+	// CostMicros.
+	Free bool `json:"free,omitempty"`
+	// Replica is the gateway instance whose credit lease admitted the
+	// request; the ledger counts the cost against that lease.
+	Replica string `json:"replica,omitempty"`
+	// Charges that are not plain tokens, from the provider's own usage
+	// fields, already included in CostMicros.
+	CacheWrite1hTokens int64  `json:"cache_write_1h_tokens,omitempty"` // cache writes with a 1-hour TTL (CacheWriteTokens are 5-minute ones)
+	WebSearchRequests  int64  `json:"web_search_requests,omitempty"`   // provider-run web searches
+	WebFetchRequests   int64  `json:"web_fetch_requests,omitempty"`    // provider-run web fetches
+	SearchSources      int64  `json:"search_sources,omitempty"`        // xAI live search sources used
+	ServiceTier        string `json:"service_tier,omitempty"`          // the tier the provider billed (OpenAI: default, flex, priority)
+	LongContext        bool   `json:"long_context,omitempty"`          // billed at the model's long-context tier
 }
 
 func (e UsageRecordedV1) EventID() string { return e.ID }
@@ -145,6 +162,11 @@ type AccountCreatedV1 struct {
 	ID        string    `json:"id"`
 	Time      time.Time `json:"time"`
 	AccountID string    `json:"account_id"`
+	// NoFreeRequests is set when the verified address already received
+	// free requests once (auth keeps a keyed hash of such addresses, which
+	// survives account deletion): the account opens without them. Absent
+	// in events published before the field existed, which granted them.
+	NoFreeRequests bool `json:"no_free_requests,omitempty"`
 }
 
 func (e AccountCreatedV1) EventID() string { return e.ID }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/services/gateway/internal/channel"
 )
@@ -62,6 +63,10 @@ type Config struct {
 	DefaultMaxOutputTokens int64
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
 	ShutdownTimeout time.Duration
+	// FreeRequestMaxMicros is the most one free request may cost at
+	// catalog prices: a request whose worst case is above it is paid (or
+	// its output limit is lowered to fit). Default $0.05.
+	FreeRequestMaxMicros money.Micros
 }
 
 // ChannelConfig is one upstream channel. In a channels file the key may be
@@ -124,7 +129,13 @@ func (c *Config) defaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
+	if c.FreeRequestMaxMicros <= 0 {
+		c.FreeRequestMaxMicros = DefaultFreeRequestMaxMicros
+	}
 }
+
+// DefaultFreeRequestMaxMicros is the default cap of one free request: $0.05.
+const DefaultFreeRequestMaxMicros money.Micros = 50_000
 
 // ConfigFromEnv reads the gateway's variables, reporting every problem
 // together.
@@ -148,6 +159,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Cooldown:               r.Duration("GATEWAY_CHANNEL_COOLDOWN", 30*time.Second),
 		DefaultMaxOutputTokens: r.Int64("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", 8192),
 		ShutdownTimeout:        r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
+		FreeRequestMaxMicros:   r.Money("GATEWAY_FREE_REQUEST_MAX_USD", DefaultFreeRequestMaxMicros),
 	}
 	if c.MarkupBasisPoints < 0 {
 		r.Fail("GATEWAY_MARKUP_BPS=%d: must not be negative", c.MarkupBasisPoints)

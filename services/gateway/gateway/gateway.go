@@ -126,7 +126,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Connected: b.Conn().IsConnected,
 		Logger:    log,
 	})
-	s.book = credit.NewBook(s.bals, nil)
+	s.book = credit.NewBook(s.bals, s.cfg.FreeRequestMaxMicros, nil)
 	out, err := outbox.New(b, outbox.Config{Dir: cfg.OutboxDir, MaxBytes: cfg.OutboxMaxBytes, AckTimeout: cfg.PublishTimeout, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

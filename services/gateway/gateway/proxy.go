@@ -93,7 +93,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 			return
 		}
 		worst := m.WorstCaseCost(s.inputEstimate(m, body), s.outputAllowance(info), s.cfg.MarkupBasisPoints)
-		hold, err = s.book.Admit(key.AccountID, key.KeyID, key.SpendCapMicros, worst)
+		hold, err = s.book.Admit(r.Context(), credit.Request{AccountID: key.AccountID, KeyID: key.KeyID, CapMicros: key.SpendCapMicros, Want: worst, Least: worst})
 		switch {
 		case errors.Is(err, credit.ErrSpendCap):
 			writeError(w, shape, &apiError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "spend_cap_reached", retryAfter: time.Minute,

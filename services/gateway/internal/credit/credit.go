@@ -13,6 +13,7 @@
 package credit
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -38,10 +39,11 @@ type Balances interface {
 
 // Book keeps holds and pending debits per account.
 type Book struct {
-	bal Balances
-	now func() time.Time
-	mu  sync.Mutex
-	acc map[string]*account
+	bal     Balances
+	freeCap money.Micros
+	now     func() time.Time
+	mu      sync.Mutex
+	acc     map[string]*account
 }
 
 type account struct {
@@ -93,56 +95,86 @@ type pending struct {
 	keyID  string
 }
 
-// NewBook returns a Book reading balances from bal.
-func NewBook(bal Balances, now func() time.Time) *Book {
+// NewBook returns a Book reading balances from bal. freeCap is the most a
+// free request may cost.
+func NewBook(bal Balances, freeCap money.Micros, now func() time.Time) *Book {
 	if now == nil {
 		now = time.Now
 	}
-	return &Book{bal: bal, now: now, acc: map[string]*account{}}
+	return &Book{bal: bal, freeCap: freeCap, now: now, acc: map[string]*account{}}
 }
 
 // Hold is an admitted request's reservation. Settle it exactly once.
 type Hold struct {
 	AccountID string
 	KeyID     string
-	Free      bool
-	Micros    money.Micros
+	// Free: the request uses one of the account's free requests and is
+	// charged nothing.
+	Free bool
+	// Micros is the cost the hold covers, between the request's Least and
+	// Want. For a free hold it is at most the free cap. When it is below
+	// Want the caller must bound the request (an output limit) so that it
+	// cannot cost more than Micros.
+	Micros money.Micros
 }
 
-// Admit reserves worst for a request of keyID (spend cap capMicros, 0 for
-// none) on accountID, or says why not.
-func (b *Book) Admit(accountID, keyID string, capMicros, worst money.Micros) (Hold, error) {
-	bal, _ := b.bal.Get(accountID)
+// Request is what a request asks to hold.
+type Request struct {
+	AccountID string
+	KeyID     string
+	// CapMicros is the key's spend cap, 0 for none.
+	CapMicros money.Micros
+	// Want is the request's worst-case cost as the client sent it.
+	Want money.Micros
+	// Least is the smallest hold the request can run with (the caller can
+	// lower its output limit down to it); Least == Want when the client set
+	// its own output limit.
+	Least money.Micros
+}
+
+// Admit reserves up to r.Want (at least r.Least) for a request, or says
+// why not. A free request is used only when r.Least is within the free
+// cap; the hold then covers at most the free cap.
+func (b *Book) Admit(ctx context.Context, r Request) (Hold, error) {
+	_ = ctx
+	least := min(r.Least, r.Want)
+	bal, _ := b.bal.Get(r.AccountID)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	a := b.acc[accountID]
+	a := b.acc[r.AccountID]
 	if a == nil {
 		a = &account{keyHeld: map[string]money.Micros{}, pendKey: map[string]money.Micros{}}
-		b.acc[accountID] = a
+		b.acc[r.AccountID] = a
 	}
 	a.expire(now)
 	pendMicros, pendFree := a.pendMicros, a.pendFree
-	if capMicros > 0 {
-		spent := bal.KeySpendMicros[keyID] + a.keyHeld[keyID] + a.pendKey[keyID]
-		if spent+worst > capMicros {
-			b.gc(accountID, a)
+	keyRoom := money.Micros(-1) // no cap
+	if r.CapMicros > 0 {
+		keyRoom = r.CapMicros - (bal.KeySpendMicros[r.KeyID] + a.keyHeld[r.KeyID] + a.pendKey[r.KeyID])
+		if keyRoom < least {
+			b.gc(r.AccountID, a)
 			return Hold{}, ErrSpendCap
 		}
 	}
-	h := Hold{AccountID: accountID, KeyID: keyID}
-	if bal.FreeRequestsLeft-a.heldFree-pendFree > 0 {
+	h := Hold{AccountID: r.AccountID, KeyID: r.KeyID}
+	if bal.FreeRequestsLeft-a.heldFree-pendFree > 0 && least <= b.freeCap {
 		h.Free = true
+		h.Micros = min(r.Want, b.freeCap)
 		a.heldFree++
 		return h, nil
 	}
-	if avail := bal.BalanceMicros - a.heldMicros - pendMicros; avail <= 0 || avail < worst {
-		b.gc(accountID, a)
+	avail := bal.BalanceMicros - a.heldMicros - pendMicros
+	if keyRoom >= 0 {
+		avail = min(avail, keyRoom)
+	}
+	if avail <= 0 || avail < least {
+		b.gc(r.AccountID, a)
 		return Hold{}, ErrInsufficient
 	}
-	h.Micros = worst
-	a.heldMicros += worst
-	a.keyHeld[keyID] += worst
+	h.Micros = min(r.Want, avail)
+	a.heldMicros += h.Micros
+	a.keyHeld[r.KeyID] += h.Micros
 	return h, nil
 }
 

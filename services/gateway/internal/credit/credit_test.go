@@ -1,6 +1,7 @@
 package credit_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -23,6 +24,10 @@ func (b *balances) Get(id string) (events.BalanceV1, bool) {
 	return v, ok
 }
 
+func admit(b *credit.Book, capMicros, worst money.Micros) (credit.Hold, error) {
+	return b.Admit(context.Background(), credit.Request{AccountID: "a", KeyID: "k", CapMicros: capMicros, Want: worst, Least: worst})
+}
+
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
@@ -31,12 +36,12 @@ func TestBook_SettledCostStaysReservedUntilTheLedgersNextBalance(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1_000_000, 0)}
 	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: 100, UpdatedAt: c.t}}}
-	b := credit.NewBook(bal, c.now)
-	h, err := b.Admit("a", "k", 0, 60)
+	b := credit.NewBook(bal, money.Dollar, c.now)
+	h, err := admit(b, 0, 60)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Admit("a", "k", 0, 60); !errors.Is(err, credit.ErrInsufficient) {
+	if _, err := admit(b, 0, 60); !errors.Is(err, credit.ErrInsufficient) {
 		t.Fatalf("second hold: %v", err)
 	}
 	c.t = c.t.Add(time.Second)
@@ -61,9 +66,9 @@ func TestBook_PendingDebitsExpireAfterTTL(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1_000_000, 0)}
 	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: 1000}}}
-	b := credit.NewBook(bal, c.now)
+	b := credit.NewBook(bal, money.Dollar, c.now)
 	for range 10 {
-		h, err := b.Admit("a", "k", 0, 10)
+		h, err := admit(b, 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,15 +86,15 @@ func TestBook_PendingDebitsExpireAfterTTL(t *testing.T) {
 func TestBook_FreeRequestsFirstThenSpendCap(t *testing.T) {
 	t.Parallel()
 	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: money.Dollar, FreeRequestsLeft: 1, KeySpendMicros: map[string]money.Micros{"k": 90}}}}
-	b := credit.NewBook(bal, nil)
-	h, err := b.Admit("a", "k", 100, 5)
+	b := credit.NewBook(bal, money.Dollar, nil)
+	h, err := admit(b, 100, 5)
 	if err != nil || !h.Free {
 		t.Fatalf("first request: %+v %v, want a free one", h, err)
 	}
-	if _, err := b.Admit("a", "k", 100, 20); !errors.Is(err, credit.ErrSpendCap) {
+	if _, err := admit(b, 100, 20); !errors.Is(err, credit.ErrSpendCap) {
 		t.Errorf("over the cap: %v", err)
 	}
-	if h2, err := b.Admit("a", "k", 100, 5); err != nil || h2.Free {
+	if h2, err := admit(b, 100, 5); err != nil || h2.Free {
 		t.Errorf("under the cap: %+v %v", h2, err)
 	}
 }
@@ -97,13 +102,13 @@ func TestBook_FreeRequestsFirstThenSpendCap(t *testing.T) {
 func TestBook_ConcurrentAdmitsNeverHoldMoreThanTheBalance(t *testing.T) {
 	t.Parallel()
 	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: 1000}}}
-	b := credit.NewBook(bal, nil)
+	b := credit.NewBook(bal, money.Dollar, nil)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var held money.Micros
 	for range 200 {
 		wg.Go(func() {
-			if h, err := b.Admit("a", "k", 0, 50); err == nil {
+			if h, err := admit(b, 0, 50); err == nil {
 				mu.Lock()
 				held += h.Micros
 				mu.Unlock()
