@@ -14,6 +14,7 @@ const (
 	FamilyTxRejected      = "tx.rejected"
 	FamilyAccountCreated  = "account.created"
 	FamilyAccountDeleted  = "account.deleted"
+	FamilyAccountSettings = "account.settings"
 	FamilyCreditApplied   = "credit.applied"
 	FamilyBalanceLow      = "balance.low"
 	FamilyPaymentFailed   = "payment.failed"
@@ -29,7 +30,7 @@ const NoAccount = "none"
 const (
 	StreamUsage      = "USAGE"      // usage.recorded.>
 	StreamBilling    = "BILLING"    // credit.purchased.>, credit.adjusted.>, tx.confirmed.>
-	StreamAccounts   = "ACCOUNTS"   // account.created.>, account.deleted.>
+	StreamAccounts   = "ACCOUNTS"   // account.created.>, account.deleted.>, account.settings.>
 	StreamNotify     = "NOTIFY"     // credit.applied.>, balance.low.>, payment.failed.>, tx.rejected.>
 	StreamMail       = "MAIL"       // mail.requested.> (short retention: it carries sign-in links)
 	StreamDeadLetter = "DEADLETTER" // deadletter.>
@@ -43,7 +44,7 @@ func StreamSubjects(stream string) []string {
 	case StreamBilling:
 		return []string{FamilyCreditPurchased + ".>", FamilyCreditAdjusted + ".>", FamilyTxConfirmed + ".>"}
 	case StreamAccounts:
-		return []string{FamilyAccountCreated + ".>", FamilyAccountDeleted + ".>"}
+		return []string{FamilyAccountCreated + ".>", FamilyAccountDeleted + ".>", FamilyAccountSettings + ".>"}
 	case StreamNotify:
 		return []string{FamilyCreditApplied + ".>", FamilyBalanceLow + ".>", FamilyPaymentFailed + ".>", FamilyTxRejected + ".>"}
 	case StreamMail:

@@ -188,6 +188,24 @@ func (e AccountDeletedV1) EventSubject() (string, error) {
 	return Subject(FamilyAccountDeleted, e.AccountID)
 }
 
+// AccountSettingsV1 changes an account's settings that the ledger applies
+// (published by auth when the user changes them). The ledger applies it in
+// order with the account's other events; the latest one applied wins.
+type AccountSettingsV1 struct {
+	V         int       `json:"v"`
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	AccountID string    `json:"account_id"`
+	// LowBalanceMicros is the balance below which the ledger publishes
+	// balance.low (0: never).
+	LowBalanceMicros money.Micros `json:"low_balance_micros"`
+}
+
+func (e AccountSettingsV1) EventID() string { return e.ID }
+func (e AccountSettingsV1) EventSubject() (string, error) {
+	return Subject(FamilyAccountSettings, e.AccountID)
+}
+
 // CreditAppliedV1 is published by the ledger after a credit (or reversal)
 // changed a balance; the notifier mails the receipt. ID is "applied:" + the
 // source event id, so a receipt is sent once.

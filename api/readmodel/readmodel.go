@@ -24,10 +24,13 @@ type Account struct {
 	FreeRequestsLeft int64  `bson:"free_requests_left" json:"free_requests_left"`
 	// LowBalanceMicros is the threshold below which a balance.low event is
 	// published (0: none).
-	LowBalanceMicros int64     `bson:"low_balance_micros" json:"low_balance_micros"`
-	Opened           bool      `bson:"opened" json:"opened"` // account.created seen
-	CreatedAt        time.Time `bson:"created_at" json:"created_at"`
-	UpdatedAt        time.Time `bson:"updated_at" json:"updated_at"`
+	LowBalanceMicros int64 `bson:"low_balance_micros" json:"low_balance_micros"`
+	Opened           bool  `bson:"opened" json:"opened"` // account.created seen
+	// KeySpendMicros is what each key has been charged in total (for
+	// spend caps), by key id.
+	KeySpendMicros map[string]int64 `bson:"key_spend_micros,omitempty" json:"key_spend_micros,omitempty"`
+	CreatedAt      time.Time        `bson:"created_at" json:"created_at"`
+	UpdatedAt      time.Time        `bson:"updated_at" json:"updated_at"`
 }
 
 // Rollup is one document of "usage_rollups": the totals of one account's
@@ -47,6 +50,11 @@ type Rollup struct {
 	CachedInputTokens int64  `bson:"cached_input_tokens" json:"cached_input_tokens"`
 	OutputTokens      int64  `bson:"output_tokens" json:"output_tokens"`
 	CostMicros        int64  `bson:"cost_micros" json:"cost_micros"`
+	// ChargedMicros is what the requests were charged: CostMicros less the
+	// cost of requests that used a free request. FreeRequests counts those.
+	// (Rollups written before these fields existed read them as zero.)
+	ChargedMicros int64 `bson:"charged_micros" json:"charged_micros"`
+	FreeRequests  int64 `bson:"free_requests" json:"free_requests"`
 }
 
 // RollupID is the _id of the rollup for these coordinates.
@@ -56,3 +64,25 @@ func RollupID(accountID, day, model, keyID string) string {
 
 // Day is the rollup day of t.
 func Day(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// JournalEntry is the part of a "journal" document (one per applied event,
+// keyed by event id, never changed) that the account layer reads for the
+// payment history.
+type JournalEntry struct {
+	ID           string    `bson:"_id" json:"id"`
+	AccountID    string    `bson:"account_id" json:"account_id"`
+	Seq          int64     `bson:"seq" json:"seq"`
+	Kind         string    `bson:"kind" json:"kind"` // JournalOpen, JournalUsage, JournalCredit, ...
+	AmountMicros int64     `bson:"amount_micros" json:"amount_micros"`
+	CreditKind   string    `bson:"credit_kind,omitempty" json:"credit_kind,omitempty"` // purchase, refund, dispute, dispute_won, adjustment
+	Method       string    `bson:"method,omitempty" json:"method,omitempty"`           // card, crypto, adjustment
+	Time         time.Time `bson:"time" json:"time"`
+}
+
+// Journal entry kinds.
+const (
+	JournalOpen     = "open"
+	JournalUsage    = "usage"
+	JournalCredit   = "credit"
+	JournalSettings = "settings"
+)

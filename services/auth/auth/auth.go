@@ -93,10 +93,14 @@ func New(cfg Config, d Deps) (*Service, error) {
 			RedirectURL: cfg.callback("github"), HTTPClient: d.HTTPClient,
 		}))
 	}
+	pages, err := dashboard(cfg, acc, providers, log)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, AppURL: cfg.AppURL, TrustProxy: cfg.TrustProxy,
 		MagicPerAddress: cfg.MagicLinksPerAddress, MagicPerIP: cfg.MagicLinksPerIP, MagicWindow: cfg.MagicLinkWindow,
-	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Crypto: natsCrypto{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider})
+	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Crypto: natsCrypto{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider, Pages: pages})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

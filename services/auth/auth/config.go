@@ -30,6 +30,9 @@ type Config struct {
 	Google GoogleConfig
 	GitHub GitHubConfig
 
+	// Dashboard is what the web pages show that is not per user.
+	Dashboard DashboardConfig
+
 	// MetricsAddr, when set, serves Prometheus /metrics (AUTH_METRICS_ADDR;
 	// main only: the API's own address is public).
 	MetricsAddr string
@@ -81,6 +84,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			AuthURL: r.String("GITHUB_AUTH_URL", ""), TokenURL: r.String("GITHUB_TOKEN_URL", ""), APIURL: r.String("GITHUB_API_URL", ""),
 		},
 		MetricsAddr: r.String("AUTH_METRICS_ADDR", ""),
+		Dashboard:   dashboardFromEnv(r),
 		NATSURL:     r.Required("NATS_URL"),
 		MongoURI:    r.Required("MONGODB_URI"),
 		MongoDB:     r.String("MONGODB_DB", "onekey"),
@@ -110,6 +114,7 @@ func (c Config) problems() []string {
 	if (c.GitHub.ClientID == "") != (c.GitHub.ClientSecret == "") {
 		out = append(out, "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together")
 	}
+	out = append(out, c.Dashboard.problems()...)
 	if c.MagicLinksPerAddress < 0 || c.MagicLinksPerIP < 0 {
 		out = append(out, "AUTH_MAGIC_LINKS_PER_ADDRESS and AUTH_MAGIC_LINKS_PER_IP must not be negative")
 	}

@@ -43,6 +43,8 @@ const (
 	ByDay   = "day"
 	ByModel = "model"
 	ByKey   = "key"
+	// ByProject groups by project id.
+	ByProject = "project"
 )
 
 // UsageRow is the total of one group.
@@ -68,9 +70,9 @@ type UsageQuery struct {
 // aggregation). Rows are ordered by group.
 func (s *Store) Usage(ctx context.Context, accountID string, q UsageQuery) ([]UsageRow, error) {
 	switch q.GroupBy {
-	case ByDay, ByModel, ByKey:
+	case ByDay, ByModel, ByKey, ByProject:
 	default:
-		return nil, invalid("group_by must be day, model or key")
+		return nil, invalid("group_by must be day, model, key or project")
 	}
 	if q.To.Before(q.From) {
 		return nil, invalid("to is before from")
@@ -104,6 +106,8 @@ func (s *Store) Usage(ctx context.Context, accountID string, q UsageQuery) ([]Us
 			g = r.Model
 		case ByKey:
 			g = r.KeyID
+		case ByProject:
+			g = r.ProjectID
 		}
 		row := groups[g]
 		if row == nil {

@@ -79,6 +79,18 @@ type Deps struct {
 	Now       func() time.Time
 	// MeterProvider for the API's metrics; nil records none.
 	MeterProvider metric.MeterProvider
+	// Pages is the dashboard served beside the API (nil: API only).
+	Pages Pages
+}
+
+// Pages is the dashboard: HTML pages on the API's origin.
+type Pages interface {
+	// Register mounts the pages' routes (none under /api/).
+	Register(e *echo.Echo)
+	// LinkPage renders the page a sign-in link opens.
+	LinkPage(c echo.Context, status int, token, message string) error
+	// ErrorPage renders an error (the API's code and message) for a browser.
+	ErrorPage(c echo.Context, status int, code, msg string)
 }
 
 // API is the account API.
@@ -95,6 +107,7 @@ type API struct {
 	oauthIP   *ratelimit.Limiter
 	cryptoAcc *ratelimit.Limiter
 	linkPage  *template.Template
+	pages     Pages
 	metrics   metrics
 	echo      *echo.Echo
 }
@@ -116,7 +129,7 @@ func New(cfg Config, d Deps) (*API, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{
-		cfg: cfg, acc: d.Accounts, checkout: d.Checkout, crypto: d.Crypto, log: log,
+		cfg: cfg, acc: d.Accounts, checkout: d.Checkout, crypto: d.Crypto, log: log, pages: d.Pages,
 		origin:    u.Scheme + "://" + u.Host,
 		providers: map[string]oauth.Provider{},
 		perAddr:   ratelimit.New(cfg.MagicPerAddress, cfg.MagicWindow, d.Now),
@@ -186,6 +199,10 @@ func (a *API) routes() {
 	api.GET("/crypto/claims/:claim", a.cryptoClaim)
 	api.GET("/account/export", a.export)
 	api.DELETE("/account", a.deleteAccount)
+	a.dashboardRoutes(api)
+	if a.pages != nil {
+		a.pages.Register(e)
+	}
 	a.echo = e
 }
 
@@ -244,6 +261,10 @@ func (a *API) handleError(err error, c echo.Context) {
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
+		return
+	}
+	if a.pages != nil && browserPath(c.Request()) {
+		a.pages.ErrorPage(c, status, body.Error.Code, body.Error.Message)
 		return
 	}
 	_ = c.JSON(status, body)

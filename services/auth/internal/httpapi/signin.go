@@ -73,6 +73,9 @@ func (a *API) magicLinkPage(c echo.Context) error {
 }
 
 func (a *API) page(c echo.Context, status int, d pageData) error {
+	if a.pages != nil {
+		return a.pages.LinkPage(c, status, d.Token, d.Message)
+	}
 	d.Home = a.cfg.AppURL
 	var b strings.Builder
 	if err := a.linkPage.Execute(&b, d); err != nil {

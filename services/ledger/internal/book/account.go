@@ -50,7 +50,8 @@ type Entry struct {
 	CreditKind   string
 	Method       string
 	Fingerprint  string
-	Time         time.Time // the event's time
+	Threshold    money.Micros // settings: the new low-balance threshold
+	Time         time.Time    // the event's time
 	BalanceAfter money.Micros
 	FreeAfter    int64
 }
@@ -96,6 +97,8 @@ func (a *Account) Apply(ev Event, freeGrant int64) (Entry, Effect) {
 		}
 	case KindCredit:
 		e.Amount = ev.Amount
+	case KindSettings:
+		e.Threshold = ev.Threshold
 	}
 	before := a.Balance
 	a.ApplyEntry(e)
@@ -111,6 +114,7 @@ func (a *Account) ApplyEntry(e Entry) Entry {
 	if e.Kind == KindOpen {
 		a.Opened = true
 	}
+	a.applySettings(e)
 	if e.Kind == KindUsage && e.Amount < 0 && ValidKeyID(e.KeyID) {
 		if a.KeySpend == nil {
 			a.KeySpend = map[string]money.Micros{}

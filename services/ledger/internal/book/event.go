@@ -49,6 +49,8 @@ type Event struct {
 	// adjustment) of a credit.
 	CreditKind string
 	Method     string
+	// Threshold is the new low-balance threshold (KindSettings only).
+	Threshold money.Micros
 	// Usage is the request's metadata (KindUsage only).
 	Usage *events.UsageRecordedV1
 	// Fingerprint identifies the event's content: two events with one id and
@@ -146,6 +148,8 @@ func Decode(subject string, data []byte) (Event, error) {
 		}
 		return Event{ID: e.ID, Account: e.AccountID, Kind: KindOpen, Time: e.Time,
 			Fingerprint: fingerprint(family, e.AccountID)}, nil
+	case events.FamilyAccountSettings:
+		return decodeSettings(account, data)
 	case events.FamilyAccountDeleted:
 		return Event{}, Ignored
 	}

@@ -78,34 +78,36 @@ func (d AccountDoc) ToAccount() book.Account {
 
 // EntryDoc is a document of "journal". It never changes once inserted.
 type EntryDoc struct {
-	ID           string    `bson:"_id"` // the event id
-	AccountID    string    `bson:"account_id"`
-	Seq          int64     `bson:"seq"`
-	Kind         string    `bson:"kind"`
-	AmountMicros int64     `bson:"amount_micros"`
-	FreeDelta    int64     `bson:"free_delta"`
-	KeyID        string    `bson:"key_id,omitempty"`
-	CostMicros   int64     `bson:"cost_micros,omitempty"`
-	CreditKind   string    `bson:"credit_kind,omitempty"`
-	Method       string    `bson:"method,omitempty"`
-	Fingerprint  string    `bson:"fingerprint"`
-	Time         time.Time `bson:"time"`
-	AppliedAt    time.Time `bson:"applied_at"`
-	Batch        string    `bson:"batch"`
+	ID           string `bson:"_id"` // the event id
+	AccountID    string `bson:"account_id"`
+	Seq          int64  `bson:"seq"`
+	Kind         string `bson:"kind"`
+	AmountMicros int64  `bson:"amount_micros"`
+	FreeDelta    int64  `bson:"free_delta"`
+	KeyID        string `bson:"key_id,omitempty"`
+	CostMicros   int64  `bson:"cost_micros,omitempty"`
+	CreditKind   string `bson:"credit_kind,omitempty"`
+	Method       string `bson:"method,omitempty"`
+	Fingerprint  string `bson:"fingerprint"`
+	// ThresholdMicros is a settings entry's low-balance threshold.
+	ThresholdMicros int64     `bson:"threshold_micros,omitempty"`
+	Time            time.Time `bson:"time"`
+	AppliedAt       time.Time `bson:"applied_at"`
+	Batch           string    `bson:"batch"`
 }
 
 // EntryToDoc converts a journal entry.
 func EntryToDoc(e book.Entry, batch string, now time.Time) EntryDoc {
 	return EntryDoc{ID: e.ID, AccountID: e.Account, Seq: e.Seq, Kind: e.Kind, AmountMicros: int64(e.Amount),
 		FreeDelta: e.FreeDelta, KeyID: e.KeyID, CostMicros: int64(e.Cost), CreditKind: e.CreditKind, Method: e.Method,
-		Fingerprint: e.Fingerprint, Time: e.Time.UTC(), AppliedAt: now.UTC(), Batch: batch}
+		Fingerprint: e.Fingerprint, ThresholdMicros: int64(e.Threshold), Time: e.Time.UTC(), AppliedAt: now.UTC(), Batch: batch}
 }
 
 // ToEntry converts the document back.
 func (d EntryDoc) ToEntry() book.Entry {
 	return book.Entry{ID: d.ID, Account: d.AccountID, Seq: d.Seq, Kind: d.Kind, Amount: money.Micros(d.AmountMicros),
 		FreeDelta: d.FreeDelta, KeyID: d.KeyID, Cost: money.Micros(d.CostMicros), CreditKind: d.CreditKind,
-		Method: d.Method, Fingerprint: d.Fingerprint, Time: d.Time}
+		Method: d.Method, Fingerprint: d.Fingerprint, Threshold: money.Micros(d.ThresholdMicros), Time: d.Time}
 }
 
 // UsageDoc is a document of "usage": one request's metadata, removed by
@@ -340,6 +342,9 @@ func insertUnordered(ctx context.Context, c *mongo.Collection, docs []any) (map[
 type RollupDelta struct {
 	ID, AccountID, Day, Model, KeyID, ProjectID                                string
 	Requests, Errors, InputTokens, CachedInputTokens, OutputTokens, CostMicros int64
+	// ChargedMicros is what was debited (a free request: nothing);
+	// FreeRequests counts the requests a free request paid for.
+	ChargedMicros, FreeRequests int64
 }
 
 // Add folds one usage row into the delta.
@@ -352,6 +357,10 @@ func (r *RollupDelta) Add(u UsageDoc) {
 	r.CachedInputTokens += u.CachedInputTokens
 	r.OutputTokens += u.OutputTokens
 	r.CostMicros += u.CostMicros
+	r.ChargedMicros += u.ChargedMicros
+	if u.Free {
+		r.FreeRequests++
+	}
 }
 
 // ApplyRollups adds each delta to its rollup and marks the rollup with the
@@ -370,6 +379,7 @@ func (db *DB) ApplyRollups(ctx context.Context, batch string, deltas []RollupDel
 					{Key: "requests", Value: r.Requests}, {Key: "errors", Value: r.Errors},
 					{Key: "input_tokens", Value: r.InputTokens}, {Key: "cached_input_tokens", Value: r.CachedInputTokens},
 					{Key: "output_tokens", Value: r.OutputTokens}, {Key: "cost_micros", Value: r.CostMicros},
+					{Key: "charged_micros", Value: r.ChargedMicros}, {Key: "free_requests", Value: r.FreeRequests},
 				}},
 				{Key: "$set", Value: bson.D{{Key: "batch", Value: batch}}},
 				{Key: "$setOnInsert", Value: bson.D{
@@ -402,8 +412,10 @@ func (db *DB) RollupBatch(ctx context.Context, id string) (string, error) {
 }
 
 // SaveAccounts writes each account's state: absolute values, so writing
-// the same state twice changes nothing. created_at and the low-balance
-// threshold are set only when the document is created.
+// the same state twice changes nothing. created_at is set only when the
+// document is created; the low-balance threshold is the account's (new
+// accounts get the configured default, account.settings changes it), so
+// defaultLow is no longer read.
 func (db *DB) SaveAccounts(ctx context.Context, accounts []book.Account, defaultLow money.Micros, now time.Time) error {
 	if len(accounts) == 0 {
 		return nil
@@ -423,11 +435,11 @@ func (db *DB) SaveAccounts(ctx context.Context, accounts []book.Account, default
 			SetUpdate(bson.D{
 				{Key: "$set", Value: bson.D{
 					{Key: "balance_micros", Value: int64(a.Balance)}, {Key: "free_requests_left", Value: a.Free},
-					{Key: "opened", Value: a.Opened}, {Key: "seq", Value: a.Seq},
+					{Key: "opened", Value: a.Opened}, {Key: "seq", Value: a.Seq}, {Key: "low_balance_micros", Value: int64(a.LowThreshold)},
 					{Key: "key_spend_micros", Value: spend}, {Key: "updated_at", Value: now.UTC()},
 				}},
 				{Key: "$setOnInsert", Value: bson.D{
-					{Key: "created_at", Value: created.UTC()}, {Key: "low_balance_micros", Value: int64(defaultLow)},
+					{Key: "created_at", Value: created.UTC()},
 				}},
 			}).SetUpsert(true))
 	}

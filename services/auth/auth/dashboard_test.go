@@ -1,0 +1,326 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/api/readmodel"
+)
+
+var dashboardPages = []string{"/", "/keys", "/usage", "/billing", "/settings"}
+
+func TestDashboard_SignedOutVisitorsLandOnTheSignInPage(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	for _, p := range append(dashboardPages, "/usage.csv") {
+		r := c.must(http.MethodGet, p, nil, http.StatusSeeOther)
+		if loc := r.header.Get("Location"); loc != "/sign-in" {
+			t.Errorf("GET %s: Location %q, want /sign-in", p, loc)
+		}
+	}
+	c.cookies["__Host-onekey_session"] = "not-a-session"
+	if loc := c.must(http.MethodGet, "/", nil, http.StatusSeeOther).header.Get("Location"); loc != "/sign-in" {
+		t.Errorf("unknown session: Location %q", loc)
+	}
+	body := string(c.must(http.MethodGet, "/sign-in", nil, http.StatusOK).body)
+	for _, want := range []string{`data-testid="signin-email"`, `data-testid="signin-submit"`, `data-testid="check-mail"`, `href="/privacy"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("sign-in page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "signin-google") {
+		t.Error("Google button shown though Google is not configured")
+	}
+}
+
+// inlineCode finds what a CSP without 'unsafe-inline' would block: script
+// elements without src, style elements and attributes, event handlers.
+var inlineCode = regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>\s*[^<\s]|<script>|<style|\sstyle=|\son[a-z]+=|javascript:`)
+
+func TestDashboard_EveryPageHasAStrictCSPAndNoInlineScriptOrStyle(t *testing.T) {
+	h := newHarness(t)
+	c, _ := h.signIn("csp@example.com")
+	pages := append(append([]string{}, dashboardPages...), "/privacy", "/under-the-hood", "/sign-in", "/api/auth/magic-link/verify?token=x")
+	for _, p := range pages {
+		r := c.do(http.MethodGet, p, nil)
+		if p == "/sign-in" {
+			if r.status != http.StatusSeeOther {
+				t.Errorf("signed-in GET /sign-in: %d, want 303 to /", r.status)
+			}
+			continue
+		}
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", p, r.status, r.body)
+		}
+		csp := r.header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", p, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe") || strings.Contains(csp, "http") || strings.Contains(csp, "*") {
+			t.Errorf("%s: CSP %q allows inline code or another origin", p, csp)
+		}
+		if r.header.Get("X-Frame-Options") != "DENY" || r.header.Get("Referrer-Policy") != "same-origin" {
+			t.Errorf("%s: framing/referrer headers %v", p, r.header)
+		}
+		if m := inlineCode.FindString(string(r.body)); m != "" {
+			t.Errorf("%s: inline code %q", p, m)
+		}
+		if strings.Contains(string(r.body), "http://") && p != "/" && p != "/under-the-hood" {
+			t.Errorf("%s: links to a plain-http origin", p)
+		}
+	}
+}
+
+// seedDashboard writes what the ledger would have written for an account:
+// its document and usage rollups (two models, two keys, one free request).
+func seedDashboard(t *testing.T, h *harness, acc, prj, key string, today time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	now := today
+	if _, err := h.store.Collection(readmodel.CollAccounts).InsertOne(ctx, readmodel.Account{
+		ID: acc, BalanceMicros: 5_000_000, FreeRequestsLeft: 19, LowBalanceMicros: 6_000_000, Opened: true, CreatedAt: now, UpdatedAt: now,
+		KeySpendMicros: map[string]int64{key: 1_234_567},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d0, d1 := readmodel.Day(today), readmodel.Day(today.AddDate(0, 0, -1))
+	rs := []any{
+		readmodel.Rollup{ID: readmodel.RollupID(acc, d0, "gpt-5.2", key), AccountID: acc, ProjectID: prj, Day: d0, Model: "gpt-5.2", KeyID: key,
+			Requests: 3, InputTokens: 300, OutputTokens: 150, CostMicros: 4_500, ChargedMicros: 3_000, FreeRequests: 1},
+		readmodel.Rollup{ID: readmodel.RollupID(acc, d1, "claude-sonnet-4-5", key), AccountID: acc, ProjectID: prj, Day: d1, Model: "claude-sonnet-4-5", KeyID: key,
+			Requests: 2, InputTokens: 1000, OutputTokens: 500, CostMicros: 1_000_001, ChargedMicros: 1_000_001},
+	}
+	if _, err := h.store.Collection(readmodel.CollRollups).InsertMany(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testID(body, id string) string {
+	m := regexp.MustCompile(`data-testid="` + regexp.QuoteMeta(id) + `"[^>]*>([^<]*)<`).FindStringSubmatch(body)
+	if m == nil {
+		return "<missing>"
+	}
+	return m[1]
+}
+
+func TestDashboard_OverviewShowsTheLedgersBalanceAndWhatWasCharged(t *testing.T) {
+	h := newHarness(t)
+	c, m := h.signIn("overview@example.com")
+	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", h.clock.Now())
+	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).body)
+	checks := map[string]string{
+		"balance": "$5.00", "free-requests": "19",
+		"spend-today": "$0.003", // charged, not the $0.0045 list price: one of the 3 requests was free
+		"spend-month": "$1.003001",
+		"base-url":    "http://127.0.0.1:8080/v1",
+	}
+	for id, want := range checks {
+		if got := testID(body, id); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	if !strings.Contains(body, `data-testid="low-balance-banner"`) {
+		t.Error("no low-balance banner at $5.00 under a $6.00 threshold")
+	}
+	if !strings.Contains(body, "3 requests, 1 free") {
+		t.Error("today's free request is not counted as free")
+	}
+	if i, j := strings.Index(body, "claude-sonnet-4-5"), strings.Index(body, "gpt-5.2"); i < 0 || j < 0 || i > j {
+		t.Error("top models are not ordered by spend")
+	}
+}
+
+func TestDashboard_KeysPageListsTheKeysMadeThroughTheAPI(t *testing.T) {
+	h := newHarness(t)
+	c, m := h.signIn("keys-page@example.com")
+	var k struct {
+		ID     string `json:"id"`
+		Prefix string `json:"prefix"`
+		Key    string `json:"key"`
+	}
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "prod", "rpm": 60, "spend_cap_micros": 25_000_000}, http.StatusCreated).json(t, &k)
+	body := string(c.must(http.MethodGet, "/keys", nil, http.StatusOK).body)
+	for _, want := range []string{`data-key-id="` + k.ID + `"`, k.Prefix + "…", "$25.00", `data-testid="key-shown-once"`, `data-testid="copy-key"`, "you will not see it again"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("keys page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, k.Key) {
+		t.Fatal("the keys page shows a full key after its creation")
+	}
+}
+
+func TestDashboard_UsageCSVHoldsExactlyTheRangeShown(t *testing.T) {
+	h := newHarness(t)
+	c, m := h.signIn("usage-page@example.com")
+	today := h.clock.Now()
+	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", today)
+	d0 := readmodel.Day(today)
+	page := string(c.must(http.MethodGet, "/usage?from="+d0+"&to="+d0, nil, http.StatusOK).body)
+	if n := strings.Count(page, `data-testid="usage-day-row"`); n != 1 {
+		t.Errorf("one-day range shows %d day rows", n)
+	}
+	if got := testID(page, "usage-total-charged"); got != "$0.003" {
+		t.Errorf("charged = %q", got)
+	}
+	r := c.must(http.MethodGet, "/usage.csv?from="+d0+"&to="+d0, nil, http.StatusOK)
+	if !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") || !strings.Contains(r.header.Get("Content-Disposition"), "attachment") {
+		t.Errorf("CSV headers %v", r.header)
+	}
+	rows, err := csv.NewReader(strings.NewReader(string(r.body))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"breakdown", "id", "name", "requests", "free_requests", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "charged_usd"},
+		{"day", d0, "", "3", "1", "0", "300", "0", "150", "0.004500", "0.003000"},
+		{"model", "gpt-5.2", "", "3", "1", "0", "300", "0", "150", "0.004500", "0.003000"},
+		{"project", m.DefaultProjectID, "Default project", "3", "1", "0", "300", "0", "150", "0.004500", "0.003000"},
+		{"key", "key_x", "key_x (deleted)", "3", "1", "0", "300", "0", "150", "0.004500", "0.003000"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("CSV = %q", rows)
+	}
+	for i := range want {
+		if strings.Join(rows[i], ",") != strings.Join(want[i], ",") {
+			t.Errorf("CSV row %d = %q, want %q", i, rows[i], want[i])
+		}
+	}
+	// 120 days asked: 90 shown.
+	page = string(c.must(http.MethodGet, "/usage?from="+readmodel.Day(today.AddDate(0, 0, -119))+"&to="+d0, nil, http.StatusOK).body)
+	if n := strings.Count(page, `data-testid="usage-day-row"`); n != 90 {
+		t.Errorf("a 120-day range shows %d day rows, want 90", n)
+	}
+}
+
+func TestAPI_UsageGroupsByProject(t *testing.T) {
+	h := newHarness(t)
+	c, m := h.signIn("by-project@example.com")
+	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", h.clock.Now())
+	var u struct {
+		Rows []struct {
+			Group      string       `json:"group"`
+			Requests   int64        `json:"requests"`
+			CostMicros money.Micros `json:"cost_micros"`
+		} `json:"rows"`
+	}
+	c.must(http.MethodGet, "/api/usage?group_by=project", nil, http.StatusOK).json(t, &u)
+	if len(u.Rows) != 1 || u.Rows[0].Group != m.DefaultProjectID || u.Rows[0].Requests != 5 {
+		t.Fatalf("by project = %+v", u.Rows)
+	}
+}
+
+func TestAPI_SignOutEverywhereEndsEverySessionOfTheAccount(t *testing.T) {
+	h := newHarness(t)
+	a, _ := h.signIn("everywhere@example.com")
+	b, _ := h.signIn("everywhere@example.com")
+	other, _ := h.signIn("someone-else@example.com")
+	a.must(http.MethodPost, "/api/auth/sign-out-everywhere", nil, http.StatusOK)
+	a.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	b.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	other.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	// Without the CSRF token it is refused.
+	c, _ := h.signIn("everywhere2@example.com")
+	c.csrf = ""
+	c.must(http.MethodPost, "/api/auth/sign-out-everywhere", nil, http.StatusForbidden)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+}
+
+func TestAPI_PaymentHistoryListsTheAccountsCreditsNewestFirst(t *testing.T) {
+	h := newHarness(t)
+	c, m := h.signIn("payments@example.com")
+	other, om := h.signIn("payments-other@example.com")
+	now := h.clock.Now()
+	docs := []any{
+		readmodel.JournalEntry{ID: "cs_evt_1", AccountID: m.AccountID, Seq: 1, Kind: "credit", AmountMicros: 20_000_000, CreditKind: "purchase", Method: "card", Time: now},
+		readmodel.JournalEntry{ID: "req_1", AccountID: m.AccountID, Seq: 2, Kind: "usage", AmountMicros: -500, Time: now},
+		readmodel.JournalEntry{ID: "base:0xabc:3", AccountID: m.AccountID, Seq: 3, Kind: "credit", AmountMicros: 7_500_000, CreditKind: "purchase", Method: "crypto", Time: now},
+		readmodel.JournalEntry{ID: "cs_evt_2", AccountID: m.AccountID, Seq: 4, Kind: "credit", AmountMicros: -5_000_000, CreditKind: "refund", Method: "card", Time: now},
+		readmodel.JournalEntry{ID: "cs_evt_9", AccountID: om.AccountID, Seq: 1, Kind: "credit", AmountMicros: 1_000_000, CreditKind: "purchase", Method: "card", Time: now},
+	}
+	if _, err := h.store.Collection(readmodel.CollJournal).InsertMany(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Payments []struct {
+			ID           string `json:"id"`
+			Kind         string `json:"kind"`
+			Method       string `json:"method"`
+			AmountMicros int64  `json:"amount_micros"`
+		} `json:"payments"`
+	}
+	c.must(http.MethodGet, "/api/payments", nil, http.StatusOK).json(t, &got)
+	ids := []string{}
+	for _, p := range got.Payments {
+		ids = append(ids, p.ID+":"+p.Kind+":"+p.Method)
+	}
+	if strings.Join(ids, ",") != "cs_evt_2:refund:card,base:0xabc:3:purchase:crypto,cs_evt_1:purchase:card" {
+		t.Fatalf("payments = %v", ids)
+	}
+	page := string(c.must(http.MethodGet, "/billing", nil, http.StatusOK).body)
+	if n := strings.Count(page, `data-testid="payment-row"`); n != 3 || !strings.Contains(page, "-$5.00") || !strings.Contains(page, "On-chain transfer") {
+		t.Errorf("billing page shows %d payment rows", n)
+	}
+	other.must(http.MethodGet, "/api/payments", nil, http.StatusOK).json(t, &got)
+	if len(got.Payments) != 1 {
+		t.Errorf("another account sees %d payments", len(got.Payments))
+	}
+}
+
+func TestAPI_LowBalanceThresholdIsPublishedForTheLedgerToApply(t *testing.T) {
+	h := newHarness(t)
+	c, m := h.signIn("threshold@example.com")
+	got := make(chan events.AccountSettingsV1, 4)
+	sub, err := h.bus.Conn().Subscribe(events.FamilyAccountSettings+".>", func(msg *nats.Msg) {
+		var ev events.AccountSettingsV1
+		_ = json.Unmarshal(msg.Data, &ev)
+		if msg.Subject != events.FamilyAccountSettings+"."+ev.AccountID {
+			t.Errorf("subject %s for account %s", msg.Subject, ev.AccountID)
+		}
+		got <- ev
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	c.must(http.MethodPatch, "/api/account/settings", map[string]any{"low_balance_micros": -1}, http.StatusBadRequest)
+	c.must(http.MethodPatch, "/api/account/settings", map[string]any{"low_balance_micros": 12_500_000}, http.StatusAccepted)
+	select {
+	case ev := <-got:
+		if ev.AccountID != m.AccountID || ev.LowBalanceMicros != 12_500_000 || ev.ID == "" {
+			t.Fatalf("event %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no account.settings published")
+	}
+	// GET answers what the ledger applies.
+	if _, err := h.store.Collection(readmodel.CollAccounts).InsertOne(context.Background(), bson.D{{Key: "_id", Value: m.AccountID}, {Key: "low_balance_micros", Value: int64(12_500_000)}}); err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		LowBalanceMicros int64 `json:"low_balance_micros"`
+	}
+	c.must(http.MethodGet, "/api/account/settings", nil, http.StatusOK).json(t, &s)
+	if s.LowBalanceMicros != 12_500_000 {
+		t.Fatalf("settings = %+v", s)
+	}
+	if v := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).body), "low-balance-input"); v != "<missing>" {
+		t.Logf("input: %s", v)
+	}
+	if !strings.Contains(string(c.must(http.MethodGet, "/", nil, http.StatusOK).body), `value="12.50" data-testid="low-balance-input"`) {
+		t.Error("overview does not show the threshold the ledger applies")
+	}
+}
