@@ -10,7 +10,7 @@ import (
 
 // Totals are summed rollups.
 type Totals struct {
-	Requests, Errors, FreeRequests             int64
+	Requests, Errors, FreeRequests               int64
 	InputTokens, CachedInputTokens, OutputTokens int64
 	// Cost is what the requests cost at list price; Charged is what was
 	// debited (free requests are charged nothing).
