@@ -23,6 +23,7 @@ func TestEvents_RoundTripThroughJSONUnchanged(t *testing.T) {
 		events.TxRejectedV1{V: 1, ID: "rej_1", Time: now, AccountID: "acc_1", ClaimID: "clm_1", Chain: "ethereum", TxHash: "0xabc", Reason: "reverted"},
 		events.AccountCreatedV1{V: 1, ID: "account.created:acc_1", Time: now, AccountID: "acc_1"},
 		events.AccountDeletedV1{V: 1, ID: "account.deleted:acc_1", Time: now, AccountID: "acc_1"},
+		events.AccountSettingsV1{V: 1, ID: "settings_1", Time: now, AccountID: "acc_1", LowBalanceMicros: 2 * money.Dollar},
 		events.CreditAppliedV1{V: 1, ID: "applied:evt_1", Time: now, AccountID: "acc_1", SourceEventID: "evt_1", Method: "card", Kind: events.CreditPurchase, AmountMicros: 10, BalanceMicros: 20},
 		events.BalanceLowV1{V: 1, ID: "low_1", Time: now, AccountID: "acc_1", BalanceMicros: 1, ThresholdMicros: 2},
 		events.PaymentFailedV1{V: 1, ID: "evt_2", Time: now, AccountID: "acc_1", PaymentID: "cs_2", AmountMicros: 3, Reason: "declined"},
