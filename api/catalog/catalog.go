@@ -72,10 +72,44 @@ type Pricing struct {
 	// CacheWrite is Anthropic's price for writing the prompt cache (the
 	// 5-minute cache; 1.25× input).
 	CacheWrite money.PerMillion `json:"cache_write,omitempty"`
+	// CacheWrite1h is Anthropic's price for writing the 1-hour prompt cache
+	// (2× input). Zero means twice Input, Anthropic's rate on every model.
+	CacheWrite1h money.PerMillion `json:"cache_write_1h,omitempty"`
 	// LongContext, when set, replaces the rates above for a whole request
 	// whose prompt is longer than its threshold, as Google, Anthropic (1M
 	// context) and xAI bill it.
 	LongContext LongContextPricing `json:"long_context,omitzero"`
+	// Flex and Priority are OpenAI's service tiers: when the provider
+	// reports it served a request at one, its rates replace the standard
+	// ones for the whole request. The zero value means the model has no
+	// such tier, and a request asking for it is refused.
+	Flex     TierPricing `json:"flex,omitzero"`
+	Priority TierPricing `json:"priority,omitzero"`
+	// PerUse are the fees of provider-run tools, per use, on top of tokens.
+	PerUse PerUsePricing `json:"per_use,omitzero"`
+}
+
+// TierPricing is the token rates of one service tier. A zero CachedInput
+// means Input.
+type TierPricing struct {
+	Input       money.PerMillion `json:"input"`
+	CachedInput money.PerMillion `json:"cached_input"`
+	Output      money.PerMillion `json:"output"`
+}
+
+// PerUsePricing is what a provider charges per use of a tool it runs
+// itself, in micro-USD per use, as its usage fields count them.
+type PerUsePricing struct {
+	// WebSearch is Anthropic's web search tool ($10 per 1,000 searches,
+	// counted in usage.server_tool_use.web_search_requests). Zero means the
+	// model has no priced web search, and a request declaring it is refused.
+	WebSearch money.Micros `json:"web_search,omitempty"`
+	// WebFetch is Anthropic's web fetch tool (web_fetch_requests). Anthropic
+	// charges only the tokens of the fetched content, so zero is its price.
+	WebFetch money.Micros `json:"web_fetch,omitempty"`
+	// SearchSource is xAI's Live Search fee per source used ($25 per 1,000,
+	// counted in usage.num_sources_used).
+	SearchSource money.Micros `json:"search_source,omitempty"`
 }
 
 // LongContextPricing is the tier that applies to a request whose prompt
@@ -87,6 +121,8 @@ type LongContextPricing struct {
 	CachedInput money.PerMillion `json:"cached_input"`
 	Output      money.PerMillion `json:"output"`
 	CacheWrite  money.PerMillion `json:"cache_write,omitempty"`
+	// CacheWrite1h: zero means twice Input (of this tier).
+	CacheWrite1h money.PerMillion `json:"cache_write_1h,omitempty"`
 }
 
 // Model is one entry of the catalog.
@@ -120,16 +156,28 @@ func (m Model) clone() Model {
 	return m
 }
 
-// Usage is the token count of one request as the provider reported it.
+// Usage is the token count of one request as the provider reported it,
+// with the uses of provider-run tools billed per use.
 type Usage struct {
 	// InputTokens is uncached input only.
 	InputTokens       int64
 	CachedInputTokens int64
-	CacheWriteTokens  int64
-	OutputTokens      int64
+	// CacheWriteTokens are 5-minute cache writes; CacheWrite1hTokens
+	// 1-hour ones.
+	CacheWriteTokens   int64
+	CacheWrite1hTokens int64
+	OutputTokens       int64
 	// ReasoningTokens is informational: it is already part of OutputTokens
 	// and is not billed a second time.
 	ReasoningTokens int64
+	// WebSearchRequests and WebFetchRequests are Anthropic's server tool
+	// uses; SearchSources is xAI's Live Search sources used.
+	WebSearchRequests int64
+	WebFetchRequests  int64
+	SearchSources     int64
+	// ServiceTier is the tier the provider says it served the request at
+	// ("flex", "priority"; anything else is the standard tier).
+	ServiceTier string
 }
 
 // Catalog is a validated set of models. It is immutable after construction

@@ -8,24 +8,64 @@ import (
 )
 
 // Cost is what a request with usage u costs the customer: every token count
-// times its price, summed, rounded up once to a whole micro-USD, then the
-// markup (basis points, 100 = 1%) added and rounded up again. Negative token
-// counts and a negative markup count as zero. A result too large for int64
-// saturates rather than wrapping.
+// times its price, summed, rounded up once to a whole micro-USD, plus the
+// per-use fees of provider-run tools, then the markup (basis points, 100 =
+// 1%) added and rounded up again. Negative counts and a negative markup
+// count as zero. A result too large for int64 saturates rather than
+// wrapping.
 //
-// When the prompt (input + cached + cache-write tokens) is longer than the
-// model's long-context threshold, the long-context rates apply to every
-// token of the request, as the providers bill it.
+// The rates are, in this order of precedence: the service tier the provider
+// reported (u.ServiceTier) when the catalog prices it; the long-context
+// tier when the prompt (input + cached + cache-write tokens) is longer than
+// its threshold, for every token of the request, as the providers bill it;
+// the standard rates.
 func (m Model) Cost(u Usage, markupBasisPoints int64) money.Micros {
-	prompt := nonNeg(u.InputTokens) + nonNeg(u.CachedInputTokens) + nonNeg(u.CacheWriteTokens)
-	r := m.Pricing.ratesFor(prompt)
+	r := m.Pricing.ratesFor(u.prompt(), u.ServiceTier)
 	base := costOf(
 		money.TokenPrice{Tokens: nonNeg(u.InputTokens), Price: r.input},
 		money.TokenPrice{Tokens: nonNeg(u.CachedInputTokens), Price: r.cachedInput},
 		money.TokenPrice{Tokens: nonNeg(u.CacheWriteTokens), Price: r.cacheWrite},
+		money.TokenPrice{Tokens: nonNeg(u.CacheWrite1hTokens), Price: r.cacheWrite1h},
 		money.TokenPrice{Tokens: nonNeg(u.OutputTokens), Price: r.output},
 	)
+	f := m.Pricing.PerUse
+	base = addSat(base, feeOf(u.WebSearchRequests, f.WebSearch), feeOf(u.WebFetchRequests, f.WebFetch), feeOf(u.SearchSources, f.SearchSource))
 	return markup(base, markupBasisPoints)
+}
+
+// LongContext reports whether Cost bills u at the model's long-context
+// rates.
+func (m Model) LongContext(u Usage) bool {
+	if _, ok := m.Pricing.Tier(u.ServiceTier); ok {
+		return false
+	}
+	lc := m.Pricing.LongContext
+	return lc.AboveTokens > 0 && u.prompt() > lc.AboveTokens
+}
+
+// Tier returns the rates of a priced service tier ("flex", "priority"). The
+// standard tier, under whatever name, is not one: ok is false for it.
+func (p Pricing) Tier(name string) (TierPricing, bool) {
+	var t TierPricing
+	switch name {
+	case "flex":
+		t = p.Flex
+	case "priority":
+		t = p.Priority
+	}
+	return t, t != (TierPricing{})
+}
+
+// Declared is what a request declares that can make it cost more than its
+// tokens at standard rates, for credit holds.
+type Declared struct {
+	// ServiceTier is the tier the request asks for.
+	ServiceTier string
+	// WebSearches is the most provider-run web searches the request allows
+	// (the web search tool's max_uses, or the caller's bound when unset).
+	WebSearches int64
+	// CacheWrite1h is set when the request may write the 1-hour cache.
+	CacheWrite1h bool
 }
 
 // WorstCaseCost is the most a request with inputTokens of prompt can cost,
@@ -34,29 +74,49 @@ func (m Model) Cost(u Usage, markupBasisPoints int64) money.Micros {
 // means m.MaxOutputTokens; a value above m.MaxOutputTokens is capped there,
 // since the provider cannot generate more.
 func (m Model) WorstCaseCost(inputTokens, maxOutputTokens int64, markupBasisPoints int64) money.Micros {
+	return m.WorstCaseCostDeclared(inputTokens, maxOutputTokens, markupBasisPoints, Declared{})
+}
+
+// WorstCaseCostDeclared is WorstCaseCost for a request that declares d: the
+// dearer of the standard and the asked tier's rates (a provider may serve a
+// request at either), 1-hour cache writes when declared, and every declared
+// web search at its fee.
+func (m Model) WorstCaseCostDeclared(inputTokens, maxOutputTokens int64, markupBasisPoints int64, d Declared) money.Micros {
 	inputTokens = nonNeg(inputTokens)
 	limit := int64(m.MaxOutputTokens)
 	if maxOutputTokens <= 0 || (limit > 0 && maxOutputTokens > limit) {
 		maxOutputTokens = limit
 	}
-	r := m.Pricing.ratesFor(inputTokens)
+	r := m.Pricing.ratesFor(inputTokens, "")
+	in := max(r.input, r.cacheWrite)
+	if d.CacheWrite1h {
+		in = max(in, r.cacheWrite1h)
+	}
+	out := r.output
+	if t, ok := m.Pricing.Tier(d.ServiceTier); ok {
+		tr := m.Pricing.ratesFor(inputTokens, d.ServiceTier)
+		in, out = max(in, tr.input), max(out, t.Output)
+	}
 	base := costOf(
-		money.TokenPrice{Tokens: inputTokens, Price: max(r.input, r.cacheWrite)},
-		money.TokenPrice{Tokens: maxOutputTokens, Price: r.output},
+		money.TokenPrice{Tokens: inputTokens, Price: in},
+		money.TokenPrice{Tokens: maxOutputTokens, Price: out},
 	)
+	base = addSat(base, feeOf(d.WebSearches, m.Pricing.PerUse.WebSearch))
 	return markup(base, markupBasisPoints)
 }
 
 // rates is the price of each kind of token for one request, with the
-// "zero means input price" rule already applied.
+// "zero means input price" rules already applied.
 type rates struct {
-	input, cachedInput, cacheWrite, output money.PerMillion
+	input, cachedInput, cacheWrite, cacheWrite1h, output money.PerMillion
 }
 
-func (p Pricing) ratesFor(promptTokens int64) rates {
-	r := rates{input: p.Input, cachedInput: p.CachedInput, cacheWrite: p.CacheWrite, output: p.Output}
-	if lc := p.LongContext; lc.AboveTokens > 0 && promptTokens > lc.AboveTokens {
-		r = rates{input: lc.Input, cachedInput: lc.CachedInput, cacheWrite: lc.CacheWrite, output: lc.Output}
+func (p Pricing) ratesFor(promptTokens int64, tier string) rates {
+	r := rates{input: p.Input, cachedInput: p.CachedInput, cacheWrite: p.CacheWrite, cacheWrite1h: p.CacheWrite1h, output: p.Output}
+	if t, ok := p.Tier(tier); ok {
+		r = rates{input: t.Input, cachedInput: t.CachedInput, output: t.Output}
+	} else if lc := p.LongContext; lc.AboveTokens > 0 && promptTokens > lc.AboveTokens {
+		r = rates{input: lc.Input, cachedInput: lc.CachedInput, cacheWrite: lc.CacheWrite, cacheWrite1h: lc.CacheWrite1h, output: lc.Output}
 	}
 	if r.cachedInput == 0 {
 		r.cachedInput = r.input
@@ -64,7 +124,37 @@ func (p Pricing) ratesFor(promptTokens int64) rates {
 	if r.cacheWrite == 0 {
 		r.cacheWrite = r.input
 	}
+	if r.cacheWrite1h == 0 {
+		r.cacheWrite1h = 2 * r.input
+	}
 	return r
+}
+
+func (u Usage) prompt() int64 {
+	return nonNeg(u.InputTokens) + nonNeg(u.CachedInputTokens) + nonNeg(u.CacheWriteTokens) + nonNeg(u.CacheWrite1hTokens)
+}
+
+// feeOf is n uses at fee each, saturating.
+func feeOf(n int64, fee money.Micros) money.Micros {
+	n, f := nonNeg(n), nonNeg(int64(fee))
+	if n == 0 || f == 0 {
+		return 0
+	}
+	if n > math.MaxInt64/f {
+		return money.Micros(math.MaxInt64)
+	}
+	return money.Micros(n * f)
+}
+
+// addSat sums amounts, saturating at the largest amount.
+func addSat(a money.Micros, more ...money.Micros) money.Micros {
+	for _, b := range more {
+		if int64(b) > math.MaxInt64-int64(a) {
+			return money.Micros(math.MaxInt64)
+		}
+		a += b
+	}
+	return a
 }
 
 // costOf is money.CostOf, except that a sum too large for int64 saturates

@@ -52,9 +52,9 @@ func LoadFile(path string) (*Catalog, error) {
 //   - A model whose id is already in the catalog is patched: only the fields
 //     present in the override change. Inside "pricing" each price is patched
 //     on its own ("pricing": {"output": 12000000} changes only the output
-//     price); "long_context" and "aliases", when present, replace the old
-//     value as a whole. To replace a model entirely, remove it and list it in
-//     the same document.
+//     price); "long_context", "flex", "priority", "per_use" and "aliases",
+//     when present, replace the old value as a whole. To replace a model
+//     entirely, remove it and list it in the same document.
 //   - "retired": true retires a model (false brings it back).
 //   - A new id adds a model. Omitted fields default: kind "chat", name and
 //     upstream_id the id.
@@ -109,11 +109,15 @@ type modelPatch struct {
 }
 
 type pricingPatch struct {
-	Input       *money.PerMillion   `json:"input"`
-	CachedInput *money.PerMillion   `json:"cached_input"`
-	Output      *money.PerMillion   `json:"output"`
-	CacheWrite  *money.PerMillion   `json:"cache_write"`
-	LongContext *LongContextPricing `json:"long_context"`
+	Input        *money.PerMillion   `json:"input"`
+	CachedInput  *money.PerMillion   `json:"cached_input"`
+	Output       *money.PerMillion   `json:"output"`
+	CacheWrite   *money.PerMillion   `json:"cache_write"`
+	CacheWrite1h *money.PerMillion   `json:"cache_write_1h"`
+	LongContext  *LongContextPricing `json:"long_context"`
+	Flex         *TierPricing        `json:"flex"`
+	Priority     *TierPricing        `json:"priority"`
+	PerUse       *PerUsePricing      `json:"per_use"`
 }
 
 // builder accumulates models across documents before validation.
@@ -184,7 +188,11 @@ func (p modelPatch) applyTo(m *Model) {
 		set(&m.Pricing.CachedInput, pp.CachedInput)
 		set(&m.Pricing.Output, pp.Output)
 		set(&m.Pricing.CacheWrite, pp.CacheWrite)
+		set(&m.Pricing.CacheWrite1h, pp.CacheWrite1h)
 		set(&m.Pricing.LongContext, pp.LongContext)
+		set(&m.Pricing.Flex, pp.Flex)
+		set(&m.Pricing.Priority, pp.Priority)
+		set(&m.Pricing.PerUse, pp.PerUse)
 	}
 }
 

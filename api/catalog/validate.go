@@ -15,6 +15,9 @@ import (
 // realistic token count can overflow int64 arithmetic in Cost.
 const maxPrice money.PerMillion = 10_000_000_000
 
+// maxFee bounds every per-use fee ($100 per use).
+const maxFee = 100 * money.Dollar
+
 // build validates the merged models and indexes them. It reports every
 // problem it finds, not just the first.
 func (b *builder) build() (*Catalog, error) {
@@ -77,12 +80,34 @@ func check(m Model) []string {
 		badf("negative created %d", m.Created)
 	}
 	p := m.Pricing
-	checkRates(badf, "pricing", m.Kind, p.Input, p.CachedInput, p.Output, p.CacheWrite)
+	checkRates(badf, "pricing", m.Kind, p.Input, p.CachedInput, p.Output, p.CacheWrite, p.CacheWrite1h)
 	if lc := p.LongContext; lc != (LongContextPricing{}) {
 		if lc.AboveTokens <= 0 {
 			badf("pricing.long_context.above_tokens must be positive")
 		}
-		checkRates(badf, "pricing.long_context", m.Kind, lc.Input, lc.CachedInput, lc.Output, lc.CacheWrite)
+		checkRates(badf, "pricing.long_context", m.Kind, lc.Input, lc.CachedInput, lc.Output, lc.CacheWrite, lc.CacheWrite1h)
+	}
+	for name, t := range map[string]TierPricing{"flex": p.Flex, "priority": p.Priority} {
+		if t == (TierPricing{}) {
+			continue
+		}
+		checkRates(badf, "pricing."+name, m.Kind, t.Input, t.CachedInput, t.Output, 0, 0)
+		// Cost has no rule for a request that is both long and served at
+		// a tier: refuse the combination rather than under-bill it.
+		if p.LongContext != (LongContextPricing{}) {
+			badf("pricing.%s and pricing.long_context cannot both be set", name)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		fee  money.Micros
+	}{{"web_search", p.PerUse.WebSearch}, {"web_fetch", p.PerUse.WebFetch}, {"search_source", p.PerUse.SearchSource}} {
+		switch {
+		case f.fee < 0:
+			badf("negative pricing.per_use.%s %d", f.name, f.fee)
+		case f.fee > maxFee:
+			badf("pricing.per_use.%s %d is above the limit %d", f.name, f.fee, maxFee)
+		}
 	}
 
 	seen := map[string]bool{strings.ToLower(m.ID): true}
@@ -99,11 +124,11 @@ func check(m Model) []string {
 	return bad
 }
 
-func checkRates(badf func(string, ...any), where string, kind Kind, input, cached, output, write money.PerMillion) {
+func checkRates(badf func(string, ...any), where string, kind Kind, input, cached, output, write, write1h money.PerMillion) {
 	for _, r := range []struct {
 		name  string
 		price money.PerMillion
-	}{{"input", input}, {"cached_input", cached}, {"output", output}, {"cache_write", write}} {
+	}{{"input", input}, {"cached_input", cached}, {"output", output}, {"cache_write", write}, {"cache_write_1h", write1h}} {
 		switch {
 		case r.price < 0:
 			badf("negative %s.%s %d", where, r.name, r.price)
