@@ -77,6 +77,13 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 		writeError(w, shape, aerr)
 		return
 	}
+	var declared catalog.Declared
+	if o.billed() {
+		if declared, aerr = checkCharges(o, m, body); aerr != nil {
+			writeError(w, shape, aerr)
+			return
+		}
+	}
 	if !s.chans.Has(m.Provider) {
 		writeError(w, shape, errUnavailable("provider_unavailable", fmt.Sprintf("No upstream channel is configured for %s models.", m.Provider)))
 		return
@@ -92,7 +99,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 				message: fmt.Sprintf("Rate limit reached for this API key: %d requests per minute.", key.RPM)})
 			return
 		}
-		worst := m.WorstCaseCost(s.inputEstimate(m, body), s.outputAllowance(info), s.cfg.MarkupBasisPoints)
+		worst := m.WorstCaseCostDeclared(s.inputEstimate(m, body), s.outputAllowance(info), s.cfg.MarkupBasisPoints, declared)
 		hold, err = s.book.Admit(r.Context(), credit.Request{AccountID: key.AccountID, KeyID: key.KeyID, CapMicros: key.SpendCapMicros, Want: worst, Least: worst})
 		switch {
 		case errors.Is(err, credit.ErrSpendCap):
@@ -121,7 +128,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 	// closing chunk; on a kept-alive connection, the next request is read
 	// only then): settle the hold and record the usage after that.
 	rid := w.Header().Get("X-Request-Id")
-	s.finishing.Go(func() { s.finish(key, hold, m, body, info, res, start, rid) })
+	s.finishing.Go(func() { s.finish(key, hold, m, body, info, declared, res, start, rid) })
 }
 
 func checkOp(o op, m catalog.Model) *apiError {
@@ -330,7 +337,7 @@ func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch
 
 // finish settles the credit hold and hands the usage event to the outbox.
 // It runs after the response has ended.
-func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model, body []byte, info reqbody.Info, res result, start time.Time, rid string) {
+func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model, body []byte, info reqbody.Info, declared catalog.Declared, res result, start time.Time, rid string) {
 	u, estimated := res.usage, false
 	if !res.haveUsage {
 		if !res.reached || res.status/100 != 2 {
@@ -345,7 +352,7 @@ func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model,
 		}
 		estimated = true
 	}
-	cost := m.Cost(u, s.cfg.MarkupBasisPoints)
+	u, cost := s.billedCost(m, u, declared)
 	s.book.Settle(hold, cost, true)
 	s.meters.cost(string(m.Provider), m.ID, int64(cost))
 	ev := events.UsageRecordedV1{
@@ -353,6 +360,8 @@ func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model,
 		Model: m.ID, Provider: string(m.Provider), Channel: res.channel,
 		InputTokens: u.InputTokens, CachedInputTokens: u.CachedInputTokens, CacheWriteTokens: u.CacheWriteTokens,
 		OutputTokens: u.OutputTokens, ReasoningTokens: u.ReasoningTokens, CostMicros: cost,
+		CacheWrite1hTokens: u.CacheWrite1hTokens, WebSearchRequests: u.WebSearchRequests, WebFetchRequests: u.WebFetchRequests,
+		SearchSources: u.SearchSources, ServiceTier: u.ServiceTier, LongContext: m.LongContext(u),
 		LatencyMS: time.Since(start).Milliseconds(), TTFBMS: res.ttfb.Milliseconds(), Streamed: info.Stream,
 		Status: res.status, Estimated: estimated,
 	}

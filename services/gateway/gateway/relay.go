@@ -164,6 +164,7 @@ func (s *Service) readUsage(o op, doc []byte, res *result) {
 	var u usage.OpenAI
 	if ok, err := usage.TopLevel(doc, &u); err == nil && ok {
 		res.usage, res.haveUsage = u.Usage(), true
+		res.usage.ServiceTier = usage.ServiceTier(doc)
 	}
 }
 
@@ -318,6 +319,7 @@ func (s *Service) sseEvent(o op, ev, name, data []byte, strip bool, res *result,
 		return ev
 	}
 	res.usage, res.haveUsage = u.Usage(), true
+	res.usage.ServiceTier = usage.ServiceTier(data)
 	res.chunks--
 	if !strip {
 		return ev

@@ -23,6 +23,8 @@ type OpenAI struct {
 	CompletionTokensDetails *struct {
 		ReasoningTokens int64 `json:"reasoning_tokens"`
 	} `json:"completion_tokens_details"`
+	// NumSourcesUsed is xAI's count of Live Search sources, billed each.
+	NumSourcesUsed int64 `json:"num_sources_used"`
 }
 
 // Usage converts to the catalog's counts. Some providers (xAI, Gemini) leave
@@ -44,6 +46,7 @@ func (u OpenAI) Usage() catalog.Usage {
 		CachedInputTokens: cached,
 		OutputTokens:      out,
 		ReasoningTokens:   max(reasoning, 0),
+		SearchSources:     max(u.NumSourcesUsed, 0),
 	}
 }
 
@@ -55,6 +58,17 @@ type Anthropic struct {
 	OutputTokens             *int64 `json:"output_tokens"`
 	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+	// CacheCreation splits the cache writes by lifetime (5-minute writes
+	// cost 1.25× input, 1-hour ones 2×).
+	CacheCreation *struct {
+		Ephemeral5m *int64 `json:"ephemeral_5m_input_tokens"`
+		Ephemeral1h *int64 `json:"ephemeral_1h_input_tokens"`
+	} `json:"cache_creation"`
+	// ServerToolUse counts the tools Anthropic ran, billed per use.
+	ServerToolUse *struct {
+		WebSearchRequests *int64 `json:"web_search_requests"`
+		WebFetchRequests  *int64 `json:"web_fetch_requests"`
+	} `json:"server_tool_use"`
 }
 
 // Merge folds a later usage object into u: fields present in later win.
@@ -68,10 +82,28 @@ func (u *Anthropic) Merge(later Anthropic) {
 	pick(&u.OutputTokens, later.OutputTokens)
 	pick(&u.CacheCreationInputTokens, later.CacheCreationInputTokens)
 	pick(&u.CacheReadInputTokens, later.CacheReadInputTokens)
+	if c := later.CacheCreation; c != nil {
+		if u.CacheCreation == nil {
+			u.CacheCreation = c
+		} else {
+			pick(&u.CacheCreation.Ephemeral5m, c.Ephemeral5m)
+			pick(&u.CacheCreation.Ephemeral1h, c.Ephemeral1h)
+		}
+	}
+	if t := later.ServerToolUse; t != nil {
+		if u.ServerToolUse == nil {
+			u.ServerToolUse = t
+		} else {
+			pick(&u.ServerToolUse.WebSearchRequests, t.WebSearchRequests)
+			pick(&u.ServerToolUse.WebFetchRequests, t.WebFetchRequests)
+		}
+	}
 }
 
 // Usage converts to the catalog's counts (Anthropic's input_tokens already
-// excludes cache reads and writes).
+// excludes cache reads and writes). cache_creation_input_tokens is every
+// cache write; the 1-hour ones among them are billed as such, the rest as
+// 5-minute ones, so no write is billed below its price or twice.
 func (u Anthropic) Usage() catalog.Usage {
 	v := func(p *int64) int64 {
 		if p == nil {
@@ -79,17 +111,48 @@ func (u Anthropic) Usage() catalog.Usage {
 		}
 		return max(*p, 0)
 	}
-	return catalog.Usage{
-		InputTokens:       v(u.InputTokens),
-		CachedInputTokens: v(u.CacheReadInputTokens),
-		CacheWriteTokens:  v(u.CacheCreationInputTokens),
-		OutputTokens:      v(u.OutputTokens),
+	writes, hour := v(u.CacheCreationInputTokens), int64(0)
+	if c := u.CacheCreation; c != nil {
+		hour = v(c.Ephemeral1h)
+		if u.CacheCreationInputTokens == nil {
+			writes = v(c.Ephemeral5m) + hour
+		}
+		hour = min(hour, writes)
 	}
+	out := catalog.Usage{
+		InputTokens:        v(u.InputTokens),
+		CachedInputTokens:  v(u.CacheReadInputTokens),
+		CacheWriteTokens:   writes - hour,
+		CacheWrite1hTokens: hour,
+		OutputTokens:       v(u.OutputTokens),
+	}
+	if t := u.ServerToolUse; t != nil {
+		out.WebSearchRequests, out.WebFetchRequests = v(t.WebSearchRequests), v(t.WebFetchRequests)
+	}
+	return out
 }
 
 // Seen reports whether any count was present.
 func (u Anthropic) Seen() bool {
 	return u.InputTokens != nil || u.OutputTokens != nil
+}
+
+// ServiceTier returns the top-level "service_tier" of an OpenAI response or
+// stream chunk: the tier the provider served (and bills) the request at.
+// It is "" when absent, null or not a plain string.
+func ServiceTier(data []byte) string {
+	if !bytes.Contains(data, []byte(`"service_tier"`)) {
+		return ""
+	}
+	s, e, ok, err := jsonscan.Find(data, "service_tier")
+	if err != nil || !ok || e-s < 2 || data[s] != '"' {
+		return ""
+	}
+	var tier string
+	if json.Unmarshal(data[s:e], &tier) != nil {
+		return ""
+	}
+	return tier
 }
 
 // HasObject reports cheaply whether data may hold a non-null "usage"

@@ -1,0 +1,151 @@
+package reqbody
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/onekey-oss/onekey/services/gateway/internal/jsonscan"
+)
+
+// Extras is what a body asks for that a provider bills beyond its tokens:
+// a processing tier, tools the provider runs itself, search features. The
+// gateway meters these at catalog prices or refuses the request; it never
+// forwards one it cannot bill.
+type Extras struct {
+	// ServiceTiers is every top-level service_tier value, decoded; null is
+	// "", a value that is not a string is its raw JSON (refused as unknown).
+	ServiceTiers []string
+	// Tools are the entries of the top-level tools array whose type is
+	// neither absent nor "function" nor "custom": tools the provider runs
+	// (Anthropic's web_search_20250305, xAI's web_search...) or, on the
+	// Messages API, Anthropic-defined client tools (bash_20250124...).
+	Tools []Tool
+	// SearchParameters is a non-null search_parameters (xAI Live Search).
+	SearchParameters bool
+	// WebSearchOptions is a non-null web_search_options (OpenAI's search
+	// models on chat completions).
+	WebSearchOptions bool
+	// CacheTTL1h is set when the body may ask for 1-hour cache writes. It is
+	// a byte search for a "1h" string, used only to size the credit hold.
+	CacheTTL1h bool
+}
+
+// Tool is one typed entry of a tools array.
+type Tool struct {
+	Type string
+	// MaxUses is the tool's max_uses (0: unset).
+	MaxUses int64
+}
+
+var (
+	extraKeys = [][]byte{[]byte(`"service_tier"`), []byte(`"tools"`), []byte(`"search_parameters"`), []byte(`"web_search_options"`)}
+	// A key can only be spelled with escapes through \u (its letters and
+	// '_' have no other escape), so a body without any of the keys above
+	// and without "\u" cannot hold them.
+	unicodeEscape = []byte(`\u`)
+)
+
+// ReadExtras reads the Extras of body. The common body, which has none of
+// their keys, costs one byte search per key; otherwise one scan of the top
+// level, and of each tool's top level: nothing is decoded but the few
+// values read.
+func ReadExtras(body []byte) (Extras, error) {
+	x := Extras{CacheTTL1h: bytes.Contains(body, []byte(`"1h"`))}
+	if !mayHaveExtras(body) {
+		return x, nil
+	}
+	err := jsonscan.Fields(body, func(f jsonscan.Field) error {
+		raw := body[f.ValueStart:f.ValueEnd]
+		null := string(raw) == "null"
+		switch f.Key {
+		case "service_tier":
+			x.ServiceTiers = append(x.ServiceTiers, tierValue(raw))
+		case "search_parameters":
+			x.SearchParameters = x.SearchParameters || !null
+		case "web_search_options":
+			x.WebSearchOptions = x.WebSearchOptions || !null
+		case "tools":
+			if null {
+				return nil
+			}
+			tools, err := typedTools(raw)
+			if err != nil {
+				return err
+			}
+			x.Tools = append(x.Tools, tools...)
+		}
+		return nil
+	})
+	if err != nil {
+		return Extras{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return x, nil
+}
+
+func mayHaveExtras(body []byte) bool {
+	return hasAny(body, extraKeys) || bytes.Contains(body, unicodeEscape)
+}
+
+func hasAny(b []byte, marks [][]byte) bool {
+	for _, m := range marks {
+		if bytes.Contains(b, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func tierValue(raw []byte) string {
+	if string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// typedTools reads only the type and max_uses of each tool; everything
+// else in the entries (schemas, descriptions) is skipped over.
+func typedTools(raw []byte) ([]Tool, error) {
+	var out []Tool
+	err := jsonscan.Elements(raw, func(s, e int) error {
+		entry := raw[s:e]
+		if entry[0] != '{' {
+			return fmt.Errorf("tools: a tool must be an object")
+		}
+		var t Tool
+		var maxUses []byte
+		err := jsonscan.Fields(entry, func(f jsonscan.Field) error {
+			v := entry[f.ValueStart:f.ValueEnd]
+			switch f.Key {
+			case "type":
+				// A repeated type is read as the provider's decoder reads
+				// it: the last one wins.
+				t.Type = ""
+				if string(v) != "null" && json.Unmarshal(v, &t.Type) != nil {
+					return fmt.Errorf("tools: a tool's type must be a string")
+				}
+			case "max_uses":
+				maxUses = v
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if t.Type == "" || t.Type == "function" || t.Type == "custom" {
+			return nil
+		}
+		if len(maxUses) > 0 && string(maxUses) != "null" {
+			if json.Unmarshal(maxUses, &t.MaxUses) != nil || t.MaxUses < 0 {
+				return fmt.Errorf("tools: max_uses must be a non-negative integer")
+			}
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
