@@ -25,7 +25,8 @@ import (
 //   - On chat completions every tool type but function and custom is
 //     refused: provider-run tools there (xAI's agent tools, OpenAI's
 //     web search) are billed per call and not reported in the usage.
-//   - search_parameters (xAI Live Search, billed per source; xAI has
+//   - search_parameters unless its mode is "off" (xAI Live Search, billed
+//     per source; xAI has
 //     retired it for its Agent Tools API) and web_search_options (OpenAI's
 //     search models, billed per call) are refused.
 
@@ -57,7 +58,7 @@ func checkCharges(o op, m catalog.Model, body []byte) (catalog.Declared, *apiErr
 		d.ServiceTier = tier
 	}
 	if x.SearchParameters {
-		return d, refuse("search_parameters", "`search_parameters` (xAI Live Search, billed per source) is not supported by this gateway; xAI has retired it in favour of its Agent Tools API.")
+		return d, refuse("search_parameters", "`search_parameters` (xAI Live Search, billed per source) is not supported by this gateway except with \"mode\": \"off\"; xAI has retired it in favour of its Agent Tools API.")
 	}
 	if x.WebSearchOptions {
 		return d, refuse("web_search_options", "`web_search_options` is not supported by this gateway: the searches are billed per call and the usage does not report them.")

@@ -21,7 +21,8 @@ type Extras struct {
 	// (Anthropic's web_search_20250305, xAI's web_search...) or, on the
 	// Messages API, Anthropic-defined client tools (bash_20250124...).
 	Tools []Tool
-	// SearchParameters is a non-null search_parameters (xAI Live Search).
+	// SearchParameters is a search_parameters that may search (xAI Live
+	// Search): not null and its mode not "off" (the default mode is "auto").
 	SearchParameters bool
 	// WebSearchOptions is a non-null web_search_options (OpenAI's search
 	// models on chat completions).
@@ -62,7 +63,7 @@ func ReadExtras(body []byte) (Extras, error) {
 		case "service_tier":
 			x.ServiceTiers = append(x.ServiceTiers, tierValue(raw))
 		case "search_parameters":
-			x.SearchParameters = x.SearchParameters || !null
+			x.SearchParameters = x.SearchParameters || (!null && !searchOff(raw))
 		case "web_search_options":
 			x.WebSearchOptions = x.WebSearchOptions || !null
 		case "tools":
@@ -94,6 +95,15 @@ func hasAny(b []byte, marks [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// searchOff reports whether search_parameters is {"mode":"off"} (with any
+// other members): a request that asks for no search.
+func searchOff(raw []byte) bool {
+	var p struct {
+		Mode *string `json:"mode"`
+	}
+	return json.Unmarshal(raw, &p) == nil && p.Mode != nil && *p.Mode == "off"
 }
 
 func tierValue(raw []byte) string {

@@ -24,6 +24,8 @@ func TestReadExtras_FindsEveryChargeABodyAsksFor(t *testing.T) {
 			reqbody.Extras{Tools: []reqbody.Tool{{Type: "web_search_20250305", MaxUses: 5}, {Type: "web_fetch_20250910"}, {Type: "bash_20250124"}}}},
 		{"an escaped tool type", `{"model":"m","tools":[{"typ\u0065":"web\u005fsearch"}]}`, reqbody.Extras{Tools: []reqbody.Tool{{Type: "web_search"}}}},
 		{"search options", `{"model":"m","search_parameters":{"mode":"auto"},"web_search_options":{}}`, reqbody.Extras{SearchParameters: true, WebSearchOptions: true}},
+		{"live search off", `{"model":"m","search_parameters":{"mode":"off"}}`, reqbody.Extras{}},
+		{"live search by default", `{"model":"m","search_parameters":{"sources":[{"type":"x"}]}}`, reqbody.Extras{SearchParameters: true}},
 		{"null search options", `{"model":"m","search_parameters":null,"web_search_options":null,"tools":null}`, reqbody.Extras{}},
 		{"1-hour cache", `{"model":"m","system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}}]}`, reqbody.Extras{CacheTTL1h: true}},
 	}
