@@ -12,7 +12,7 @@ import (
 // carries a <title> (the browser's tooltip); the page's table is the
 // accessible form of the same numbers.
 func barChart(label string, days []Group, value func(Group) int64, format func(Group) string, class string) template.HTML {
-	const w, h, top, bottom, left = 720, 170, 10, 22, 4
+	const w, h, top, bottom, left = 720, 150, 6, 2, 0
 	n := len(days)
 	if n == 0 {
 		return ""
@@ -38,22 +38,12 @@ func barChart(label string, days []Group, value func(Group) int64, format func(G
 		x := float64(left) + float64(i)*slot + (slot-bw)/2
 		fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="1.5"><title>%s: %s</title></rect>`,
 			class, x, float64(h-bottom)-bh, bw, bh, html.EscapeString(d.Label), html.EscapeString(format(d)))
-		if n <= 31 && (i == 0 || i == n-1 || (n > 7 && i%7 == 0)) || n > 31 && (i == 0 || i == n-1 || i%14 == 0) {
-			anchor := "middle"
-			if i == 0 {
-				anchor = "start"
-			} else if i == n-1 {
-				anchor = "end"
-			}
-			lx := x + bw/2
-			if i == 0 {
-				lx = x
-			} else if i == n-1 {
-				lx = x + bw
-			}
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="%s">%s</text>`, lx, h-6, anchor, html.EscapeString(d.Key[5:]))
-		}
 	}
 	b.WriteString(`</svg>`)
+	// Axis labels are HTML, not SVG text: the chart scales with its width
+	// and SVG text would shrink to nothing on a phone.
+	mid := days[n/2]
+	fmt.Fprintf(&b, `<div class="axis" aria-hidden="true"><span>%s</span><span>%s</span><span>%s</span></div>`,
+		html.EscapeString(days[0].Label), html.EscapeString(mid.Label), html.EscapeString(days[n-1].Label))
 	return template.HTML(b.String()) //nolint:gosec // built from numbers and escaped labels only
 }

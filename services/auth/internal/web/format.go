@@ -17,7 +17,6 @@ func funcs() template.FuncMap {
 		"date":     func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 		"dateISO":  func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
-		"eq":       func(a, b string) bool { return a == b },
 		"int64":    func(n int) int64 { return int64(n) },
 		"limitsOf": limitsOf,
 		"kindLabel": func(k string) string {
