@@ -51,4 +51,14 @@ type BalanceV1 struct {
 	KeySpendMicros map[string]money.Micros `json:"key_spend_micros,omitempty"`
 	Seq            uint64                  `json:"seq"`
 	UpdatedAt      time.Time               `json:"updated_at"`
+	// LeasedMicros and LeasedFree are the parts of the balance and of the
+	// free requests leased to gateway replicas (see LeaseRequestV1):
+	// available = balance − leased. BalanceMicros and FreeRequestsLeft stay
+	// the account's own (the sum of its journal).
+	LeasedMicros money.Micros `json:"leased_micros,omitempty"`
+	LeasedFree   int64        `json:"leased_free,omitempty"`
+	// Leases are the replicas' leases with something outstanding, by
+	// replica: a replica reads its UsedMicros there (the ledger's
+	// high-water mark of its applied usage).
+	Leases map[string]Lease `json:"leases,omitempty"`
 }

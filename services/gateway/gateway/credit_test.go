@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/events"
@@ -97,9 +98,15 @@ func TestCredit_FreeRequestsAdmitWithoutBalanceThen402(t *testing.T) {
 	waitFor(t, 5*time.Second, "free requests", func() bool { return h.credits(key).FreeRequestsLeft == 2 })
 	client := h.openai(key)
 	params := openai.ChatCompletionNewParams{Model: "gpt-5-nano", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}
+	var raw *http.Response
 	for i := range 2 {
-		if _, err := client.Chat.Completions.New(context.Background(), params); err != nil {
+		if _, err := client.Chat.Completions.New(context.Background(), params, option.WithResponseInto(&raw)); err != nil {
 			t.Fatalf("free request %d: %v", i+1, err)
+		}
+		// The usage event carries the gateway's decision and its replica,
+		// which the ledger applies.
+		if ev := h.waitUsage(raw.Header.Get("X-Request-Id")); !ev.Free || !strings.HasPrefix(ev.Replica, "gw_") || ev.CostMicros <= 0 {
+			t.Fatalf("usage event of free request %d: free %v, replica %q, cost %v; want free from a gw_ replica", i+1, ev.Free, ev.Replica, ev.CostMicros)
 		}
 	}
 	_, err := client.Chat.Completions.New(context.Background(), params)

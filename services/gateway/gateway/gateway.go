@@ -58,7 +58,10 @@ type Deps struct {
 
 // Service is a configured gateway. Create it with New, then call Run.
 type Service struct {
-	cfg     Config
+	cfg Config
+	// replica names this gateway process (random at start): usage events
+	// carry it, and the ledger counts their cost against its lease.
+	replica string
 	log     *slog.Logger
 	bus     *bus.Bus
 	cat     *catalog.Catalog
@@ -106,7 +109,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, errors.New("gateway: OutboxDir is required")
 	}
 	s := &Service{
-		cfg: cfg, log: log, bus: deps.Bus, cat: cat, chans: buildChannels(cfg.Channels),
+		cfg: cfg, replica: ids.New("gw"), log: log, bus: deps.Bus, cat: cat, chans: buildChannels(cfg.Channels),
 		limiter: credit.NewLimiter(nil), metrics: deps.Metrics,
 	}
 	b := deps.Bus

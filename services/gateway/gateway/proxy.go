@@ -363,7 +363,7 @@ func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model,
 		CacheWrite1hTokens: u.CacheWrite1hTokens, WebSearchRequests: u.WebSearchRequests, WebFetchRequests: u.WebFetchRequests,
 		SearchSources: u.SearchSources, ServiceTier: u.ServiceTier, LongContext: m.LongContext(u),
 		LatencyMS: time.Since(start).Milliseconds(), TTFBMS: res.ttfb.Milliseconds(), Streamed: info.Stream,
-		Status: res.status, Estimated: estimated,
+		Status: res.status, Estimated: estimated, Free: hold.Free, Replica: s.replica,
 	}
 	if err := s.out.Add(ev); err != nil {
 		s.log.Error("usage event could not be queued", "request_id", rid, "err", err)

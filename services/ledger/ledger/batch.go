@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -36,20 +37,46 @@ func FailPoints() []string {
 	return []string{PointBatchRecord, PointJournal, PointUsage, PointRollups, PointAccounts, PointKV, PointNotify, PointDone}
 }
 
+// item is one event of a batch: a bus message (in), a replica's lease
+// request (lease) or the ledger's own reclaim (neither).
 type item struct {
-	in inMsg
-	ev book.Event
+	in    inMsg
+	lease *nats.Msg
+	ev    book.Event
 }
 
-// apply applies one batch of messages and acks them. Messages that can
-// never be applied (undecodable, breaking a rule, or reusing an event id
-// with other content) are dead-lettered; duplicates are acked. On an error
-// nothing is acked and the caller must recover before the next batch.
-func (s *Service) apply(ctx context.Context, msgs []inMsg) error {
+// apply applies one batch of messages, lease requests and reclaims, acks
+// the messages and answers the requests. Messages that can never be
+// applied (undecodable, breaking a rule, or reusing an event id with other
+// content) are dead-lettered, such requests answered with an error;
+// duplicates are acked (answered). On an error nothing is acked or
+// answered and the caller must recover before the next batch.
+func (s *Service) apply(ctx context.Context, msgs []inMsg, leases []*nats.Msg, reclaims []book.Event) error {
 	start := time.Now()
 	var items []item
 	var acks []jetstream.Msg
+	var answers []leaseAnswer
 	seen := map[string]string{} // event id -> fingerprint, within the batch
+	for _, m := range leases {
+		ev, err := book.DecodeLease(m.Subject, m.Data)
+		if err != nil {
+			answers = append(answers, leaseAnswer{msg: m, ev: ev, err: err.Error()})
+			continue
+		}
+		if fp, ok := seen[ev.ID]; ok {
+			a := leaseAnswer{msg: m, ev: ev}
+			if fp != ev.Fingerprint {
+				a.err = fmt.Sprintf("lease request id %s already used with other content", ev.ID)
+			}
+			answers = append(answers, a)
+			continue
+		}
+		seen[ev.ID] = ev.Fingerprint
+		items = append(items, item{lease: m, ev: ev})
+	}
+	for _, ev := range reclaims {
+		items = append(items, item{ev: ev})
+	}
 	for _, m := range msgs {
 		ev, err := book.Decode(m.msg.Subject(), m.msg.Data())
 		switch {
@@ -84,13 +111,18 @@ func (s *Service) apply(ctx context.Context, msgs []inMsg) error {
 			return err
 		}
 		for _, it := range items {
-			if reason, bad := rejected[it.ev.ID]; bad {
+			reason, bad := rejected[it.ev.ID]
+			switch {
+			case it.lease != nil:
+				answers = append(answers, leaseAnswer{msg: it.lease, ev: it.ev, err: reason})
+			case it.in.msg == nil:
+			case bad:
 				if err := s.deadLetter(ctx, it.in, reason); err != nil {
 					return err
 				}
-				continue
+			default:
+				acks = append(acks, it.in.msg)
 			}
-			acks = append(acks, it.in.msg)
 		}
 	}
 	if err := s.point(PointDone); err != nil {
@@ -100,6 +132,7 @@ func (s *Service) apply(ctx context.Context, msgs []inMsg) error {
 	for _, m := range acks {
 		_ = m.Ack()
 	}
+	s.answerLeases(ctx, answers)
 	s.m.batchSize.Record(ctx, int64(len(msgs)))
 	s.m.batchSeconds.Record(ctx, time.Since(start).Seconds())
 	return nil
@@ -143,6 +176,9 @@ func (s *Service) write(ctx context.Context, items []item) (map[string]string, e
 	docs := make([]ledgerdb.EntryDoc, 0, len(items))
 	for _, it := range items {
 		e, _ := work[it.ev.Account].Apply(it.ev, s.cfg.FreeRequests)
+		if e.NoOp() {
+			continue // a renewal: nothing to journal
+		}
 		d := ledgerdb.EntryToDoc(e, rec.ID, now)
 		docs = append(docs, d)
 		be := ledgerdb.BatchEntry{Entry: d}
@@ -151,6 +187,9 @@ func (s *Service) write(ctx context.Context, items []item) (map[string]string, e
 			be.Usage = &u
 		}
 		rec.Entries = append(rec.Entries, be)
+	}
+	if len(docs) == 0 {
+		return nil, nil
 	}
 	w1 := time.Now()
 	if err := s.db.PutBatch(ctx, rec); err != nil {
@@ -324,6 +363,7 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 	for _, id := range order {
 		s.accounts[id] = states[id]
 	}
+	s.noteUsageLeases(accounts)
 	if err := s.point(PointAccounts); err != nil {
 		return err
 	}
@@ -494,6 +534,8 @@ func accountDoc(a book.Account) ledgerdb.AccountDoc {
 			d.KeySpendMicros[k] = int64(v)
 		}
 	}
+	d.Leases = ledgerdb.LeasesToDoc(a.Leases)
+	d.LeasedMicros, d.LeasedFree = int64(a.Leased), a.LeasedFree
 	return d
 }
 
@@ -502,7 +544,15 @@ func accountDoc(a book.Account) ledgerdb.AccountDoc {
 func (s *Service) putBalances(ctx context.Context, accounts []book.Account, written time.Time) error {
 	for _, a := range accounts {
 		v := events.BalanceV1{V: 1, AccountID: a.ID, BalanceMicros: a.Balance, FreeRequestsLeft: a.Free,
-			Seq: uint64(a.Seq), UpdatedAt: written}
+			Seq: uint64(a.Seq), UpdatedAt: written, LeasedMicros: a.Leased, LeasedFree: a.LeasedFree}
+		for r, l := range a.Leases {
+			if m, f := l.Outstanding(); m > 0 || f > 0 {
+				if v.Leases == nil {
+					v.Leases = map[string]events.Lease{}
+				}
+				v.Leases[r] = l
+			}
+		}
 		if len(a.KeySpend) > 0 {
 			v.KeySpendMicros = make(map[string]money.Micros, len(a.KeySpend))
 			for k, x := range a.KeySpend {

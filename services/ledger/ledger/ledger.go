@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -59,6 +60,10 @@ type Config struct {
 	SweepInterval time.Duration
 	// RetryBackoff is the wait after a failed batch before it is tried again.
 	RetryBackoff time.Duration
+	// LeaseTTL is how long a replica's credit lease lasts without a
+	// renewal before the ledger reclaims it. It must exceed the gateways'
+	// GATEWAY_LEASE_VALIDITY.
+	LeaseTTL time.Duration
 }
 
 // DefaultConfig is the configuration with every default and no endpoints.
@@ -67,6 +72,7 @@ func DefaultConfig() Config {
 		MongoDB: "onekey", Addr: "127.0.0.1:8083", LogLevel: slog.LevelInfo,
 		BatchSize: 2000, FreeRequests: 20, LowBalance: money.Dollar,
 		UsageRetention: 90 * 24 * time.Hour, SweepInterval: time.Hour, RetryBackoff: time.Second,
+		LeaseTTL: time.Minute,
 	}
 }
 
@@ -85,6 +91,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		UsageRetention: r.Duration("LEDGER_USAGE_RETENTION", d.UsageRetention),
 		SweepInterval:  r.Duration("LEDGER_SWEEP_INTERVAL", d.SweepInterval),
 		RetryBackoff:   r.Duration("LEDGER_RETRY_BACKOFF", d.RetryBackoff),
+		LeaseTTL:       r.Duration("LEDGER_LEASE_TTL", d.LeaseTTL),
 	}
 	lvl, err := parseLevel(r.String("LOG_LEVEL", "info"))
 	if err != nil {
@@ -120,6 +127,9 @@ func (c Config) validate() error {
 	if c.UsageRetention < time.Hour {
 		errs = append(errs, fmt.Errorf("LEDGER_USAGE_RETENTION=%v must be at least 1h", c.UsageRetention))
 	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("LEDGER_LEASE_TTL=%v must be at least 1s", c.LeaseTTL))
+	}
 	if c.SweepInterval <= 0 || c.RetryBackoff <= 0 {
 		errs = append(errs, fmt.Errorf("LEDGER_SWEEP_INTERVAL and LEDGER_RETRY_BACKOFF must be positive"))
 	}
@@ -154,8 +164,14 @@ type Service struct {
 	kv   jetstream.KeyValue
 
 	// accounts caches each account's state as last written. Only the
-	// writer goroutine touches it.
+	// writer goroutine touches it, and renewed, leaseReqs and
+	// lastReclaimScan.
 	accounts map[string]*book.Account
+	// renewed is when each replica's lease of each account was last asked
+	// about, by the ledger's clock.
+	renewed         map[string]map[string]time.Time
+	leaseReqs       chan *nats.Msg
+	lastReclaimScan time.Time
 }
 
 // New builds the ledger.
@@ -169,7 +185,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, bus: deps.Bus, st: deps.Store, db: ledgerdb.New(deps.Store),
 		log: deps.Logger, now: deps.Now, fail: deps.FailPoint,
-		accounts: map[string]*book.Account{},
+		accounts: map[string]*book.Account{}, renewed: map[string]map[string]time.Time{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

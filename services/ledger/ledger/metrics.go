@@ -16,13 +16,15 @@ import (
 // ledger_consumer_pending, the messages each durable has not yet had
 // delivered plus those delivered but not acked.
 type metrics struct {
-	applied      metric.Int64Counter
-	duplicates   metric.Int64Counter
-	conflicts    metric.Int64Counter
-	deadLetters  metric.Int64Counter
-	batchErrors  metric.Int64Counter
-	batchSize    metric.Int64Histogram
-	batchSeconds metric.Float64Histogram
+	applied     metric.Int64Counter
+	duplicates  metric.Int64Counter
+	conflicts   metric.Int64Counter
+	deadLetters metric.Int64Counter
+	batchErrors metric.Int64Counter
+	// leaseRequests counts replicas' lease requests answered.
+	leaseRequests metric.Int64Counter
+	batchSize     metric.Int64Histogram
+	batchSeconds  metric.Float64Histogram
 
 	mu        sync.Mutex
 	consumers map[string]jetstream.Consumer
@@ -44,6 +46,7 @@ func newMetrics(m metric.Meter, _ *Service) (*metrics, error) {
 	out.conflicts = mk("ledger_events_conflict", "Events whose id is already in the journal with other content (rejected).")
 	out.deadLetters = mk("ledger_dead_letters", "Messages the ledger will never apply, sent to the dead-letter subject.")
 	out.batchErrors = mk("ledger_batch_errors", "Batches that failed and were retried.")
+	out.leaseRequests = mk("ledger_lease_requests", "Credit lease requests of gateway replicas answered.")
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/services/ledger/internal/book"
 )
 
 // inMsg is a message and the durable consumer it came from.
@@ -66,6 +68,17 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if err := s.watchLeases(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("ledger: %w", err)
+	}
+	sub, err := s.subscribeLeases()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -76,11 +89,12 @@ func (s *Service) Run(ctx context.Context) error {
 
 	next := 0
 	for ctx.Err() == nil {
-		batch := s.fetch(ctx, cons, &next)
-		if len(batch) == 0 {
+		batch, leases := s.fetch(ctx, cons, &next)
+		reclaims := s.expired()
+		if len(batch) == 0 && len(leases) == 0 && len(reclaims) == 0 {
 			continue
 		}
-		err := s.applyAlive(context.WithoutCancel(ctx), batch, cons)
+		err := s.applyAlive(context.WithoutCancel(ctx), batch, leases, reclaims, cons)
 		var crash failPointError
 		switch {
 		case err == nil:
@@ -92,6 +106,7 @@ func (s *Service) Run(ctx context.Context) error {
 			for _, m := range batch {
 				_ = m.msg.NakWithDelay(s.cfg.RetryBackoff)
 			}
+			// Lease requests get no reply: the replicas ask again.
 			clear(s.accounts)
 			if err := s.recoverUntilDone(ctx); err != nil {
 				if ctx.Err() != nil {
@@ -104,9 +119,11 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetch takes what each consumer has, up to a batch; when none has
-// anything it waits briefly on one of them (rotating).
-func (s *Service) fetch(ctx context.Context, cons []consumer, next *int) []inMsg {
+// fetch takes what each consumer has and the lease requests waiting, up
+// to a batch; when there are none it waits briefly on one consumer
+// (rotating).
+func (s *Service) fetch(ctx context.Context, cons []consumer, next *int) ([]inMsg, []*nats.Msg) {
+	leases := s.takeLeases(s.cfg.BatchSize)
 	var out []inMsg
 	take := func(c consumer, b jetstream.MessageBatch) {
 		for m := range b.Messages() {
@@ -117,7 +134,7 @@ func (s *Service) fetch(ctx context.Context, cons []consumer, next *int) []inMsg
 		}
 	}
 	for _, c := range cons {
-		room := s.cfg.BatchSize - len(out)
+		room := s.cfg.BatchSize - len(out) - len(leases)
 		if room <= 0 {
 			break
 		}
@@ -128,8 +145,8 @@ func (s *Service) fetch(ctx context.Context, cons []consumer, next *int) []inMsg
 		}
 		take(c, b)
 	}
-	if len(out) > 0 || ctx.Err() != nil {
-		return out
+	if len(out) > 0 || len(leases) > 0 || ctx.Err() != nil {
+		return out, leases
 	}
 	c := cons[*next%len(cons)]
 	*next++
@@ -139,15 +156,15 @@ func (s *Service) fetch(ctx context.Context, cons []consumer, next *int) []inMsg
 			s.log.Warn("ledger: fetch", "consumer", c.name, "err", err)
 			time.Sleep(idleWait)
 		}
-		return nil
+		return nil, s.takeLeases(s.cfg.BatchSize)
 	}
 	take(c, b)
-	return out
+	return out, s.takeLeases(max(s.cfg.BatchSize-len(out), 1))
 }
 
 // applyAlive applies a batch while telling the server, every third of
 // the shortest ack wait, that its messages are still being worked on.
-func (s *Service) applyAlive(ctx context.Context, batch []inMsg, cons []consumer) error {
+func (s *Service) applyAlive(ctx context.Context, batch []inMsg, leases []*nats.Msg, reclaims []book.Event, cons []consumer) error {
 	every := time.Duration(0)
 	for _, c := range cons {
 		if c.ackWait > 0 && (every == 0 || c.ackWait/3 < every) {
@@ -173,7 +190,7 @@ func (s *Service) applyAlive(ctx context.Context, batch []inMsg, cons []consumer
 			}
 		}
 	})
-	err := s.apply(ctx, batch)
+	err := s.apply(ctx, batch, leases, reclaims)
 	close(done)
 	wg.Wait()
 	return err

@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/services/ledger/internal/book"
@@ -37,6 +39,7 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 	type sums struct {
 		balance, free, seq int64
 		spend              map[string]int64
+		leases             map[string]*events.Lease
 		entries            int
 	}
 	var rep Report
@@ -44,6 +47,8 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 	cur, err := st.Collection(readmodel.CollJournal).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{
 		{Key: "account_id", Value: 1}, {Key: "seq", Value: 1}, {Key: "kind", Value: 1},
 		{Key: "amount_micros", Value: 1}, {Key: "free_delta", Value: 1}, {Key: "key_id", Value: 1},
+		{Key: "replica", Value: 1}, {Key: "grant_delta", Value: 1}, {Key: "grant_free_delta", Value: 1},
+		{Key: "use_delta", Value: 1}, {Key: "use_free_delta", Value: 1},
 	}))
 	if err != nil {
 		return rep, fmt.Errorf("verify: read journal: %w", err)
@@ -56,8 +61,19 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 		}
 		s := all[e.AccountID]
 		if s == nil {
-			s = &sums{spend: map[string]int64{}}
+			s = &sums{spend: map[string]int64{}, leases: map[string]*events.Lease{}}
 			all[e.AccountID] = s
+		}
+		if e.Replica != "" {
+			l := s.leases[e.Replica]
+			if l == nil {
+				l = &events.Lease{}
+				s.leases[e.Replica] = l
+			}
+			l.GrantedMicros += money.Micros(e.GrantDelta)
+			l.GrantedFree += e.GrantFreeDelta
+			l.UsedMicros += money.Micros(e.UseDelta)
+			l.UsedFree += e.UseFreeDelta
 		}
 		s.balance += e.AmountMicros
 		s.free += e.FreeDelta
@@ -88,7 +104,24 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 		seen[a.ID] = true
 		s := all[a.ID]
 		if s == nil {
-			s = &sums{spend: map[string]int64{}}
+			s = &sums{spend: map[string]int64{}, leases: map[string]*events.Lease{}}
+		}
+		// The invariant with leases: available + leased = balance = the
+		// sum of the journal, where leased is what each replica's lease
+		// counters (sums of the journal too) leave outstanding.
+		var leased, leasedFree int64
+		for _, r := range slices.Sorted(mapKeys(s.leases)) {
+			l := *s.leases[r]
+			m, f := l.Outstanding()
+			leased += int64(m)
+			leasedFree += f
+			d := a.Leases[r]
+			if d.GrantedMicros != int64(l.GrantedMicros) || d.UsedMicros != int64(l.UsedMicros) || d.GrantedFree != l.GrantedFree || d.UsedFree != l.UsedFree {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("account %s: lease of %s is %+v, journal sums to %+v", a.ID, r, d, l))
+			}
+		}
+		if a.LeasedMicros != leased || a.LeasedFree != leasedFree {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("account %s: leased %d and %d free, journal sums to %d and %d", a.ID, a.LeasedMicros, a.LeasedFree, leased, leasedFree))
 		}
 		if a.BalanceMicros != s.balance {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("account %s: balance %d, journal sums to %d (difference %d)", a.ID, a.BalanceMicros, s.balance, a.BalanceMicros-s.balance))

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 )
 
@@ -26,12 +27,26 @@ type Account struct {
 	// cost nothing), for spend caps.
 	KeySpend  map[string]money.Micros
 	CreatedAt time.Time
+	// Leases are the gateway replicas' credit leases, by replica, and
+	// Leased / LeasedFree the sum of what stays leased of them. What a
+	// replica may still admit is part of Balance (and Free) but not
+	// available to others: available = Balance − Leased.
+	Leases     map[string]events.Lease
+	Leased     money.Micros
+	LeasedFree int64
+}
+
+// Available is what the account has left to lease: its balance and free
+// requests less what is leased.
+func (a *Account) Available() (money.Micros, int64) {
+	return a.Balance - a.Leased, a.Free - a.LeasedFree
 }
 
 // Clone returns a deep copy, so a batch can be computed on copies and
 // dropped if its writes fail.
 func (a Account) Clone() Account {
 	a.KeySpend = maps.Clone(a.KeySpend)
+	a.Leases = maps.Clone(a.Leases)
 	return a
 }
 
@@ -54,6 +69,21 @@ type Entry struct {
 	Time         time.Time    // the event's time
 	BalanceAfter money.Micros
 	FreeAfter    int64
+	// Replica and the changes of its lease counters (usage of a replica
+	// and lease entries): Granted and Used, in money and in free requests.
+	// A lease entry changes no balance: it moves money between available
+	// and leased.
+	Replica        string
+	GrantDelta     money.Micros
+	GrantFreeDelta int64
+	UseDelta       money.Micros
+	UseFreeDelta   int64
+}
+
+// NoOp reports whether a lease entry changes nothing (a renewal that
+// granted nothing): it is not journaled.
+func (e Entry) NoOp() bool {
+	return e.Kind == KindLease && e.GrantDelta == 0 && e.GrantFreeDelta == 0 && e.UseDelta == 0 && e.UseFreeDelta == 0
 }
 
 // Effect is what applying one event did beyond the entry.
@@ -68,11 +98,17 @@ type Effect struct {
 // gives.
 //
 // Rules: account.created opens the account and grants the free requests,
-// once (a second opening grants nothing). A usage with a cost uses a free
-// request if one is left, otherwise it is debited, even below zero (the
-// request has been served). A credit adds its signed amount. Credits and
-// usage for an account not yet opened are applied all the same, so nothing
-// is lost when account.created arrives late.
+// once (a second opening grants nothing), unless it says the address had
+// them already. A usage applies the gateway's decision: a free one uses one
+// free request (if none is left it is still charged nothing: the gateway
+// admitted it as free, which its free lease makes impossible beyond what
+// was left) and any other is debited its cost, even below zero (the request
+// has been served). A usage published before the gateway sent its decision
+// (no replica) keeps the old rule: it uses a free request if it cost
+// something and one is left, otherwise it is debited. A credit adds its
+// signed amount. Credits and usage for an account not yet opened are
+// applied all the same, so nothing is lost when account.created arrives
+// late.
 func (a *Account) Apply(ev Event, freeGrant int64) (Entry, Effect) {
 	e := Entry{
 		ID: ev.ID, Account: a.ID, Seq: a.Seq + 1, Kind: ev.Kind, Fingerprint: ev.Fingerprint, Time: ev.Time,
@@ -80,15 +116,27 @@ func (a *Account) Apply(ev Event, freeGrant int64) (Entry, Effect) {
 	}
 	switch ev.Kind {
 	case KindOpen:
-		if !a.Opened {
+		if !a.Opened && !ev.NoFree {
 			e.FreeDelta = freeGrant
 		}
 	case KindUsage:
 		e.Cost = ev.Amount
+		var u events.UsageRecordedV1
 		if ev.Usage != nil {
-			e.KeyID = ev.Usage.KeyID
+			u = *ev.Usage
 		}
+		e.KeyID = u.KeyID
 		switch {
+		case u.Free:
+			if a.Free > 0 {
+				e.FreeDelta = -1
+			}
+			if u.Replica != "" {
+				e.Replica, e.UseFreeDelta = u.Replica, 1
+			}
+		case u.Replica != "":
+			e.Amount = -ev.Amount
+			e.Replica, e.UseDelta = u.Replica, ev.Amount
 		case ev.Amount <= 0:
 		case a.Free > 0:
 			e.FreeDelta = -1
@@ -99,6 +147,11 @@ func (a *Account) Apply(ev Event, freeGrant int64) (Entry, Effect) {
 		e.Amount = ev.Amount
 	case KindSettings:
 		e.Threshold = ev.Threshold
+	case KindLease:
+		a.lease(ev, &e)
+		if e.NoOp() {
+			return e, Effect{}
+		}
 	}
 	before := a.Balance
 	a.ApplyEntry(e)
@@ -121,6 +174,21 @@ func (a *Account) ApplyEntry(e Entry) Entry {
 		}
 		a.KeySpend[e.KeyID] -= e.Amount
 	}
+	if e.Replica != "" {
+		l := a.Leases[e.Replica]
+		m0, f0 := l.Outstanding()
+		l.GrantedMicros += e.GrantDelta
+		l.GrantedFree += e.GrantFreeDelta
+		l.UsedMicros += e.UseDelta
+		l.UsedFree += e.UseFreeDelta
+		m1, f1 := l.Outstanding()
+		a.Leased += m1 - m0
+		a.LeasedFree += f1 - f0
+		if a.Leases == nil {
+			a.Leases = map[string]events.Lease{}
+		}
+		a.Leases[e.Replica] = l
+	}
 	if e.Seq > a.Seq {
 		a.Seq = e.Seq
 	}
@@ -132,4 +200,37 @@ func (a *Account) ApplyEntry(e Entry) Entry {
 // document (key spend is a map keyed by key id).
 func ValidKeyID(id string) bool {
 	return id != "" && !strings.ContainsAny(id, ".$\x00")
+}
+
+// lease computes the counters' changes of a lease event.
+//
+// A grant gives what is asked as far as the account has it available,
+// never less than nothing; it starts from max(Granted, Used), so that a
+// replica whose applied usage went past its lease (a cost above its hold)
+// is not given a lease that is already spent. A return lowers Granted to
+// what the replica keeps; a reclaim (the ledger's, for a lease not renewed
+// in time) lowers it to Used. Neither raises it.
+func (a *Account) lease(ev Event, e *Entry) {
+	r := ev.Lease
+	if r == nil {
+		return
+	}
+	e.Replica = r.Replica
+	l := a.Leases[r.Replica]
+	switch r.Op {
+	case events.LeaseGrant:
+		availM, availF := a.Available()
+		if give := min(r.Micros, availM); give > 0 {
+			e.GrantDelta = max(l.GrantedMicros, l.UsedMicros) + give - l.GrantedMicros
+		}
+		if give := min(r.Free, availF); give > 0 {
+			e.GrantFreeDelta = max(l.GrantedFree, l.UsedFree) + give - l.GrantedFree
+		}
+	case events.LeaseReturn:
+		e.GrantDelta = min(l.GrantedMicros, max(r.KeepMicros, 0)) - l.GrantedMicros
+		e.GrantFreeDelta = min(l.GrantedFree, max(r.KeepFree, 0)) - l.GrantedFree
+	case LeaseReclaim:
+		e.GrantDelta = min(l.GrantedMicros, l.UsedMicros) - l.GrantedMicros
+		e.GrantFreeDelta = min(l.GrantedFree, l.UsedFree) - l.GrantedFree
+	}
 }

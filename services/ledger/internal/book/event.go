@@ -27,7 +27,13 @@ const (
 	KindOpen   = "open"   // account.created: the account's free requests
 	KindUsage  = "usage"  // usage.recorded: a debit or one free request used
 	KindCredit = "credit" // credit.purchased, credit.adjusted, tx.confirmed
+	KindLease  = "lease"  // a replica's credit lease granted, returned or reclaimed
 )
+
+// LeaseReclaim is the ledger's own lease operation: a lease its replica
+// did not renew in time goes back to what the replica's applied usage
+// used.
+const LeaseReclaim = "reclaim"
 
 // Credit methods, as in events.CreditAppliedV1.
 const (
@@ -53,6 +59,10 @@ type Event struct {
 	Threshold money.Micros
 	// Usage is the request's metadata (KindUsage only).
 	Usage *events.UsageRecordedV1
+	// NoFree: the account opens without free requests (KindOpen only).
+	NoFree bool
+	// Lease is the lease operation (KindLease only).
+	Lease *events.LeaseRequestV1
 	// Fingerprint identifies the event's content: two events with one id and
 	// different fingerprints are a conflict. It covers the fields that decide
 	// the effect, not the publish time, so a publisher that re-sends an event
@@ -83,9 +93,24 @@ func Decode(subject string, data []byte) (Event, error) {
 		if e.InputTokens < 0 || e.CachedInputTokens < 0 || e.OutputTokens < 0 || e.CacheWriteTokens < 0 || e.ReasoningTokens < 0 {
 			return Event{}, fmt.Errorf("%w: usage %s has a negative token count", ErrInvalid, e.ID)
 		}
+		if e.Replica != "" {
+			if err := events.ValidToken(e.Replica); err != nil || strings.ContainsAny(e.Replica, "$") {
+				return Event{}, fmt.Errorf("%w: usage %s: replica %q", ErrInvalid, e.ID, e.Replica)
+			}
+		}
 		ev := Event{ID: e.ID, Account: e.AccountID, Kind: KindUsage, Time: e.Time, Amount: e.CostMicros, Usage: &e}
-		ev.Fingerprint = fingerprint(family, e.AccountID, e.ProjectID, e.KeyID, e.Model, e.Provider,
-			e.CostMicros, e.InputTokens, e.CachedInputTokens, e.CacheWriteTokens, e.OutputTokens, e.ReasoningTokens, e.Status)
+		parts := []any{family, e.AccountID, e.ProjectID, e.KeyID, e.Model, e.Provider,
+			e.CostMicros, e.InputTokens, e.CachedInputTokens, e.CacheWriteTokens, e.OutputTokens, e.ReasoningTokens, e.Status}
+		// The gateway's decision and its replica decide the effect; they
+		// are added only when set, so events published before the fields
+		// existed keep the fingerprint they were journaled with.
+		if e.Free {
+			parts = append(parts, "free")
+		}
+		if e.Replica != "" {
+			parts = append(parts, "replica", e.Replica)
+		}
+		ev.Fingerprint = fingerprint(parts...)
 		return ev, nil
 	case events.FamilyCreditPurchased:
 		var e events.CreditPurchasedV1
@@ -146,8 +171,12 @@ func Decode(subject string, data []byte) (Event, error) {
 		if err := common(e.ID, e.AccountID, account, e.V); err != nil {
 			return Event{}, err
 		}
-		return Event{ID: e.ID, Account: e.AccountID, Kind: KindOpen, Time: e.Time,
-			Fingerprint: fingerprint(family, e.AccountID)}, nil
+		ev := Event{ID: e.ID, Account: e.AccountID, Kind: KindOpen, Time: e.Time, NoFree: e.NoFreeRequests,
+			Fingerprint: fingerprint(family, e.AccountID)}
+		if e.NoFreeRequests {
+			ev.Fingerprint = fingerprint(family, e.AccountID, "no_free_requests")
+		}
+		return ev, nil
 	case events.FamilyAccountSettings:
 		return decodeSettings(account, data)
 	case events.FamilyAccountDeleted:
@@ -210,4 +239,44 @@ func fingerprint(parts ...any) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// DecodeLease reads a replica's lease request (core NATS, subject
+// ledger.lease.<account>). An error wraps ErrInvalid.
+func DecodeLease(subject string, data []byte) (Event, error) {
+	family, account := splitSubject(subject)
+	if family != events.FamilyLease {
+		return Event{}, fmt.Errorf("%w: %q is not a lease subject", ErrInvalid, subject)
+	}
+	var r events.LeaseRequestV1
+	if err := decode(data, &r); err != nil {
+		return Event{}, err
+	}
+	if err := common(r.ID, r.AccountID, account, r.V); err != nil {
+		return Event{}, err
+	}
+	if err := events.ValidToken(r.Replica); err != nil || strings.ContainsAny(r.Replica, "$") {
+		return Event{}, fmt.Errorf("%w: lease %s: replica %q", ErrInvalid, r.ID, r.Replica)
+	}
+	switch r.Op {
+	case events.LeaseGrant:
+		if r.Micros < 0 || r.Free < 0 {
+			return Event{}, fmt.Errorf("%w: lease %s asks for a negative amount", ErrInvalid, r.ID)
+		}
+	case events.LeaseReturn:
+		if r.KeepMicros < 0 || r.KeepFree < 0 {
+			return Event{}, fmt.Errorf("%w: lease %s keeps a negative amount", ErrInvalid, r.ID)
+		}
+	default:
+		return Event{}, fmt.Errorf("%w: lease %s has unknown operation %q", ErrInvalid, r.ID, r.Op)
+	}
+	return Event{ID: r.ID, Account: r.AccountID, Kind: KindLease, Lease: &r,
+		Fingerprint: fingerprint(family, r.AccountID, r.Replica, r.Op, r.Micros, r.Free, r.KeepMicros, r.KeepFree)}, nil
+}
+
+// Reclaim is the event that reclaims a replica's lease.
+func Reclaim(id, account, replica string, t time.Time) Event {
+	r := events.LeaseRequestV1{V: 1, ID: id, AccountID: account, Replica: replica, Op: LeaseReclaim}
+	return Event{ID: id, Account: account, Kind: KindLease, Time: t, Lease: &r,
+		Fingerprint: fingerprint(events.FamilyLease, account, replica, LeaseReclaim)}
 }

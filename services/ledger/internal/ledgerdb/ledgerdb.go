@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
 	"github.com/onekey-oss/onekey/pkg/store"
@@ -61,6 +62,33 @@ type AccountDoc struct {
 	UpdatedAt        time.Time        `bson:"updated_at"`
 	Seq              int64            `bson:"seq"`
 	KeySpendMicros   map[string]int64 `bson:"key_spend_micros,omitempty"`
+	// Leases are the replicas' lease counters; LeasedMicros and LeasedFree
+	// what stays leased in all; HasLeases is set while anything is leased,
+	// so a starting ledger finds the leases it must watch.
+	Leases       map[string]LeaseDoc `bson:"leases,omitempty"`
+	LeasedMicros int64               `bson:"leased_micros,omitempty"`
+	LeasedFree   int64               `bson:"leased_free,omitempty"`
+	HasLeases    bool                `bson:"has_leases,omitempty"`
+}
+
+// LeaseDoc is one replica's lease counters (events.Lease).
+type LeaseDoc struct {
+	GrantedMicros int64 `bson:"granted_micros"`
+	UsedMicros    int64 `bson:"used_micros"`
+	GrantedFree   int64 `bson:"granted_free"`
+	UsedFree      int64 `bson:"used_free"`
+}
+
+// LeasesToDoc converts an account's leases.
+func LeasesToDoc(m map[string]events.Lease) map[string]LeaseDoc {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]LeaseDoc, len(m))
+	for r, l := range m {
+		out[r] = LeaseDoc{GrantedMicros: int64(l.GrantedMicros), UsedMicros: int64(l.UsedMicros), GrantedFree: l.GrantedFree, UsedFree: l.UsedFree}
+	}
+	return out
 }
 
 // ToAccount converts the document to the ledger's state.
@@ -71,6 +99,16 @@ func (d AccountDoc) ToAccount() book.Account {
 		a.KeySpend = make(map[string]money.Micros, len(d.KeySpendMicros))
 		for k, v := range d.KeySpendMicros {
 			a.KeySpend[k] = money.Micros(v)
+		}
+	}
+	if len(d.Leases) > 0 {
+		a.Leases = make(map[string]events.Lease, len(d.Leases))
+		for r, l := range d.Leases {
+			v := events.Lease{GrantedMicros: money.Micros(l.GrantedMicros), UsedMicros: money.Micros(l.UsedMicros), GrantedFree: l.GrantedFree, UsedFree: l.UsedFree}
+			a.Leases[r] = v
+			m, f := v.Outstanding()
+			a.Leased += m
+			a.LeasedFree += f
 		}
 	}
 	return a
@@ -94,20 +132,31 @@ type EntryDoc struct {
 	Time            time.Time `bson:"time"`
 	AppliedAt       time.Time `bson:"applied_at"`
 	Batch           string    `bson:"batch"`
+	// A replica's lease counters' changes (usage of a replica, lease
+	// entries).
+	Replica        string `bson:"replica,omitempty"`
+	GrantDelta     int64  `bson:"grant_delta,omitempty"`
+	GrantFreeDelta int64  `bson:"grant_free_delta,omitempty"`
+	UseDelta       int64  `bson:"use_delta,omitempty"`
+	UseFreeDelta   int64  `bson:"use_free_delta,omitempty"`
 }
 
 // EntryToDoc converts a journal entry.
 func EntryToDoc(e book.Entry, batch string, now time.Time) EntryDoc {
 	return EntryDoc{ID: e.ID, AccountID: e.Account, Seq: e.Seq, Kind: e.Kind, AmountMicros: int64(e.Amount),
 		FreeDelta: e.FreeDelta, KeyID: e.KeyID, CostMicros: int64(e.Cost), CreditKind: e.CreditKind, Method: e.Method,
-		Fingerprint: e.Fingerprint, ThresholdMicros: int64(e.Threshold), Time: e.Time.UTC(), AppliedAt: now.UTC(), Batch: batch}
+		Fingerprint: e.Fingerprint, ThresholdMicros: int64(e.Threshold), Time: e.Time.UTC(), AppliedAt: now.UTC(), Batch: batch,
+		Replica: e.Replica, GrantDelta: int64(e.GrantDelta), GrantFreeDelta: e.GrantFreeDelta,
+		UseDelta: int64(e.UseDelta), UseFreeDelta: e.UseFreeDelta}
 }
 
 // ToEntry converts the document back.
 func (d EntryDoc) ToEntry() book.Entry {
 	return book.Entry{ID: d.ID, Account: d.AccountID, Seq: d.Seq, Kind: d.Kind, Amount: money.Micros(d.AmountMicros),
 		FreeDelta: d.FreeDelta, KeyID: d.KeyID, Cost: money.Micros(d.CostMicros), CreditKind: d.CreditKind,
-		Method: d.Method, Fingerprint: d.Fingerprint, Threshold: money.Micros(d.ThresholdMicros), Time: d.Time}
+		Method: d.Method, Fingerprint: d.Fingerprint, Threshold: money.Micros(d.ThresholdMicros), Time: d.Time,
+		Replica: d.Replica, GrantDelta: money.Micros(d.GrantDelta), GrantFreeDelta: d.GrantFreeDelta,
+		UseDelta: money.Micros(d.UseDelta), UseFreeDelta: d.UseFreeDelta}
 }
 
 // UsageDoc is a document of "usage": one request's metadata, removed by
@@ -430,6 +479,10 @@ func (db *DB) SaveAccounts(ctx context.Context, accounts []book.Account, default
 		if created.IsZero() {
 			created = now
 		}
+		leases := bson.D{}
+		for r, l := range LeasesToDoc(a.Leases) {
+			leases = append(leases, bson.E{Key: r, Value: l})
+		}
 		models = append(models, mongo.NewUpdateOneModel().
 			SetFilter(bson.D{{Key: "_id", Value: a.ID}}).
 			SetUpdate(bson.D{
@@ -437,6 +490,8 @@ func (db *DB) SaveAccounts(ctx context.Context, accounts []book.Account, default
 					{Key: "balance_micros", Value: int64(a.Balance)}, {Key: "free_requests_left", Value: a.Free},
 					{Key: "opened", Value: a.Opened}, {Key: "seq", Value: a.Seq}, {Key: "low_balance_micros", Value: int64(a.LowThreshold)},
 					{Key: "key_spend_micros", Value: spend}, {Key: "updated_at", Value: now.UTC()},
+					{Key: "leases", Value: leases}, {Key: "leased_micros", Value: int64(a.Leased)},
+					{Key: "leased_free", Value: a.LeasedFree}, {Key: "has_leases", Value: a.Leased > 0 || a.LeasedFree > 0},
 				}},
 				{Key: "$setOnInsert", Value: bson.D{
 					{Key: "created_at", Value: created.UTC()},
@@ -464,4 +519,25 @@ func bulkWrite(ctx context.Context, c *mongo.Collection, models []mongo.WriteMod
 		models = models[n:]
 	}
 	return nil
+}
+
+// LeasedAccounts returns the ids of the accounts with something leased,
+// read once at start-up (a scan on FerretDB: there is no index on it).
+func (db *DB) LeasedAccounts(ctx context.Context) ([]string, error) {
+	cur, err := db.st.Collection(readmodel.CollAccounts).Find(ctx, bson.D{{Key: "has_leases", Value: true}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find leased accounts: %w", err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find leased accounts: %w", err)
+	}
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	return ids, nil
 }
