@@ -26,9 +26,12 @@ import (
 //     refused: provider-run tools there (xAI's agent tools, OpenAI's
 //     web search) are billed per call and not reported in the usage.
 //   - search_parameters unless its mode is "off" (xAI Live Search, billed
-//     per source; xAI has
-//     retired it for its Agent Tools API) and web_search_options (OpenAI's
-//     search models, billed per call) are refused.
+//     per source; xAI has retired it for its Agent Tools API) and
+//     web_search_options (OpenAI's search models, billed per call) are
+//     refused.
+//   - Anthropic's speed (fast mode) and inference_geo (US-only inference)
+//     multiply the token rates; the catalog has no such multipliers, so
+//     any value but the standard one ("standard", "global") is refused.
 
 // defaultWebSearchHold is the number of searches a credit hold assumes for
 // a web search tool without max_uses: Anthropic sets no default limit, so
@@ -56,6 +59,16 @@ func checkCharges(o op, m catalog.Model, body []byte) (catalog.Declared, *apiErr
 			return d, refuse("service_tier", fmt.Sprintf("`service_tier` %q is not available for `%s` through this gateway: it has no price for that tier. Omit `service_tier` or use \"default\".", tier, m.ID))
 		}
 		d.ServiceTier = tier
+	}
+	for _, v := range x.Speed {
+		if v != "" && v != "standard" {
+			return d, refuse("speed", fmt.Sprintf("`speed` %q is not supported by this gateway: it is priced above the standard rates, which the catalog does not hold.", v))
+		}
+	}
+	for _, v := range x.InferenceGeo {
+		if v != "" && v != "global" {
+			return d, refuse("inference_geo", fmt.Sprintf("`inference_geo` %q is not supported by this gateway: it is priced above the standard rates, which the catalog does not hold.", v))
+		}
 	}
 	if x.SearchParameters {
 		return d, refuse("search_parameters", "`search_parameters` (xAI Live Search, billed per source) is not supported by this gateway except with \"mode\": \"off\"; xAI has retired it in favour of its Agent Tools API.")

@@ -181,6 +181,8 @@ func TestGateway_ChargesThatCannotBeMeteredAreRefusedNamingTheParameterAndNotFor
 		{"an xAI agent tool on chat", "/v1/chat/completions", `{"model":"grok-4","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}},{"type":"x_search"}],` + msgs + `}`, "tools"},
 		{"an OpenAI hosted tool on chat", "/v1/chat/completions", `{"model":"gpt-5.2","tools":[{"type":"web_search_preview"}],` + msgs + `}`, "tools"},
 		{"Anthropic code execution", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":100,"tools":[{"type":"code_execution_20250825","name":"code_execution"}],` + msgs + `}`, "tools"},
+		{"Anthropic fast mode", "/v1/messages", `{"model":"claude-opus-4-6","max_tokens":100,"speed":"fast",` + msgs + `}`, "speed"},
+		{"Anthropic US-only inference", "/v1/messages", `{"model":"claude-opus-4-6","max_tokens":100,"inference_geo":"us",` + msgs + `}`, "inference_geo"},
 		{"web search on a model without its price", "/v1/messages", `{"model":"claude-3-5-haiku","max_tokens":100,"tools":[{"type":"web_search_20250305","name":"web_search"}],` + msgs + `}`, "tools"},
 	}
 	for _, tt := range tests {

@@ -36,3 +36,6 @@ func Elements(b []byte, fn func(start, end int) error) error {
 		}
 	}
 }
+
+// ValueEnd returns the offset just after the JSON value starting at b[i].
+func ValueEnd(b []byte, i int) (int, error) { return skipValue(b, i, 1) }

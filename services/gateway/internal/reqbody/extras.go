@@ -27,6 +27,11 @@ type Extras struct {
 	// WebSearchOptions is a non-null web_search_options (OpenAI's search
 	// models on chat completions).
 	WebSearchOptions bool
+	// Speed and InferenceGeo are every top-level speed and inference_geo
+	// value (Anthropic's fast mode and data residency, both priced as a
+	// multiple of the token rates), decoded like ServiceTiers.
+	Speed        []string
+	InferenceGeo []string
 	// CacheTTL1h is set when the body may ask for 1-hour cache writes. It is
 	// a byte search for a "1h" string, used only to size the credit hold.
 	CacheTTL1h bool
@@ -40,28 +45,73 @@ type Tool struct {
 }
 
 var (
-	extraKeys = [][]byte{[]byte(`"service_tier"`), []byte(`"tools"`), []byte(`"search_parameters"`), []byte(`"web_search_options"`)}
+	// scalarKeys are read by a scan of the top level when one of them
+	// appears anywhere in the body.
+	scalarKeys = [][]byte{[]byte(`"service_tier"`), []byte(`"search_parameters"`), []byte(`"web_search_options"`),
+		[]byte(`"speed"`), []byte(`"inference_geo"`)}
+	toolsKey = []byte(`"tools"`)
 	// A key can only be spelled with escapes through \u (its letters and
 	// '_' have no other escape), so a body without any of the keys above
 	// and without "\u" cannot hold them.
 	unicodeEscape = []byte(`\u`)
 )
 
-// ReadExtras reads the Extras of body. The common body, which has none of
-// their keys, costs one byte search per key; otherwise one scan of the top
-// level, and of each tool's top level: nothing is decoded but the few
-// values read.
+// ReadExtras reads the Extras of body, which Peek has accepted. The common
+// body costs a byte search per key and, when it has tools, a scan of its
+// tools arrays only: every "tools": [...] in the body is read (the
+// top-level one is among them; a nested one can only add to what is
+// refused), so the rest of the body is not scanned a second time. A body
+// with a scalar key or a \u escape gets one scan of its top level.
 func ReadExtras(body []byte) (Extras, error) {
 	x := Extras{CacheTTL1h: bytes.Contains(body, []byte(`"1h"`))}
-	if !mayHaveExtras(body) {
-		return x, nil
+	if hasAny(body, scalarKeys) || bytes.Contains(body, unicodeEscape) {
+		return x, readTopLevel(body, &x)
 	}
+	for off := 0; ; {
+		i := bytes.Index(body[off:], toolsKey)
+		if i < 0 {
+			return x, nil
+		}
+		j := skipSpace(body, off+i+len(toolsKey))
+		off = j
+		if j >= len(body) || body[j] != ':' {
+			continue
+		}
+		j = skipSpace(body, j+1)
+		if j >= len(body) || body[j] != '[' {
+			continue
+		}
+		end, err := jsonscan.ValueEnd(body, j)
+		if err != nil {
+			continue // not a value: the bytes were inside a key
+		}
+		tools, err := typedTools(body[j:end])
+		if err != nil {
+			return Extras{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		x.Tools = append(x.Tools, tools...)
+		off = end
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func readTopLevel(body []byte, x *Extras) error {
 	err := jsonscan.Fields(body, func(f jsonscan.Field) error {
 		raw := body[f.ValueStart:f.ValueEnd]
 		null := string(raw) == "null"
 		switch f.Key {
 		case "service_tier":
 			x.ServiceTiers = append(x.ServiceTiers, tierValue(raw))
+		case "speed":
+			x.Speed = append(x.Speed, tierValue(raw))
+		case "inference_geo":
+			x.InferenceGeo = append(x.InferenceGeo, tierValue(raw))
 		case "search_parameters":
 			x.SearchParameters = x.SearchParameters || (!null && !searchOff(raw))
 		case "web_search_options":
@@ -79,13 +129,10 @@ func ReadExtras(body []byte) (Extras, error) {
 		return nil
 	})
 	if err != nil {
-		return Extras{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		*x = Extras{}
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return x, nil
-}
-
-func mayHaveExtras(body []byte) bool {
-	return hasAny(body, extraKeys) || bytes.Contains(body, unicodeEscape)
+	return nil
 }
 
 func hasAny(b []byte, marks [][]byte) bool {
