@@ -29,8 +29,9 @@ const (
 	CollNonceUses = "crypto_nonce_uses"
 	// CollClaims: _id = ClaimID(chain, tx, account).
 	CollClaims = "crypto_claims"
-	// CollCredits: _id = events.TxID(chain, tx, log index); the unique
-	// insert that lets a transfer be credited once, to one account, ever.
+	// CollCredits: _id = events.ChainTxID(chain id, tx, log index) (older
+	// credits: events.TxID(chain name, tx, log index)); the unique insert
+	// that lets a transfer be credited once, to one account, ever.
 	CollCredits = "crypto_credits"
 )
 
@@ -70,7 +71,8 @@ type Claim struct {
 
 // Credit is one transfer credited to an account.
 type Credit struct {
-	ID           string    `bson:"_id"` // chain:tx:log
+	ID           string    `bson:"_id"` // eip155:<chain id>:tx:log (older: <chain name>:tx:log)
+	ChainID      uint64    `bson:"chain_id,omitempty"`
 	AccountID    string    `bson:"account_id"`
 	ClaimID      string    `bson:"claim_id"`
 	Chain        string    `bson:"chain"`
@@ -142,6 +144,10 @@ type Chain struct {
 	// SafeBelow, when positive, lets amounts below it be credited at the
 	// "safe" block rather than waiting for "finalized".
 	SafeBelow money.Micros
+	// ChainID is the chain's EIP-155 id (CHAIN_<NAME>_CHAIN_ID), part of
+	// every credit's id. 0: chainwatcher asks the RPC endpoint (eth_chainId);
+	// when set, chainwatcher checks that the endpoint serves this chain.
+	ChainID uint64
 }
 
 // TokenByContract returns the accepted token at contract (any case).
@@ -174,6 +180,7 @@ func (c Chain) Rule(amount money.Micros) string {
 //	CHAIN_<NAME>_TOKENS=USDC:0x...:6,USDT:0x...:6      (required; symbol:contract:decimals)
 //	CHAIN_<NAME>_FINALITY=finalized|safe               (default finalized)
 //	CHAIN_<NAME>_SAFE_BELOW_USD=100.00                 (default 0: always the rule above)
+//	CHAIN_<NAME>_CHAIN_ID=8453                         (default: the RPC endpoint's eth_chainId)
 //
 // Decimals are always given, never assumed. Every problem is reported.
 func ChainsFromEnv(getenv func(string) string) ([]Chain, error) {
@@ -215,6 +222,13 @@ func ChainsFromEnv(getenv func(string) string) ([]Chain, error) {
 				fail("%sSAFE_BELOW_USD=%q: want a dollar amount such as 100.00", p, v)
 			}
 			c.SafeBelow = m
+		}
+		if v := get(p + "CHAIN_ID"); v != "" {
+			id, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || id == 0 {
+				fail("%sCHAIN_ID=%q: want the chain's EIP-155 id, e.g. 8453", p, v)
+			}
+			c.ChainID = id
 		}
 		tokens := get(p + "TOKENS")
 		if tokens == "" {

@@ -32,6 +32,9 @@ const (
 	CodeWalletTaken    = "wallet_linked_elsewhere"
 	CodeAlreadyClaimed = "already_claimed"
 	CodeNoWallet       = "no_linked_wallet"
+	// CodeTooManyClaims: the account has as many pending claims as it may
+	// (payments' PAYMENTS_MAX_PENDING_CLAIMS).
+	CodeTooManyClaims = "too_many_pending_claims"
 )
 
 // Claim statuses.

@@ -19,7 +19,7 @@ func TestEvents_RoundTripThroughJSONUnchanged(t *testing.T) {
 		events.UsageRecordedV1{V: 1, ID: "req_1", Time: now, AccountID: "acc_1", ProjectID: "prj_1", KeyID: "key_1", Model: "gpt-5.2", Provider: "openai", Channel: "openai-0", InputTokens: 10, CachedInputTokens: 5, CacheWriteTokens: 2, OutputTokens: 7, ReasoningTokens: 3, CostMicros: 123, LatencyMS: 40, TTFBMS: 9, Streamed: true, Status: 200, Estimated: true},
 		events.CreditPurchasedV1{V: 1, ID: "evt_1", Time: now, AccountID: "acc_1", Kind: events.CreditRefund, AmountMicros: -5 * money.Dollar, Source: "stripe", PaymentID: "cs_1"},
 		events.CreditAdjustedV1{V: 1, ID: "adj_1", Time: now, AccountID: "acc_1", AmountMicros: money.USD(5), Reason: "demo", Actor: "devstack"},
-		events.TxConfirmedV1{V: 1, ID: events.TxID("base", "0xabc", 3), Time: now, AccountID: "acc_1", ClaimID: "clm_1", Chain: "base", TxHash: "0xabc", LogIndex: 3, Token: "USDC", From: "0x1", To: "0x2", AmountMicros: 1_500_000, BlockNumber: 99, BlockHash: "0xdef"},
+		events.TxConfirmedV1{V: 1, ID: events.TxID("base", "0xabc", 3), Time: now, AccountID: "acc_1", ClaimID: "clm_1", Chain: "base", TxHash: "0xabc", LogIndex: 3, Token: "USDC", From: "0x1", To: "0x2", AmountMicros: 1_500_000, BlockNumber: 99, BlockHash: "0xdef", ChainID: 8453},
 		events.TxRejectedV1{V: 1, ID: "rej_1", Time: now, AccountID: "acc_1", ClaimID: "clm_1", Chain: "ethereum", TxHash: "0xabc", Reason: "reverted"},
 		events.AccountCreatedV1{V: 1, ID: "account.created:acc_1", Time: now, AccountID: "acc_1"},
 		events.AccountDeletedV1{V: 1, ID: "account.deleted:acc_1", Time: now, AccountID: "acc_1"},
@@ -111,5 +111,8 @@ func TestEvents_SubjectRefusesAccountIDsThatAreNotOneToken(t *testing.T) {
 	}
 	if got := events.TxID("base", "0xab", 12); got != "base:0xab:12" {
 		t.Errorf("TxID = %q", got)
+	}
+	if got := events.ChainTxID(8453, "0xAB", 12); got != "eip155:8453:0xab:12" {
+		t.Errorf("ChainTxID = %q", got)
 	}
 }

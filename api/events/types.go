@@ -1,6 +1,7 @@
 package events
 
 import (
+	"strings"
 	"time"
 
 	"github.com/onekey-oss/onekey/api/money"
@@ -109,8 +110,10 @@ func (e CreditAdjustedV1) EventSubject() (string, error) {
 }
 
 // TxConfirmedV1 is an on-chain stablecoin transfer to our deposit address,
-// final by the chain's confirmation rule. ID is chain:txhash:logindex, so a
-// transfer can be credited once, ever.
+// final by the chain's confirmation rule. ID is ChainTxID (eip155:<chain
+// id>:<tx hash>:<log index>), so a transfer can be credited once, ever,
+// whatever name the chain is configured under; transfers credited before
+// chain ids were used keep their TxID (<name>:<tx hash>:<log index>).
 type TxConfirmedV1 struct {
 	V            int          `json:"v"`
 	ID           string       `json:"id"`
@@ -126,6 +129,9 @@ type TxConfirmedV1 struct {
 	AmountMicros money.Micros `json:"amount_micros"`
 	BlockNumber  uint64       `json:"block_number"`
 	BlockHash    string       `json:"block_hash"`
+	// ChainID is the chain's EIP-155 id (0 on events made before it was
+	// carried).
+	ChainID uint64 `json:"chain_id,omitempty"`
 }
 
 func (e TxConfirmedV1) EventID() string { return e.ID }
@@ -133,9 +139,20 @@ func (e TxConfirmedV1) EventSubject() (string, error) {
 	return Subject(FamilyTxConfirmed, e.AccountID)
 }
 
-// TxID is the stable id of an on-chain transfer.
+// TxID is the id on-chain transfers were credited under before ChainTxID:
+// the chain's configured name, the tx hash and the log index. Chainwatcher
+// still looks it up, so a transfer credited under it is never credited
+// again under its ChainTxID.
 func TxID(chain, txHash string, logIndex uint) string {
 	return chain + ":" + txHash + ":" + itoa(uint64(logIndex))
+}
+
+// ChainTxID is the stable id of an on-chain transfer: the chain by its
+// EIP-155 chain id in CAIP-2 form, the lower-case tx hash and the log
+// index, e.g. "eip155:8453:0xab…:3". It does not change when an operator
+// renames the chain in CRYPTO_CHAINS.
+func ChainTxID(chainID uint64, txHash string, logIndex uint) string {
+	return "eip155:" + itoa(chainID) + ":" + strings.ToLower(txHash) + ":" + itoa(uint64(logIndex))
 }
 
 // TxRejectedV1 says a crypto claim will not be credited, and why.

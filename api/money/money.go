@@ -103,6 +103,19 @@ func Parse(s string) (Micros, error) {
 // value with the given number of decimals) into Micros, refusing amounts
 // that are not a whole number of micros rather than rounding them.
 func FromTokenUnits(units string, decimals int) (Micros, error) {
+	return tokenUnits(units, decimals, false)
+}
+
+// FloorTokenUnits converts an integer token-amount with the given number
+// of decimals into Micros, rounding down to a whole micro-USD: the dust
+// beyond the sixth decimal of an 18-decimal stablecoin is dropped, never a
+// reason to refuse the amount. An amount below one micro is 0. It fails
+// only on a malformed or too large amount. Integer arithmetic only.
+func FloorTokenUnits(units string, decimals int) (Micros, error) {
+	return tokenUnits(units, decimals, true)
+}
+
+func tokenUnits(units string, decimals int, floor bool) (Micros, error) {
 	if decimals < 0 || decimals > 36 {
 		return 0, fmt.Errorf("token decimals %d out of range", decimals)
 	}
@@ -116,9 +129,12 @@ func FromTokenUnits(units string, decimals int) (Micros, error) {
 	if decimals >= 6 {
 		drop := decimals - 6
 		if len(units) <= drop {
+			if floor {
+				return 0, nil
+			}
 			return 0, fmt.Errorf("token amount %s with %d decimals is below one micro-USD", units, decimals)
 		}
-		if strings.TrimLeft(units[len(units)-drop:], "0") != "" {
+		if !floor && strings.TrimLeft(units[len(units)-drop:], "0") != "" {
 			return 0, fmt.Errorf("token amount %s with %d decimals is not a whole number of micro-USD", units, decimals)
 		}
 		units = units[:len(units)-drop]

@@ -74,3 +74,27 @@ func TestMoney_TokenUnitsHonourDecimals(t *testing.T) {
 		}
 	}
 }
+
+func TestMoney_FloorTokenUnitsDropsDustBelowAMicro(t *testing.T) {
+	cases := []struct {
+		units    string
+		decimals int
+		want     money.Micros
+	}{
+		{"1000000500000000000", 18, 1_000_000}, // 1.0000005 of an 18-decimal token
+		{"1000000999999999999", 18, 1_000_000},
+		{"999999999999", 18, 0}, // below one micro
+		{"2500000", 6, 2_500_000},
+		{"25", 1, 2_500_000},
+		{"0", 18, 0},
+	}
+	for _, c := range cases {
+		got, err := money.FloorTokenUnits(c.units, c.decimals)
+		if err != nil || got != c.want {
+			t.Errorf("FloorTokenUnits(%s, %d) = %d, %v; want %d", c.units, c.decimals, got, err, c.want)
+		}
+	}
+	if _, err := money.FloorTokenUnits("99999999999999999999999999999999", 6); err == nil {
+		t.Error("an amount beyond int64 micros was accepted")
+	}
+}

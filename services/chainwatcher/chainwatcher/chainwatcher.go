@@ -46,6 +46,7 @@ import (
 type ChainClient interface {
 	TransactionReceipt(ctx context.Context, txHash common.Hash) (*types.Receipt, error)
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
+	ChainID(ctx context.Context) (*big.Int, error)
 }
 
 // Deps are what chainwatcher runs on.
@@ -76,6 +77,11 @@ type Service struct {
 	met     *metrics
 	promh   http.Handler
 	mu      sync.Mutex // one pass at a time
+
+	// Touched by the checks of one pass, concurrently.
+	stateMu  sync.Mutex
+	chainIDs map[string]uint64   // by chain name, once read and checked
+	backoff  map[string]notFound // by claim id: transactions not found yet
 }
 
 // New builds the service, dialling the chains without a client in deps.
@@ -83,13 +89,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Bus == nil || deps.Store == nil {
 		return nil, errors.New("chainwatcher: Bus and Store are required")
 	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 15 * time.Second
-	}
-	if cfg.ClaimTimeout <= 0 {
-		cfg.ClaimTimeout = 24 * time.Hour
-	}
-	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: deps.Logger, now: deps.Now, clients: map[string]ChainClient{}}
+	cfg.defaults()
+	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: deps.Logger, now: deps.Now, clients: map[string]ChainClient{},
+		chainIDs: map[string]uint64{}, backoff: map[string]notFound{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +105,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.met, s.promh = met, deps.Metrics
 	for _, ch := range cfg.Chains {
 		if c, ok := deps.Clients[ch.Name]; ok {
-			s.clients[ch.Name] = c
+			s.clients[ch.Name] = timedClient{c: c, d: cfg.RPCTimeout}
 			continue
 		}
 		if ch.RPCURL == "" {
@@ -115,7 +117,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			s.Close()
 			return nil, fmt.Errorf("chainwatcher: dial %s: %w", ch.Name, err)
 		}
-		s.clients[ch.Name] = c
+		s.clients[ch.Name] = timedClient{c: c, d: cfg.RPCTimeout}
 		s.closers = append(s.closers, c.Close)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -175,13 +177,16 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Poll makes one pass over every pending claim of the configured chains.
-// Errors of one claim (an RPC outage) do not stop the others; they are
-// returned joined, and the claim stays pending for the next pass.
+// Poll makes one pass over every pending claim of the configured chains
+// that is due (see poll.go), checking up to Config.Concurrency claims at
+// once, each RPC call bounded by Config.RPCTimeout. Errors of one claim
+// (an RPC outage) do not stop the others; they are returned joined, and
+// the claim stays pending for the next pass.
 func (s *Service) Poll(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
+	var pending []dueClaim
 	for _, ch := range s.cfg.Chains {
 		cur, err := s.st.Collection(cryptopay.CollClaims).Find(ctx, bson.D{{Key: "chain", Value: ch.Name}, {Key: "status", Value: events.ClaimPending}})
 		if err != nil {
@@ -194,11 +199,10 @@ func (s *Service) Poll(ctx context.Context) error {
 			continue
 		}
 		for _, c := range claims {
-			if err := s.check(ctx, ch, c); err != nil {
-				errs = append(errs, fmt.Errorf("claim %s: %w", c.ID, err))
-			}
+			pending = append(pending, dueClaim{ch: ch, c: c})
 		}
 	}
+	errs = append(errs, s.checkAll(ctx, s.due(pending))...)
 	return errors.Join(errs...)
 }
 

@@ -50,10 +50,10 @@ func TestChainwatcher_TransferFromLinkedWalletIsCreditedOnceAfterFinality(t *tes
 	ev := got[0]
 	logIndex := r.Logs[0].Index
 	want := events.TxConfirmedV1{
-		V: 1, ID: events.TxID(chainName, strings.ToLower(r.TxHash.Hex()), logIndex), Time: ev.Time, AccountID: "acc_alice", ClaimID: id,
+		V: 1, ID: events.ChainTxID(w.ChainID.Uint64(), r.TxHash.Hex(), logIndex), Time: ev.Time, AccountID: "acc_alice", ClaimID: id,
 		Chain: chainName, TxHash: strings.ToLower(r.TxHash.Hex()), LogIndex: logIndex, Token: "USDC",
 		From: strings.ToLower(w.alice.Addr.Hex()), To: strings.ToLower(w.deposit.Hex()),
-		AmountMicros: 2_500_000, BlockNumber: r.BlockNumber.Uint64(), BlockHash: r.BlockHash.Hex(),
+		AmountMicros: 2_500_000, BlockNumber: r.BlockNumber.Uint64(), BlockHash: r.BlockHash.Hex(), ChainID: w.ChainID.Uint64(),
 	}
 	if ev != want {
 		t.Errorf("tx.confirmed =\n %+v\nwant\n %+v", ev, want)

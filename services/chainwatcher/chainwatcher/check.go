@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
@@ -39,6 +40,9 @@ func (s *Service) check(ctx context.Context, ch cryptopay.Chain, c cryptopay.Cla
 	expired := s.now().Sub(c.CreatedAt) > s.cfg.ClaimTimeout
 	rcpt, err := cl.TransactionReceipt(ctx, common.HexToHash(c.TxHash))
 	if errors.Is(err, ethereum.NotFound) {
+		if c.SeenBlock == "" {
+			s.missed(c) // never seen: look again later, not every pass
+		}
 		if !expired {
 			return nil
 		}
@@ -48,8 +52,12 @@ func (s *Service) check(ctx context.Context, ch cryptopay.Chain, c cryptopay.Cla
 		return s.reject(ctx, c, events.RejectTimeout)
 	}
 	if err != nil {
+		if c.SeenBlock == "" && callTimedOut(ctx, err) {
+			s.missed(c)
+		}
 		return fmt.Errorf("receipt: %w", err)
 	}
+	s.found(c)
 	if bh := rcpt.BlockHash.Hex(); bh != c.SeenBlock {
 		if c.SeenBlock != "" {
 			s.log.Info("claimed transaction moved to another block (reorg)", "claim", c.ID, "from", c.SeenBlock, "to", bh)
@@ -135,7 +143,8 @@ func match(ch cryptopay.Chain, logs []*types.Log, linked map[string]bool) ([]tra
 			sawWrongSender = true
 			continue
 		}
-		amount, err := money.FromTokenUnits(new(big.Int).SetBytes(l.Data).String(), tok.Decimals)
+		// Dust beyond a micro-USD (an 18-decimal token) is rounded down.
+		amount, err := money.FloorTokenUnits(new(big.Int).SetBytes(l.Data).String(), tok.Decimals)
 		if err != nil || amount <= 0 {
 			sawBadAmount = true
 			continue
@@ -189,12 +198,52 @@ func (s *Service) final(ctx context.Context, cl ChainClient, rule string, rcpt *
 // credit inserts the unique credit of transfer t for claim c and publishes
 // tx.confirmed. It returns false when the transfer was already credited to
 // another account.
+//
+// The credit's id is events.ChainTxID (the chain's EIP-155 id, not its
+// configured name). A transfer credited before that, under
+// events.TxID(name, tx, log), is found by that id first and kept: nothing
+// writes such ids any more, so this read cannot race with the write of one.
 func (s *Service) credit(ctx context.Context, ch cryptopay.Chain, c cryptopay.Claim, rcpt *types.Receipt, t transfer) (bool, error) {
+	chainID, err := s.chainID(ctx, ch)
+	if err != nil {
+		return false, err
+	}
 	cr := cryptopay.Credit{
-		ID: events.TxID(ch.Name, c.TxHash, t.logIndex), AccountID: c.AccountID, ClaimID: c.ID, Chain: ch.Name,
+		ID: events.ChainTxID(chainID, c.TxHash, t.logIndex), ChainID: chainID, AccountID: c.AccountID, ClaimID: c.ID, Chain: ch.Name,
 		TxHash: c.TxHash, LogIndex: t.logIndex, Token: t.token.Symbol, From: t.from, AmountMicros: int64(t.amount),
 		CreatedAt: s.now().UTC(),
 	}
+	coll := s.st.Collection(cryptopay.CollCredits)
+	var legacy cryptopay.Credit
+	err = coll.FindOne(ctx, bson.D{{Key: "_id", Value: events.TxID(ch.Name, c.TxHash, t.logIndex)}}).Decode(&legacy)
+	switch {
+	case err == nil:
+		if legacy.AccountID != c.AccountID {
+			return false, nil
+		}
+		cr = legacy
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return false, fmt.Errorf("read credit %s: %w", events.TxID(ch.Name, c.TxHash, t.logIndex), err)
+	default:
+		if ok, err := s.insertCredit(ctx, &cr); !ok || err != nil {
+			return ok, err
+		}
+	}
+	ev := events.TxConfirmedV1{
+		V: 1, ID: cr.ID, Time: cr.CreatedAt, AccountID: cr.AccountID, ClaimID: cr.ClaimID, Chain: cr.Chain,
+		TxHash: cr.TxHash, LogIndex: cr.LogIndex, Token: cr.Token, From: cr.From, To: t.to,
+		AmountMicros: money.Micros(cr.AmountMicros), BlockNumber: rcpt.BlockNumber.Uint64(), BlockHash: rcpt.BlockHash.Hex(),
+		ChainID: cr.ChainID,
+	}
+	if _, err := s.bus.Publish(ctx, ev); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// insertCredit inserts *cr, or, when its id is taken, reads the stored
+// credit into *cr. It returns false when that credit is another account's.
+func (s *Service) insertCredit(ctx context.Context, cr *cryptopay.Credit) (bool, error) {
 	coll := s.st.Collection(cryptopay.CollCredits)
 	if _, err := coll.InsertOne(ctx, cr); err != nil {
 		if !store.IsDuplicate(err) {
@@ -204,18 +253,10 @@ func (s *Service) credit(ctx context.Context, ch cryptopay.Chain, c cryptopay.Cl
 		if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: cr.ID}}).Decode(&prev); err != nil {
 			return false, fmt.Errorf("read credit %s: %w", cr.ID, err)
 		}
-		if prev.AccountID != c.AccountID {
+		if prev.AccountID != cr.AccountID {
 			return false, nil
 		}
-		cr = prev // published again below with the same id: a no-op downstream
-	}
-	ev := events.TxConfirmedV1{
-		V: 1, ID: cr.ID, Time: cr.CreatedAt, AccountID: cr.AccountID, ClaimID: cr.ClaimID, Chain: cr.Chain,
-		TxHash: cr.TxHash, LogIndex: cr.LogIndex, Token: cr.Token, From: cr.From, To: t.to,
-		AmountMicros: money.Micros(cr.AmountMicros), BlockNumber: rcpt.BlockNumber.Uint64(), BlockHash: rcpt.BlockHash.Hex(),
-	}
-	if _, err := s.bus.Publish(ctx, ev); err != nil {
-		return false, err
+		*cr = prev // published again with the same id: a no-op downstream
 	}
 	return true, nil
 }

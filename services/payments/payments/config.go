@@ -52,6 +52,10 @@ type Config struct {
 	// OutboxInterval is how often stored but unpublished payments are
 	// published again (PAYMENTS_OUTBOX_INTERVAL).
 	OutboxInterval time.Duration
+	// MaxPendingClaims is how many crypto claims one account may have
+	// pending at once (PAYMENTS_MAX_PENDING_CLAIMS; 0: the default, 10).
+	// It bounds the work made-up claims can make for chainwatcher.
+	MaxPendingClaims int
 }
 
 // ConfigFromEnv reads Config, reporting every problem together.
@@ -71,6 +75,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		OutboxInterval:      r.Duration("PAYMENTS_OUTBOX_INTERVAL", 30*time.Second),
 		DevTopUp:            r.Bool("PAYMENTS_DEV_TOPUP", false),
 		PublicURL:           r.String("PAYMENTS_PUBLIC_URL", ""),
+		MaxPendingClaims:    r.Int("PAYMENTS_MAX_PENDING_CLAIMS", DefaultMaxPendingClaims),
 	}
 	chains, err := cryptopay.ChainsFromEnv(getenv)
 	if err != nil {
@@ -95,6 +100,8 @@ func (c Config) validate() error {
 		return configError("CHECKOUT_MIN_USD and CHECKOUT_MAX_USD must be whole cents")
 	case c.DevTopUp && c.StripeSecretKey != "":
 		return configError("PAYMENTS_DEV_TOPUP is for machines without STRIPE_SECRET_KEY; unset one of them")
+	case c.MaxPendingClaims < 0 || c.MaxPendingClaims > 1000:
+		return configError("PAYMENTS_MAX_PENDING_CLAIMS must be between 1 and 1000")
 	case c.PublicURL != "" && !absoluteHTTP(c.PublicURL):
 		return configError("PAYMENTS_PUBLIC_URL must be an http(s) URL")
 	case c.StripeAPIBase != "":

@@ -184,6 +184,12 @@ func (s *Service) Claim(ctx context.Context, req events.CryptoClaimRequestV1) ev
 	if others > 0 {
 		return fail(events.CodeAlreadyClaimed, "this transaction is claimed by another account")
 	}
+	if full, err := s.tooManyPending(ctx, req.AccountID, cryptopay.ClaimID(req.Chain, tx, req.AccountID)); err != nil {
+		s.log.Warn("claim", "err", err)
+		return fail(events.CodeUnavailable, "try again")
+	} else if full {
+		return fail(events.CodeTooManyClaims, fmt.Sprintf("this account already has %d claims waiting for confirmation; wait until one is confirmed or rejected", s.maxPending()))
+	}
 	now := s.now().UTC()
 	c := cryptopay.Claim{ID: cryptopay.ClaimID(req.Chain, tx, req.AccountID), AccountID: req.AccountID, Chain: req.Chain, TxHash: tx, Status: events.ClaimPending, CreatedAt: now, UpdatedAt: now}
 	coll := s.st.Collection(cryptopay.CollClaims)

@@ -166,3 +166,43 @@ func TestClaim_RecordedOncePerAccountAndRefusedToAnotherAccount(t *testing.T) {
 		t.Errorf("another account sees %+v", other)
 	}
 }
+
+func TestClaim_EleventhPendingClaimOfAnAccountIsRefusedWithAClearError(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withChains)
+	link(t, h, "acc_many")
+	link(t, h, "acc_calm")
+	hash := func(i int) string { return "0x" + strings.Repeat("0", 62) + string(rune('a'+i/16)) + string("0123456789abcdef"[i%16]) }
+	claim := func(acc string, i int) events.CryptoClaimReplyV1 {
+		return request[events.CryptoClaimReplyV1](t, h, events.SubjectCryptoClaim, events.CryptoClaimRequestV1{V: 1, AccountID: acc, Chain: "base", TxHash: hash(i)})
+	}
+	for i := range 10 {
+		if rep := claim("acc_many", i); rep.Code != "" || rep.Status != events.ClaimPending {
+			t.Fatalf("claim %d: %+v", i+1, rep)
+		}
+	}
+	rep := claim("acc_many", 10)
+	if rep.Code != events.CodeTooManyClaims || !strings.Contains(rep.Error, "10 claims waiting") {
+		t.Fatalf("11th pending claim: %+v, want %s with a message saying why", rep, events.CodeTooManyClaims)
+	}
+	// Claiming one of the ten again answers it; another account is not
+	// affected.
+	if rep := claim("acc_many", 3); rep.Code != "" || rep.Status != events.ClaimPending {
+		t.Errorf("claiming a pending claim again: %+v", rep)
+	}
+	if rep := claim("acc_calm", 11); rep.Code != "" {
+		t.Errorf("another account's claim: %+v", rep)
+	}
+	// Once one is closed, there is room again.
+	if _, err := h.st.Collection(cryptopay.CollClaims).UpdateOne(context.Background(), bson.D{{Key: "_id", Value: cryptopay.ClaimID("base", hash(0), "acc_many")}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: events.ClaimRejected}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := claim("acc_many", 10); rep.Code != "" || rep.Status != events.ClaimPending {
+		t.Errorf("claim after one was rejected: %+v", rep)
+	}
+	n, err := h.st.Collection(cryptopay.CollClaims).CountDocuments(context.Background(), bson.D{{Key: "account_id", Value: "acc_many"}, {Key: "status", Value: events.ClaimPending}})
+	if err != nil || n != 10 {
+		t.Errorf("%d pending claims (%v), want 10", n, err)
+	}
+}

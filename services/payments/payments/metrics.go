@@ -11,10 +11,13 @@ import (
 // metrics are payments' instruments. Alert on a rising rate of
 // payments_stripe_webhooks{outcome="retry"} (Stripe is being asked to come
 // back: the bus or the database is down) and on any
-// outcome="refused" (bad signatures: a wrong secret or an attack).
+// outcome="refused" (bad signatures: a wrong secret or an attack), and on
+// any increase of payments_unsupported_currency_sessions (a customer paid
+// in a currency that credits nothing: refund or credit by hand).
 type metrics struct {
-	webhooks  metric.Int64Counter
-	checkouts metric.Int64Counter
+	webhooks    metric.Int64Counter
+	checkouts   metric.Int64Counter
+	unsupported metric.Int64Counter
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
@@ -30,7 +33,11 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{webhooks: wh, checkouts: co}, nil
+	un, err := m.Int64Counter("payments_unsupported_currency_sessions", metric.WithDescription("Paid Checkout Sessions of ours in a currency other than USD, by currency: recorded, credited nothing; an operator must act."))
+	if err != nil {
+		return nil, err
+	}
+	return &metrics{webhooks: wh, checkouts: co, unsupported: un}, nil
 }
 
 func (m *metrics) webhook(outcome string) {
@@ -39,4 +46,8 @@ func (m *metrics) webhook(outcome string) {
 
 func (m *metrics) checkout(outcome string) {
 	m.checkouts.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+}
+
+func (m *metrics) unsupportedCurrency(currency string) {
+	m.unsupported.Add(context.Background(), 1, metric.WithAttributes(attribute.String("currency", currency)))
 }

@@ -162,6 +162,9 @@ func (s *Service) applyEffect(ctx context.Context, ev stripe.Event) (string, err
 			return "", fmt.Errorf("decode checkout session of %s: %w", ev.ID, errNotOurs)
 		}
 		acc, amount, err := sessionPayment(&cs)
+		if errors.Is(err, errUnsupportedCurrency) {
+			return s.recordUnsupportedCurrency(ctx, ev, &cs)
+		}
 		if err != nil {
 			return "", err
 		}
@@ -199,7 +202,10 @@ func (s *Service) applyEffect(ctx context.Context, ev stripe.Event) (string, err
 		if ev.Type == stripe.EventTypeChargeDisputeCreated {
 			return events.CreditDispute, s.reverse(ctx, ev, events.CreditDispute, dp.ID, dp.PaymentIntent, dp.Currency, -dp.Amount)
 		}
-		if dp.Status != stripe.DisputeStatusWon {
+		// won: decided for us; warning_closed: an inquiry that closed
+		// without becoming a chargeback. Either way the money the opening
+		// took comes back, once per dispute (one dispute_won:<dispute>).
+		if dp.Status != stripe.DisputeStatusWon && dp.Status != stripe.DisputeStatusWarningClosed {
 			return "dispute closed " + string(dp.Status), nil
 		}
 		// Give back only what the dispute took: if its opening was not
@@ -211,7 +217,7 @@ func (s *Service) applyEffect(ctx context.Context, ev stripe.Event) (string, err
 		if n == 0 {
 			return "", fmt.Errorf("dispute %s won before it was opened here: %w", dp.ID, errRetryLater)
 		}
-		return events.CreditDisputeWon, s.reverse(ctx, ev, events.CreditDisputeWon, dp.ID, dp.PaymentIntent, dp.Currency, dp.Amount)
+		return events.CreditDisputeWon + " (" + string(dp.Status) + ")", s.reverse(ctx, ev, events.CreditDisputeWon, dp.ID, dp.PaymentIntent, dp.Currency, dp.Amount)
 	}
 	return "ignored type", nil
 }
@@ -226,7 +232,7 @@ func sessionPayment(cs *stripe.CheckoutSession) (string, money.Micros, error) {
 		return "", 0, fmt.Errorf("session %s has no matching account: %w", cs.ID, errNotOurs)
 	}
 	if cs.Currency != stripe.CurrencyUSD {
-		return "", 0, fmt.Errorf("session %s is in %q, not usd: %w", cs.ID, cs.Currency, errNotOurs)
+		return acc, 0, fmt.Errorf("session %s is in %q, not usd: %w", cs.ID, cs.Currency, errUnsupportedCurrency)
 	}
 	cents := cs.AmountTotal
 	if td := cs.TotalDetails; td != nil {

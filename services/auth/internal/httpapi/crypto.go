@@ -63,7 +63,7 @@ func cryptoRefused(code, msg string) error {
 	case events.CodeBadRequest:
 		code = "invalid_request"
 	case events.CodeUnsupported, events.CodeNonceInvalid, events.CodeBadSignature:
-	case events.CodeWalletTaken, events.CodeAlreadyClaimed, events.CodeNoWallet:
+	case events.CodeWalletTaken, events.CodeAlreadyClaimed, events.CodeNoWallet, events.CodeTooManyClaims:
 		status = http.StatusConflict
 	default: // CodeUnavailable, or a code this version does not know
 		status, code = http.StatusServiceUnavailable, "unavailable"
