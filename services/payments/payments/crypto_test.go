@@ -172,7 +172,9 @@ func TestClaim_EleventhPendingClaimOfAnAccountIsRefusedWithAClearError(t *testin
 	h := newHarness(t, withChains)
 	link(t, h, "acc_many")
 	link(t, h, "acc_calm")
-	hash := func(i int) string { return "0x" + strings.Repeat("0", 62) + string(rune('a'+i/16)) + string("0123456789abcdef"[i%16]) }
+	hash := func(i int) string {
+		return "0x" + strings.Repeat("0", 62) + string(rune('a'+i/16)) + string("0123456789abcdef"[i%16])
+	}
 	claim := func(acc string, i int) events.CryptoClaimReplyV1 {
 		return request[events.CryptoClaimReplyV1](t, h, events.SubjectCryptoClaim, events.CryptoClaimRequestV1{V: 1, AccountID: acc, Chain: "base", TxHash: hash(i)})
 	}
