@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -116,4 +117,34 @@ func (s *Service) billedCost(m catalog.Model, u catalog.Usage, d catalog.Declare
 		return at, c
 	}
 	return u, cost
+}
+
+// serverToolUses counts the server tools an Anthropic stream started
+// (content_block_start of a server_tool_use block), so a stream that ends
+// without its final usage still bills the searches the provider ran.
+type serverToolUses struct{ webSearch, webFetch int64 }
+
+var (
+	serverToolUse = []byte(`"type":"server_tool_use"`)
+	webSearchName = []byte(`"name":"web_search"`)
+	webFetchName  = []byte(`"name":"web_fetch"`)
+)
+
+func (c *serverToolUses) count(data []byte) {
+	if !bytes.Contains(data, serverToolUse) {
+		return
+	}
+	switch {
+	case bytes.Contains(data, webSearchName):
+		c.webSearch++
+	case bytes.Contains(data, webFetchName):
+		c.webFetch++
+	}
+}
+
+// floor raises u's tool counts to those seen in the stream.
+func (c serverToolUses) floor(u catalog.Usage) catalog.Usage {
+	u.WebSearchRequests = max(u.WebSearchRequests, c.webSearch)
+	u.WebFetchRequests = max(u.WebFetchRequests, c.webFetch)
+	return u
 }

@@ -89,6 +89,29 @@ func TestMessages_WebSearchesAreBilledPerUseAndWebFetchesByTheirTokens(t *testin
 	}
 }
 
+func TestMessages_WebSearchesOfAStreamThatEndsWithoutItsUsageAreStillBilled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	// The recorded stream, cut after the second search's result: no
+	// message_delta, so only message_start's usage and the blocks seen.
+	raw := golden(t, filepath.Join("charges", "anthropic_web_search_stream.sse"))
+	cut := bytes.Index(raw, []byte(`"index":5`))
+	cut = bytes.LastIndex(raw[:cut], []byte("event: "))
+	h.fakes[catalog.Anthropic].setHandle(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write(raw[:cut])
+		return true
+	})
+	// 2,679 input × $3 + 3 output (the content deltas seen) × $15
+	// = 8,037 + 45, plus 2 searches × $0.01.
+	ev := h.billed("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,`+
+		`"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"When was Claude Shannon born?"}]}`,
+		"anthropic-version", "2023-06-01")
+	if ev.CostMicros != 28_082 || ev.WebSearchRequests != 2 {
+		t.Errorf("cost %d searches %d, want 28082 and 2 (event %+v)", ev.CostMicros, ev.WebSearchRequests, ev)
+	}
+}
+
 func TestMessages_LongContextRatesApplyToTheWholeRequestFromTheReportedPrompt(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -215,6 +215,8 @@ type result struct {
 	// partial is the usage a stream reported before it broke off
 	// (Anthropic's message_start), the floor of an estimate.
 	partial *catalog.Usage
+	// toolUses counts the server tools an Anthropic stream started.
+	toolUses serverToolUses
 }
 
 // forward sends body to the provider's channels in plan order until one

@@ -246,7 +246,7 @@ func (s *Service) finishAnthropic(o op, anth usage.Anthropic, res *result) {
 	if !o.anthropicFormat() || !anth.Seen() {
 		return
 	}
-	u := anth.Usage()
+	u := res.toolUses.floor(anth.Usage())
 	if res.aborted {
 		// message_start's output count is from the stream's start: the
 		// content deltas seen since are a better floor.
@@ -292,6 +292,8 @@ func (s *Service) sseEvent(o op, ev, name, data []byte, strip bool, res *result,
 			}
 		case "content_block_delta":
 			res.chunks++
+		case "content_block_start":
+			res.toolUses.count(data)
 		}
 		return ev
 	}
