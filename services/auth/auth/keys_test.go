@@ -194,3 +194,39 @@ func TestKeys_StartupSyncRepairsKV(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestKeys_StartupSyncDeletesEntriesOfKeysThatNoLongerExist(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, m := h.signIn("quin@example.com")
+	var k keyOut
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).json(t, &k)
+	// An entry no key in the database stands behind (left by a deletion
+	// that stopped half-way, or written back by a stale writer).
+	ctx := context.Background()
+	orphan, err := apikey.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(events.APIKeyV1{V: 1, KeyID: "key_gone", ProjectID: m.DefaultProjectID, AccountID: m.AccountID, Status: events.KeyActive, UpdatedAt: h.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.kv.Put(ctx, apikey.Hash(orphan), raw); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Run(runCtx) }()
+	eventually(t, 10*time.Second, "orphan entry deleted", func() bool {
+		_, err := h.kv.Get(ctx, apikey.Hash(orphan))
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if _, err := h.kv.Get(ctx, apikey.Hash(k.Key)); err != nil {
+		t.Fatalf("the live key's entry: %v", err)
+	}
+}

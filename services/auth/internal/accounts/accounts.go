@@ -41,6 +41,8 @@ const (
 	CollOAuthStateUses = "oauth_state_uses"
 	CollProjects       = "projects"
 	CollKeys           = "api_keys"
+	// CollKeyRevocations holds one record per revoked key (see kvsync.go).
+	CollKeyRevocations = "api_key_revocations"
 )
 
 // Domain errors. The HTTP layer maps them to status codes.
@@ -78,6 +80,10 @@ type Deps struct {
 	Keys   jetstream.KeyValue // bucket apikeys
 	Now    func() time.Time   // time.Now when nil
 	Logger *slog.Logger
+	// BeforeKVWrite, when set, is called with a key's id after the
+	// database reads that decide a KV apikeys write and before the write:
+	// tests use it to force interleavings of concurrent writers.
+	BeforeKVWrite func(keyID string)
 }
 
 // Store is the account layer's state.
@@ -87,6 +93,8 @@ type Store struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
 	log *slog.Logger
+
+	beforeKVWrite func(keyID string)
 }
 
 // New returns a Store. Call EnsureIndexes before serving.
@@ -99,7 +107,7 @@ func New(d Deps) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log}
+	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, beforeKVWrite: d.BeforeKVWrite}
 }
 
 // Now is the store's clock.
@@ -122,6 +130,7 @@ func Indexes() []store.Index {
 		{Collection: CollKeys, Keys: bson.D{{Key: "account_id", Value: 1}, {Key: "project_id", Value: 1}}, Name: "account_id_1_project_id_1"},
 		{Collection: CollKeys, Keys: bson.D{{Key: "hash", Value: 1}}, Unique: true, Name: "hash_unique"},
 		{Collection: CollKeys, Keys: bson.D{{Key: "kv_synced", Value: 1}}, Name: "kv_synced_1"},
+		{Collection: CollKeyRevocations, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
 	}
 }
 

@@ -2,7 +2,6 @@ package accounts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -185,6 +184,9 @@ func (s *Store) keys(ctx context.Context, filter bson.D) ([]Key, error) {
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
+	if _, err := s.withRevocations(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -232,7 +234,7 @@ func (s *Store) lastUsed(ctx context.Context, accountID string) (map[string]stri
 
 // CreateKey makes a key in one of the user's projects and returns it in
 // full (the only time it is ever shown). The key is stored first, then
-// written to KV apikeys; a failed KV write is repaired by SyncKeys.
+// written to KV apikeys; a failed KV write is repaired by the relay.
 func (s *Store) CreateKey(ctx context.Context, accountID, projectID, name string, l KeyLimits) (string, Key, error) {
 	if _, err := s.Project(ctx, accountID, projectID); err != nil {
 		return "", Key{}, err
@@ -265,8 +267,12 @@ func (s *Store) CreateKey(ctx context.Context, accountID, projectID, name string
 	if _, err := s.st.Collection(CollKeys).InsertOne(ctx, k); err != nil {
 		return "", Key{}, fmt.Errorf("create key: %w", err)
 	}
-	if err := s.syncKV(ctx, k); err != nil {
+	k, found, err := s.syncKey(ctx, k.ID, k.Hash)
+	if err != nil {
 		return "", Key{}, err
+	}
+	if !found {
+		return "", Key{}, ErrNotFound // deleted with its account meanwhile
 	}
 	return full, k, nil
 }
@@ -289,39 +295,60 @@ func (s *Store) findKey(ctx context.Context, accountID, projectID, keyID string)
 	if err != nil {
 		return Key{}, fmt.Errorf("find key: %w", err)
 	}
-	return k, nil
+	one := []Key{k}
+	if _, err := s.withRevocations(ctx, one); err != nil {
+		return Key{}, err
+	}
+	return one[0], nil
 }
 
-// UpdateKeyLimits changes a key's limits (and KV apikeys).
+// errKeyRevoked answers a change to a revoked key.
+func errKeyRevoked() error { return invalid("the key is revoked; a revoked key cannot be changed") }
+
+// UpdateKeyLimits changes a key's limits (and KV apikeys). A revoked key
+// is refused: revocation is one-way.
 func (s *Store) UpdateKeyLimits(ctx context.Context, accountID, projectID, keyID string, l KeyLimits) (Key, error) {
 	k, err := s.findKey(ctx, accountID, projectID, keyID)
 	if err != nil {
 		return Key{}, err
 	}
+	if k.Status == events.KeyRevoked {
+		return Key{}, errKeyRevoked()
+	}
 	if err := s.validLimits(l); err != nil {
 		return Key{}, err
 	}
-	k.RPM, k.SpendCapMicros, k.KeyExpiresAt, k.UpdatedAt = l.RPM, l.SpendCapMicros, utcPtr(l.ExpiresAt), s.now()
-	set := bson.D{{Key: "rpm", Value: k.RPM}, {Key: "spend_cap_micros", Value: k.SpendCapMicros}, {Key: "updated_at", Value: k.UpdatedAt}, {Key: "kv_synced", Value: false}}
+	// Only the changed fields, and only while active: never the status
+	// (on FerretDB a racing revoke can still be overwritten in the
+	// document, but not its revocation record, which decides).
+	set := bson.D{{Key: "rpm", Value: l.RPM}, {Key: "spend_cap_micros", Value: l.SpendCapMicros}, {Key: "updated_at", Value: s.now()}, {Key: "kv_synced", Value: false}}
 	update := bson.D{{Key: "$set", Value: set}}
-	if k.KeyExpiresAt != nil {
-		set = append(set, bson.E{Key: "key_expires_at", Value: *k.KeyExpiresAt})
-		update = bson.D{{Key: "$set", Value: set}}
+	if exp := utcPtr(l.ExpiresAt); exp != nil {
+		update = bson.D{{Key: "$set", Value: append(set, bson.E{Key: "key_expires_at", Value: *exp})}}
 	} else {
 		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "key_expires_at", Value: ""}}})
 	}
-	if _, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}}, update); err != nil {
+	res, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "status", Value: events.KeyActive}}, update)
+	if err != nil {
 		return Key{}, fmt.Errorf("update key: %w", err)
 	}
-	if err := s.syncKV(ctx, k); err != nil {
+	k, found, err := s.syncKey(ctx, k.ID, k.Hash)
+	if err != nil {
 		return Key{}, err
+	}
+	if !found {
+		return Key{}, ErrNotFound
+	}
+	if res.MatchedCount == 0 || k.Status == events.KeyRevoked {
+		return Key{}, errKeyRevoked()
 	}
 	return k, nil
 }
 
-// RevokeKey revokes one of the user's keys: its status becomes revoked in
-// the database and then in KV apikeys, which the gateway watches. Revoking
-// a revoked key is harmless.
+// RevokeKey revokes one of the user's keys, for good: a unique revocation
+// record decides it, then the key's document and KV apikeys (which the
+// gateway watches) say so. Revoking a revoked key is harmless, and writes
+// KV again (repairing a write that failed the first time).
 func (s *Store) RevokeKey(ctx context.Context, accountID, projectID, keyID string) (Key, error) {
 	k, err := s.findKey(ctx, accountID, projectID, keyID)
 	if err != nil {
@@ -329,87 +356,20 @@ func (s *Store) RevokeKey(ctx context.Context, accountID, projectID, keyID strin
 	}
 	if k.Status != events.KeyRevoked {
 		now := s.now()
-		k.Status, k.RevokedAt, k.UpdatedAt = events.KeyRevoked, &now, now
+		if err := s.recordRevocation(ctx, k, now); err != nil {
+			return Key{}, err
+		}
 		if _, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: k.Status}, {Key: "revoked_at", Value: now}, {Key: "updated_at", Value: now}, {Key: "kv_synced", Value: false}}}}); err != nil {
+			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: events.KeyRevoked}, {Key: "revoked_at", Value: now}, {Key: "updated_at", Value: now}, {Key: "kv_synced", Value: false}}}}); err != nil {
 			return Key{}, fmt.Errorf("revoke key: %w", err)
 		}
 	}
-	// Written again even when already revoked: a retry repairs a KV write
-	// that failed the first time.
-	if err := s.syncKV(ctx, k); err != nil {
+	k, found, err := s.syncKey(ctx, k.ID, k.Hash)
+	if err != nil {
 		return Key{}, err
 	}
+	if !found {
+		return Key{}, ErrNotFound
+	}
 	return k, nil
-}
-
-func kvValue(k Key) events.APIKeyV1 {
-	return events.APIKeyV1{
-		V: 1, KeyID: k.ID, ProjectID: k.ProjectID, AccountID: k.AccountID, Status: k.Status,
-		RPM: k.RPM, SpendCapMicros: k.SpendCapMicros, ExpiresAt: k.KeyExpiresAt, UpdatedAt: k.UpdatedAt,
-	}
-}
-
-func (s *Store) putKV(ctx context.Context, k Key) error {
-	raw, err := json.Marshal(kvValue(k))
-	if err != nil {
-		return fmt.Errorf("encode key %s: %w", k.ID, err)
-	}
-	if _, err := s.kv.Put(ctx, k.Hash, raw); err != nil {
-		return fmt.Errorf("write key %s to kv %s: %w", k.ID, events.BucketAPIKeys, err)
-	}
-	return nil
-}
-
-// syncKV writes k to KV apikeys and then marks it synced. A failure leaves
-// kv_synced false for the relay (and the caller gets the error).
-func (s *Store) syncKV(ctx context.Context, k Key) error {
-	if err := s.putKV(ctx, k); err != nil {
-		return err
-	}
-	_, err := s.st.Collection(CollKeys).UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: k.ID}, {Key: "updated_at", Value: k.UpdatedAt}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "kv_synced", Value: true}}}})
-	if err != nil {
-		s.log.Warn("mark key synced; the relay will write it again", "key_id", k.ID, "err", err)
-	}
-	return nil
-}
-
-// relayKeys writes to KV the keys whose last change did not reach it, from
-// their stored state.
-func (s *Store) relayKeys(ctx context.Context, cutoff time.Time) error {
-	keys, err := s.keys(ctx, bson.D{{Key: "kv_synced", Value: false}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, k := range keys {
-		if err := s.syncKV(ctx, k); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// SyncKeys writes every stored key to KV apikeys, repairing any write that
-// failed after its database write. It is run at start-up.
-func (s *Store) SyncKeys(ctx context.Context) (int, error) {
-	cur, err := s.st.Collection(CollKeys).Find(ctx, bson.D{})
-	if err != nil {
-		return 0, fmt.Errorf("sync keys: %w", err)
-	}
-	defer cur.Close(ctx)
-	n := 0
-	for cur.Next(ctx) {
-		var k Key
-		if err := cur.Decode(&k); err != nil {
-			return n, fmt.Errorf("sync keys: %w", err)
-		}
-		if err := s.putKV(ctx, k); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, cur.Err()
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -65,7 +64,7 @@ func (s *Store) Export(ctx context.Context, accountID string) (Export, error) {
 	if err := s.all(ctx, CollProjects, byAccount, &x.Projects); err != nil {
 		return Export{}, err
 	}
-	if err := s.all(ctx, CollKeys, byAccount, &x.Keys); err != nil {
+	if x.Keys, err = s.keys(ctx, byAccount); err != nil {
 		return Export{}, err
 	}
 	if err := s.all(ctx, CollMagicLinks, bson.D{{Key: "email", Value: u.Email}}, &x.MagicLinks); err != nil {
@@ -163,14 +162,28 @@ func (s *Store) purge(ctx context.Context, accountID string) error {
 	if err != nil {
 		return err
 	}
+	// Revoked first (in KV too), so that if the deletion stops between
+	// the database and KV the entries left are refused by the gateway;
+	// then deleted, and their entries purged (a purge keeps nothing of a
+	// key in the bucket) by the usual writer, which also keeps a racing
+	// update from writing one back.
 	for _, k := range keys {
-		// Deleting the KV entry removes the value, so the gateway refuses
-		// the key and nothing of it stays in the bucket.
-		if err := s.kv.Purge(ctx, k.Hash); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("delete account: key %s from kv: %w", k.ID, err)
+		if err := s.recordRevocation(ctx, k, s.now()); err != nil {
+			return fmt.Errorf("delete account: %w", err)
+		}
+		if _, _, err := s.syncKey(ctx, k.ID, k.Hash); err != nil {
+			return fmt.Errorf("delete account: %w", err)
 		}
 	}
-	for _, coll := range []string{CollKeys, CollProjects, CollIdentities} {
+	if _, err := s.st.Collection(CollKeys).DeleteMany(ctx, byAccount); err != nil {
+		return fmt.Errorf("delete account: %s: %w", CollKeys, err)
+	}
+	for _, k := range keys {
+		if _, _, err := s.syncKey(ctx, k.ID, k.Hash); err != nil {
+			return fmt.Errorf("delete account: %w", err)
+		}
+	}
+	for _, coll := range []string{CollKeyRevocations, CollProjects, CollIdentities} {
 		if _, err := s.st.Collection(coll).DeleteMany(ctx, byAccount); err != nil {
 			return fmt.Errorf("delete account: %s: %w", coll, err)
 		}
