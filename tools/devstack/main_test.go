@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 func TestDevstack_SIGINTStopsWithin5s(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "--data", dir,
-		"--gateway-addr", "127.0.0.1:0", "--account-addr", "127.0.0.1:0", "--payments-addr", "127.0.0.1:0", "--log-level", "error")
+		"--gateway-addr", "127.0.0.1:0", "--gateway-admin-addr", "127.0.0.1:0", "--account-addr", "127.0.0.1:0", "--payments-addr", "127.0.0.1:0", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "ONEKEY_DEVSTACK_CHILD=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

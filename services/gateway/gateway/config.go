@@ -20,6 +20,10 @@ type Config struct {
 	// Addr to listen on ("127.0.0.1:0" for any free port; "" for no
 	// listener, when only Handler is used).
 	Addr string
+	// AdminAddr is the operators' listener: /metrics, /healthz and /readyz
+	// ("" for none; AdminHandler serves the same). /metrics is never on
+	// Addr, the public port.
+	AdminAddr string
 	// NATSURL is where the bus is (read by main.go, which connects).
 	NATSURL string
 	// CatalogFile, when set, extends or overrides the built-in catalog
@@ -38,8 +42,13 @@ type Config struct {
 	// PublishTimeout is how long a usage event may wait for the bus's ack
 	// before it is written to the outbox on disk. Default 5s.
 	PublishTimeout time.Duration
-	// MaxBodyBytes bounds a request body (413 beyond). Default 32 MiB.
+	// MaxBodyBytes bounds a request body (413 beyond). Default 32 MB, the
+	// most Anthropic's Messages API takes (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxInflightBodyBytes bounds the request body bytes held in memory
+	// across all requests (503 beyond). At least MaxBodyBytes. Default
+	// 256 MiB.
+	MaxInflightBodyBytes int64
 	// HeaderTimeout bounds how long a client may take to send its headers;
 	// BodyTimeout its body. Defaults 10s and 60s.
 	HeaderTimeout time.Duration
@@ -63,6 +72,10 @@ type Config struct {
 	DefaultMaxOutputTokens int64
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
 	ShutdownTimeout time.Duration
+	// CountTokensRPM is how many /v1/messages/count_tokens requests one key
+	// may make per minute (429 beyond): they are free to the caller but
+	// spend the operator's provider quota. Default 60.
+	CountTokensRPM int
 	// FreeRequestMaxMicros is the most one free request may cost at
 	// catalog prices: a request whose worst case is above it is paid (or
 	// its output limit is lowered to fit). Default $0.05.
@@ -81,6 +94,10 @@ type ChannelConfig struct {
 	Weight    int              `json:"weight"`
 }
 
+// DefaultAdminAddr is where ConfigFromEnv puts the admin listener: on the
+// loopback interface, so metrics are private unless an operator opens them.
+const DefaultAdminAddr = "127.0.0.1:9090"
+
 // Default base URLs, in each provider SDK's own convention.
 const (
 	DefaultOpenAIBaseURL    = "https://api.openai.com/v1"
@@ -97,7 +114,10 @@ func (c *Config) defaults() {
 		c.PublishTimeout = 5 * time.Second
 	}
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 32 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxInflightBodyBytes <= 0 {
+		c.MaxInflightBodyBytes = max(DefaultMaxInflightBodyBytes, c.MaxBodyBytes)
 	}
 	if c.HeaderTimeout <= 0 {
 		c.HeaderTimeout = 10 * time.Second
@@ -129,10 +149,27 @@ func (c *Config) defaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
+	if c.CountTokensRPM <= 0 {
+		c.CountTokensRPM = DefaultCountTokensRPM
+	}
 	if c.FreeRequestMaxMicros <= 0 {
 		c.FreeRequestMaxMicros = DefaultFreeRequestMaxMicros
 	}
 }
+
+// DefaultMaxBodyBytes is 32 MB (decimal, as Anthropic counts): the most
+// Anthropic's Messages and count_tokens endpoints accept. OpenAI documents
+// up to 50 MB of image bytes per request, but Google's OpenAI-compatible
+// endpoint takes 20 MB, and a body is better refused here than buffered,
+// forwarded and refused upstream.
+const DefaultMaxBodyBytes = 32_000_000
+
+// DefaultMaxInflightBodyBytes bounds the bodies held at once: eight bodies
+// of the largest size.
+const DefaultMaxInflightBodyBytes = 256 << 20
+
+// DefaultCountTokensRPM is the default per-key limit of count_tokens.
+const DefaultCountTokensRPM = 60
 
 // DefaultFreeRequestMaxMicros is the default cap of one free request: $0.05.
 const DefaultFreeRequestMaxMicros money.Micros = 50_000
@@ -143,13 +180,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{
 		Addr:                   r.String("GATEWAY_ADDR", "127.0.0.1:8080"),
+		AdminAddr:              r.String("GATEWAY_ADMIN_ADDR", DefaultAdminAddr),
 		NATSURL:                r.Required("NATS_URL"),
 		CatalogFile:            r.String("GATEWAY_CATALOG_FILE", ""),
 		MarkupBasisPoints:      r.Int64("GATEWAY_MARKUP_BPS", 0),
 		OutboxDir:              r.String("GATEWAY_OUTBOX_DIR", "gateway-outbox"),
 		OutboxMaxBytes:         r.Int64("GATEWAY_OUTBOX_MAX_BYTES", 64<<20),
 		PublishTimeout:         r.Duration("GATEWAY_PUBLISH_TIMEOUT", 5*time.Second),
-		MaxBodyBytes:           r.Int64("GATEWAY_MAX_BODY_BYTES", 32<<20),
+		MaxBodyBytes:           r.Int64("GATEWAY_MAX_BODY_BYTES", DefaultMaxBodyBytes),
+		MaxInflightBodyBytes:   r.Int64("GATEWAY_MAX_INFLIGHT_BODY_BYTES", DefaultMaxInflightBodyBytes),
 		HeaderTimeout:          r.Duration("GATEWAY_HEADER_TIMEOUT", 10*time.Second),
 		BodyTimeout:            r.Duration("GATEWAY_BODY_TIMEOUT", 60*time.Second),
 		ConnectTimeout:         r.Duration("UPSTREAM_CONNECT_TIMEOUT", 10*time.Second),
@@ -160,9 +199,22 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		DefaultMaxOutputTokens: r.Int64("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", 8192),
 		ShutdownTimeout:        r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
 		FreeRequestMaxMicros:   r.Money("GATEWAY_FREE_REQUEST_MAX_USD", DefaultFreeRequestMaxMicros),
+		CountTokensRPM:         r.Int("GATEWAY_COUNT_TOKENS_RPM", DefaultCountTokensRPM),
+	}
+	if c.MaxBodyBytes < 1 {
+		r.Fail("GATEWAY_MAX_BODY_BYTES=%d: want at least 1", c.MaxBodyBytes)
+	}
+	if c.MaxInflightBodyBytes < c.MaxBodyBytes {
+		r.Fail("GATEWAY_MAX_INFLIGHT_BODY_BYTES=%d: want at least GATEWAY_MAX_BODY_BYTES (%d)", c.MaxInflightBodyBytes, c.MaxBodyBytes)
+	}
+	if c.CountTokensRPM < 1 {
+		r.Fail("GATEWAY_COUNT_TOKENS_RPM=%d: want at least 1", c.CountTokensRPM)
 	}
 	if c.MarkupBasisPoints < 0 {
 		r.Fail("GATEWAY_MARKUP_BPS=%d: must not be negative", c.MarkupBasisPoints)
+	}
+	if c.AdminAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+		r.Fail("GATEWAY_ADMIN_ADDR=%s: must differ from GATEWAY_ADDR (metrics are not served on the public port)", c.AdminAddr)
 	}
 	if c.Retries < 0 || c.Retries > 5 {
 		r.Fail("GATEWAY_RETRIES=%d: want 0 to 5", c.Retries)

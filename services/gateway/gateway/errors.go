@@ -19,9 +19,23 @@ type apiError struct {
 	message string
 	// retryAfter, when set, is sent as Retry-After (whole seconds, rounded up).
 	retryAfter time.Duration
+	// upstream marks an error read from a provider's answer: its type is
+	// the provider's own, kept in either shape (when it has one).
+	upstream bool
 }
 
 func (e *apiError) Error() string { return e.message }
+
+// openAIType is the type of an error that has none of its own.
+func openAIType(status int) string {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return "requests"
+	case status >= 500:
+		return "server_error"
+	}
+	return "invalid_request_error"
+}
 
 // anthropicType maps a status to Anthropic's error type names.
 func anthropicType(status int) string {
@@ -85,10 +99,16 @@ func writeError(w http.ResponseWriter, shape errorShape, e *apiError) {
 		var b anthropicErrorBody
 		b.Type, b.RequestID = "error", h.Get("X-Request-Id")
 		b.Error.Type, b.Error.Message = anthropicType(e.status), e.message
+		if e.upstream && e.typ != "" {
+			b.Error.Type = e.typ
+		}
 		body = b
 	} else {
 		var b openAIErrorBody
 		b.Error.Message, b.Error.Type = e.message, e.typ
+		if b.Error.Type == "" {
+			b.Error.Type = openAIType(e.status)
+		}
 		if e.param != "" {
 			b.Error.Param = &e.param
 		}

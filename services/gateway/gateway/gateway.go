@@ -48,7 +48,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Catalog overrides the one loaded from Config.CatalogFile.
 	Catalog *catalog.Catalog
-	// Metrics, when set, is served at /metrics.
+	// Metrics, when set, is served at /metrics on the admin listener
+	// (Config.AdminAddr, AdminHandler), never on the public one.
 	Metrics http.Handler
 	// MeterProvider records the gateway's metrics; nil records none.
 	MeterProvider metric.MeterProvider
@@ -70,12 +71,17 @@ type Service struct {
 	bals    *kvview.View[events.BalanceV1]
 	book    *credit.Book
 	limiter *credit.Limiter
+	// counts limits count_tokens per key, apart from the key's own RPM.
+	counts  *credit.Limiter
+	bodies  bodyBudget
 	out     *outbox.Outbox
 	client  *http.Client
 	metrics http.Handler
 	meters  *meters
 	handler http.Handler
 	ln      net.Listener
+	admin   http.Handler
+	adminLn net.Listener
 	// finishing counts the requests whose settlement and usage event run
 	// after their response has ended.
 	finishing sync.WaitGroup
@@ -108,10 +114,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.OutboxDir == "" {
 		return nil, errors.New("gateway: OutboxDir is required")
 	}
+	if cfg.MaxInflightBodyBytes < cfg.MaxBodyBytes {
+		return nil, fmt.Errorf("gateway: MaxInflightBodyBytes (%d) is below MaxBodyBytes (%d)", cfg.MaxInflightBodyBytes, cfg.MaxBodyBytes)
+	}
 	s := &Service{
 		cfg: cfg, replica: ids.New("gw"), log: log, bus: deps.Bus, cat: cat, chans: buildChannels(cfg.Channels),
-		limiter: credit.NewLimiter(nil), metrics: deps.Metrics,
+		limiter: credit.NewLimiter(nil), counts: credit.NewLimiter(nil), metrics: deps.Metrics,
 	}
+	s.bodies.max = cfg.MaxInflightBodyBytes
 	b := deps.Bus
 	s.keys = kvview.New(events.BucketAPIKeys, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return b.KV(ctx, events.BucketAPIKeys)
@@ -146,13 +156,23 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := s.buildModels(); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	s.handler = s.routes()
+	s.handler, s.admin = s.routes(), s.adminRoutes()
 	if cfg.Addr != "" {
 		ln, err := httpx.Listen(cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 		s.ln = ln
+	}
+	if cfg.AdminAddr != "" {
+		ln, err := httpx.Listen(cfg.AdminAddr)
+		if err != nil {
+			if s.ln != nil {
+				s.ln.Close()
+			}
+			return nil, fmt.Errorf("gateway: admin: %w", err)
+		}
+		s.adminLn = ln
 	}
 	return s, nil
 }
@@ -186,6 +206,18 @@ func (s *Service) Addr() string {
 	return s.ln.Addr().String()
 }
 
+// AdminAddr is the address of the admin listener ("" without one).
+func (s *Service) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
+// AdminHandler serves /metrics, /healthz and /readyz, for a caller that
+// serves it itself (Config.AdminAddr empty).
+func (s *Service) AdminHandler() http.Handler { return s.admin }
+
 // OutboxSpilled is how many bytes of usage events wait on disk for the bus.
 func (s *Service) OutboxSpilled() int64 { return s.out.Spilled() }
 
@@ -210,11 +242,11 @@ func (s *Service) Ready() bool {
 	return s.bus.Conn().IsConnected()
 }
 
-// Run watches the KV buckets, publishes usage events and, with a listener,
+// Run watches the KV buckets, publishes usage events and, with listeners,
 // serves HTTP until ctx ends. Then, in order: it stops accepting requests
-// and waits for those in flight (ShutdownTimeout), lets the outbox publish
-// or spill every usage event, and stops the watches. It returns nil after a
-// clean shutdown.
+// on both listeners and waits for those in flight (ShutdownTimeout), lets
+// the outbox publish or spill every usage event, and stops the watches. It
+// returns nil after a clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
@@ -226,6 +258,14 @@ func (s *Service) Run(ctx context.Context) error {
 	outDone := make(chan error, 1)
 	go func() { outDone <- s.out.Run(outCtx) }()
 
+	adminDone := make(chan error, 1)
+	if s.adminLn != nil {
+		srv := httpx.NewServer(s.admin, httpx.ServerConfig{ReadHeaderTimeout: s.cfg.HeaderTimeout})
+		srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+		go func() { adminDone <- httpx.Serve(ctx, srv, s.adminLn, 5*time.Second) }()
+	} else {
+		adminDone <- nil
+	}
 	var serveErr error
 	if s.ln != nil {
 		srv := httpx.NewServer(s.handler, httpx.ServerConfig{ReadHeaderTimeout: s.cfg.HeaderTimeout, ShutdownTimeout: s.cfg.ShutdownTimeout})
@@ -234,6 +274,7 @@ func (s *Service) Run(ctx context.Context) error {
 	} else {
 		<-ctx.Done()
 	}
+	serveErr = errors.Join(serveErr, <-adminDone)
 	// Requests have ended; once their settlements have too, every usage
 	// event has been handed to the outbox.
 	s.finishing.Wait()

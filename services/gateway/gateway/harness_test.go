@@ -205,6 +205,28 @@ type harnessOpt func(*harness)
 
 func withConfig(f func(*gateway.Config)) harnessOpt { return func(h *harness) { f(&h.cfg) } }
 
+// withEnv configures the gateway as its environment variables would; the
+// harness keeps its channels, outbox and shutdown timeout, and listens on
+// free ports. Give it before the options that change the config.
+func withEnv(env map[string]string) harnessOpt {
+	return func(h *harness) {
+		c, err := gateway.ConfigFromEnv(func(k string) string {
+			switch k {
+			case "NATS_URL":
+				return "nats://harness.invalid:4222"
+			case "GATEWAY_ADDR", "GATEWAY_ADMIN_ADDR":
+				return "127.0.0.1:0"
+			}
+			return env[k]
+		})
+		if err != nil {
+			h.t.Fatalf("ConfigFromEnv: %v", err)
+		}
+		c.Channels, c.OutboxDir, c.ShutdownTimeout = h.cfg.Channels, h.cfg.OutboxDir, h.cfg.ShutdownTimeout
+		h.cfg = c
+	}
+}
+
 // withChannel adds a channel of provider p, served by a new fake, with the
 // given priority; the default channel of p gets priority 0.
 func withChannel(name string, p catalog.Provider, priority int) harnessOpt {
@@ -244,6 +266,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		h.cfg.Channels = append(h.cfg.Channels, gateway.ChannelConfig{Name: string(p), Provider: p, BaseURL: f.baseURL(), APIKey: providerKeys[p]})
 	}
 	h.cfg.Addr = "127.0.0.1:0"
+	h.cfg.AdminAddr = "127.0.0.1:0"
 	h.cfg.OutboxDir = filepath.Join(t.TempDir(), "outbox")
 	h.cfg.ShutdownTimeout = 5 * time.Second
 	for _, o := range opts {

@@ -26,7 +26,7 @@ func TestMetrics_ServedWithoutKeysAccountsOrContent(t *testing.T) {
 		}
 	}
 	waitFor(t, 15*time.Second, "the usage events", func() bool { return len(h.usageEvents()) == 2 })
-	resp, err := http.Get(h.url + "/metrics")
+	resp, err := http.Get("http://" + h.svc.AdminAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

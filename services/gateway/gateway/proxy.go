@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
@@ -54,7 +53,16 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 		writeError(w, shape, aerr)
 		return
 	}
-	body, aerr := s.readBody(w, r)
+	if o == opCountTokens {
+		// Free to the caller, not to the operator's provider quota.
+		if ok, wait := s.counts.Allow(key.KeyID, s.cfg.CountTokensRPM); !ok {
+			writeError(w, shape, &apiError{status: http.StatusTooManyRequests, typ: "requests", code: "rate_limit_exceeded", retryAfter: wait,
+				message: fmt.Sprintf("Rate limit reached for count_tokens on this API key: %d requests per minute.", s.cfg.CountTokensRPM)})
+			return
+		}
+	}
+	body, held, aerr := s.readBody(w, r)
+	defer s.releaseBody(&held)
 	if aerr != nil {
 		writeError(w, shape, aerr)
 		return
@@ -164,41 +172,6 @@ func (s *Service) outputAllowance(in reqbody.Info) int64 {
 		return in.MaxOutputTokens
 	}
 	return s.cfg.DefaultMaxOutputTokens
-}
-
-// readBody reads the whole request body under the size and time limits.
-func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	limit := s.cfg.MaxBodyBytes
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
-		message: fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit)}
-	if r.ContentLength > limit {
-		w.Header().Set("Connection", "close")
-		return nil, tooLarge
-	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
-	size := 4096
-	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
-	if err == nil {
-		_ = rc.SetReadDeadline(time.Time{})
-	} else {
-		// The connection cannot be reused: do not let the server wait for
-		// the rest of a body that is not coming.
-		w.Header().Set("Connection", "close")
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, tooLarge
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout", message: "The request body was not received in time."}
-		}
-		return nil, errBadRequest("The request body could not be read.")
-	}
-	return buf.Bytes(), nil
 }
 
 // result is what one forwarded request came to.

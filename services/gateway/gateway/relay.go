@@ -80,6 +80,11 @@ func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channe
 	// Idle timeout: silence inside a response aborts the upstream call.
 	idle := watchIdle(s.cfg.IdleTimeout, cancel)
 	defer idle.stop()
+	if resp.StatusCode/100 != 2 {
+		// Never relayed as it came: it is about the operator's account.
+		s.relayError(w, o, resp, idle, &res)
+		return res
+	}
 	start := time.Now()
 	if sse {
 		h.Del("Content-Length")

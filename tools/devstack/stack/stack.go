@@ -22,13 +22,16 @@ import (
 
 // Config is devstack's flags.
 type Config struct {
-	DataDir      string
-	GatewayAddr  string
-	AccountAddr  string
-	PaymentsAddr string
-	NATSAddr     string
-	MongoAddr    string
-	LogLevel     slog.Level
+	DataDir     string
+	GatewayAddr string
+	// GatewayAdminAddr serves the gateway's /metrics (with every devstack
+	// service's metrics), /healthz and /readyz; "" for none.
+	GatewayAdminAddr string
+	AccountAddr      string
+	PaymentsAddr     string
+	NATSAddr         string
+	MongoAddr        string
+	LogLevel         slog.Level
 	// LogOutput receives the services' logs (stderr when nil).
 	LogOutput io.Writer
 	// Getenv gives services the environment for what devstack has no flag
@@ -45,6 +48,7 @@ func ParseFlags(args []string, errOut io.Writer) (Config, error) {
 	var level string
 	fs.StringVar(&c.DataDir, "data", ".onekey", "directory for all data (bus, database, outboxes, demo key); a restart reuses it")
 	fs.StringVar(&c.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "address of the OpenAI-compatible gateway")
+	fs.StringVar(&c.GatewayAdminAddr, "gateway-admin-addr", "127.0.0.1:9090", "address of the gateway's admin listener: /metrics, /healthz, /readyz (empty: none)")
 	fs.StringVar(&c.AccountAddr, "account-addr", "127.0.0.1:8081", "address of the account API (auth)")
 	fs.StringVar(&c.PaymentsAddr, "payments-addr", "127.0.0.1:8082", "address of the payments webhooks")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:0", "address of the embedded NATS server (port 0: any free port)")

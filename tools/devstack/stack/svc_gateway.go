@@ -14,8 +14,8 @@ import (
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
 
-// gatewayService builds the gateway on --gateway-addr, with no database
-// (DESIGN §1). Provider channels come from the environment (OPENAI_API_KEY,
+// gatewayService builds the gateway on --gateway-addr, its admin listener
+// on --gateway-admin-addr, with no database (DESIGN §1). Provider channels come from the environment (OPENAI_API_KEY,
 // ANTHROPIC_API_KEY, GEMINI_API_KEY, XAI_API_KEY, their *_BASE_URL, and
 // GATEWAY_CHANNELS_FILE). A provider with no channel is answered by the
 // built-in DEMO UPSTREAM, a clearly labelled canned reply, so that the
@@ -56,6 +56,7 @@ func gatewayService(env *Env) (*runner, error) {
 	}
 	cfg := gateway.Config{
 		Addr:      env.Config.GatewayAddr,
+		AdminAddr: env.Config.GatewayAdminAddr,
 		Channels:  chans,
 		OutboxDir: filepath.Join(env.Config.DataDir, "gateway-outbox"),
 	}
@@ -79,5 +80,9 @@ func gatewayService(env *Env) (*runner, error) {
 		}
 		return svc.Run(ctx)
 	}
-	return &runner{name: "gateway", addr: svc.Addr(), run: run}, nil
+	addr := svc.Addr()
+	if a := svc.AdminAddr(); a != "" {
+		addr += " (metrics: http://" + a + "/metrics)"
+	}
+	return &runner{name: "gateway", addr: addr, run: run}, nil
 }
