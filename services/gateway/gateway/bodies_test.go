@@ -109,7 +109,7 @@ func TestBodies_AnnouncedLengthHoldsNoMemoryBeforeItsBytesArrive(t *testing.T) {
 		}
 		defer c.Close()
 		fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", addr, h.key, announced)
-		_, _ = io.WriteString(c, chatOfSize(1<<10)[:1<<10])
+		_, _ = io.WriteString(c, chatOfSize(1 << 10)[:1<<10])
 	}
 	// Every handler is reading its body by the time an ordinary request,
 	// sent after them, has been answered.
