@@ -26,6 +26,10 @@ type Account struct {
 	// published (0: none).
 	LowBalanceMicros int64 `bson:"low_balance_micros" json:"low_balance_micros"`
 	Opened           bool  `bson:"opened" json:"opened"` // account.created seen
+	// Seq is the sequence number of the last journal entry applied to the
+	// account: it changes whenever the ledger changes anything of it
+	// (balance, rollups, payments), after the rollups are written.
+	Seq int64 `bson:"seq" json:"seq"`
 	// KeySpendMicros is what each key has been charged in total (for
 	// spend caps), by key id.
 	KeySpendMicros map[string]int64 `bson:"key_spend_micros,omitempty" json:"key_spend_micros,omitempty"`

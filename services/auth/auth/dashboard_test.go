@@ -324,3 +324,35 @@ func TestAPI_LowBalanceThresholdIsPublishedForTheLedgerToApply(t *testing.T) {
 		t.Error("overview does not show the threshold the ledger applies")
 	}
 }
+
+// TestDashboard_PagesShowWhatTheLedgerAppliedSinceTheLastView: pages keep
+// an account's rollups between views while the ledger's seq of the
+// account is unchanged; once the ledger applies more, the next view shows
+// it.
+func TestDashboard_PagesShowWhatTheLedgerAppliedSinceTheLastView(t *testing.T) {
+	h := newHarness(t)
+	c, m := h.signIn("fresh@example.com")
+	today := h.clock.Now()
+	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", today)
+	ctx := context.Background()
+	if got := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).body), "spend-today"); got != "$0.003" {
+		t.Fatalf("spend today = %q", got)
+	}
+	// The ledger applies a request: rollup first, then the account.
+	d0 := readmodel.Day(today)
+	if _, err := h.store.Collection(readmodel.CollRollups).UpdateOne(ctx, bson.D{{Key: "_id", Value: readmodel.RollupID(m.AccountID, d0, "gpt-5.2", "key_x")}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "requests", Value: 1}, {Key: "cost_micros", Value: 7_000}, {Key: "charged_micros", Value: 7_000}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Collection(readmodel.CollAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: m.AccountID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: int64(7)}, {Key: "balance_micros", Value: int64(4_993_000)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).body)
+	if got := testID(body, "spend-today"); got != "$0.01" {
+		t.Errorf("spend today after a request = %q, want $0.01", got)
+	}
+	if got := testID(body, "balance"); got != "$4.993" {
+		t.Errorf("balance = %q", got)
+	}
+}

@@ -24,14 +24,11 @@ type billingData struct {
 func (p *Pages) billing(c echo.Context) error {
 	ctx := p.ctx(c)
 	u := viewerOf(c).User
-	la, err := p.acc.LedgerAccount(ctx, u.ID)
+	v, err := p.ledger(ctx, u.ID, true)
 	if err != nil {
 		return err
 	}
-	pays, err := p.acc.Payments(ctx, u.ID)
-	if err != nil {
-		return err
-	}
+	la, pays := v.Account, v.payments
 	d := billingData{
 		Balance: money.Micros(la.BalanceMicros), FreeLeft: la.FreeRequestsLeft,
 		Min: p.cfg.CheckoutMin, Max: p.cfg.CheckoutMax, Payments: pays, MaxHistory: accounts.MaxPayments,

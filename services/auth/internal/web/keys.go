@@ -39,13 +39,16 @@ func (p *Pages) keys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	last, err := p.acc.KeysLastUsed(ctx, u.ID)
+	v, err := p.ledger(ctx, u.ID, false)
 	if err != nil {
 		return err
 	}
-	la, err := p.acc.LedgerAccount(ctx, u.ID)
-	if err != nil {
-		return err
+	la := v.Account
+	last := map[string]string{}
+	for _, r := range v.Rollups {
+		if r.Requests > 0 && r.Day > last[r.KeyID] {
+			last[r.KeyID] = r.Day
+		}
 	}
 	now := p.acc.Now()
 	d := keysData{Today: now.Format(time.DateOnly), Keys: len(ks)}

@@ -33,23 +33,25 @@ type overviewData struct {
 }
 
 func (p *Pages) overview(c echo.Context) error {
+	// Stripe Checkout returns to the app's URL: show the result on billing.
+	if r := c.QueryParam("checkout"); r == "success" || r == "cancel" {
+		return c.Redirect(http.StatusSeeOther, "/billing?checkout="+r)
+	}
 	ctx := p.ctx(c)
 	u := viewerOf(c).User
 	now := p.acc.Now()
-	la, err := p.acc.LedgerAccount(ctx, u.ID)
+	v, err := p.ledger(ctx, u.ID, false)
 	if err != nil {
 		return err
 	}
+	la := v.Account
 	today := day(now)
 	monthStart := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, time.UTC)
 	from := today.AddDate(0, 0, -29)
 	if monthStart.Before(from) {
 		from = monthStart
 	}
-	rs, err := p.acc.Rollups(ctx, u.ID, from, today)
-	if err != nil {
-		return err
-	}
+	rs := v.since(from)
 	d := overviewData{
 		Balance: money.Micros(la.BalanceMicros), FreeLeft: la.FreeRequestsLeft, LowThreshold: money.Micros(la.LowBalanceMicros),
 		GatewayURL: strings.TrimSuffix(p.cfg.GatewayURL, "/"), DefaultProjectID: accounts.DefaultProjectID(u.ID),

@@ -48,9 +48,12 @@ func (p *Pages) usageRange(c echo.Context) (from, to time.Time, notice string) {
 		from, to = to, from
 		notice = "The dates were swapped so that the range starts before it ends."
 	}
-	if to.Sub(from) >= MaxUsageDays*24*time.Hour {
-		from = to.AddDate(0, 0, -(MaxUsageDays - 1))
-		notice = "A range covers at most 90 days: it now starts on " + from.Format("2 Jan 2006") + "."
+	if oldest := today.AddDate(0, 0, -(MaxUsageDays - 1)); from.Before(oldest) {
+		from = oldest
+		if to.Before(from) {
+			to = from
+		}
+		notice = "Usage is kept for 90 days: the range now starts on " + from.Format("2 Jan 2006") + "."
 	}
 	return from, to, notice
 }
@@ -60,10 +63,11 @@ func (p *Pages) usageRange(c echo.Context) (from, to time.Time, notice string) {
 func (p *Pages) usageGroups(c echo.Context, from, to time.Time) (usageData, error) {
 	ctx := p.ctx(c)
 	u := viewerOf(c).User
-	rs, err := p.acc.Rollups(ctx, u.ID, from, to)
+	v, err := p.ledger(ctx, u.ID, false)
 	if err != nil {
 		return usageData{}, err
 	}
+	rs := v.between(from, to)
 	ps, err := p.acc.Projects(ctx, u.ID)
 	if err != nil {
 		return usageData{}, err

@@ -46,6 +46,9 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 // SessionCookie is the API's session cookie (httpapi.SessionCookie).
 const SessionCookie = "__Host-onekey_session"
 
+// cacheAccounts is how many accounts' ledger views are cached.
+const cacheAccounts = 256
+
 // Config is what the pages show that is not per user.
 type Config struct {
 	// GatewayURL is the gateway's public base URL for the quickstart
@@ -71,6 +74,7 @@ type Pages struct {
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	static map[string]asset
+	cache  *viewCache
 	// assetVersion is a hash of the static files: their URLs carry it, so
 	// they can be cached for ever.
 	assetVersion string
@@ -95,7 +99,7 @@ func New(cfg Config, acc *accounts.Store, log *slog.Logger) (*Pages, error) {
 	if cfg.CheckoutMax < cfg.CheckoutMin {
 		cfg.CheckoutMax = 1000 * money.Dollar
 	}
-	p := &Pages{cfg: cfg, acc: acc, log: log, pages: map[string]*template.Template{}, static: map[string]asset{}}
+	p := &Pages{cfg: cfg, acc: acc, log: log, pages: map[string]*template.Template{}, static: map[string]asset{}, cache: newViewCache(cacheAccounts)}
 	h := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -173,12 +177,6 @@ func (p *Pages) Register(e *echo.Echo) {
 	e.GET("/usage.csv", p.signedIn(p.usageCSV))
 	e.GET("/billing", p.signedIn(p.billing))
 	e.GET("/settings", p.signedIn(p.settings))
-}
-
-// IsPage reports whether a request path is one of the dashboard's (for the
-// error handler: a page's error is an HTML page, an API's is JSON).
-func IsPage(p string) bool {
-	return !strings.HasPrefix(p, "/api/") && p != "/healthz" && p != "/readyz" && p != "/metrics"
 }
 
 func (p *Pages) serveStatic(c echo.Context) error {

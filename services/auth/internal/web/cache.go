@@ -1,0 +1,138 @@
+package web
+
+import (
+	"container/list"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+)
+
+// ledgerView is what the pages show of an account's ledger state: its
+// document, its rollups of the last MaxUsageDays days and its payments.
+type ledgerView struct {
+	Account  readmodel.Account
+	Rollups  []readmodel.Rollup // days ≥ From
+	From     time.Time
+	payments []accounts.Payment
+	paid     bool // payments loaded
+}
+
+// viewCache keeps the rollups and payments of the accounts viewed last,
+// keyed by the ledger's sequence number of the account.
+//
+// Why: on the embedded FerretDB (devstack, tests) any query other than by
+// _id reads the whole collection (FerretDB v1.24 pushes down only _id
+// equality), so reading an account's rollups or its credits costs about a
+// second per 5,000 documents. The account document is read by _id (cheap)
+// on every page; its seq changes with every journal entry the ledger
+// applies to the account, and the ledger writes rollups before the account
+// document, so an unchanged seq means unchanged rollups and payments.
+// On MongoDB the (account_id, day) and (account_id, seq) indexes make the
+// cold path fast as well.
+//
+// Safe for concurrent use; at most maxAccounts are kept (least recently
+// used dropped).
+type viewCache struct {
+	mu          sync.Mutex
+	maxAccounts int
+	order       *list.List // of string (account id), front = most recent
+	entries     map[string]*cacheEntry
+}
+
+type cacheEntry struct {
+	seq  int64
+	day  string // the UTC day From was computed on
+	view *ledgerView
+	elem *list.Element
+}
+
+func newViewCache(max int) *viewCache {
+	return &viewCache{maxAccounts: max, order: list.New(), entries: map[string]*cacheEntry{}}
+}
+
+func (c *viewCache) get(account string, seq int64, day string) *ledgerView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[account]
+	if !ok || e.seq != seq || e.day != day {
+		return nil
+	}
+	c.order.MoveToFront(e.elem)
+	return e.view
+}
+
+func (c *viewCache) put(account string, seq int64, day string, v *ledgerView) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[account]; ok {
+		e.seq, e.day, e.view = seq, day, v
+		c.order.MoveToFront(e.elem)
+		return
+	}
+	c.entries[account] = &cacheEntry{seq: seq, day: day, view: v, elem: c.order.PushFront(account)}
+	for c.order.Len() > c.maxAccounts {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.entries, last.Value.(string))
+	}
+}
+
+// ledger returns the account's ledger view, from the cache when the
+// account has not changed since it was read. withPayments also loads the
+// payment history.
+func (p *Pages) ledger(ctx context.Context, accountID string, withPayments bool) (*ledgerView, error) {
+	la, err := p.acc.LedgerAccount(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	seq := la.Seq
+	today := day(p.acc.Now())
+	key := readmodel.Day(today)
+	v := p.cache.get(accountID, seq, key)
+	if v == nil {
+		from := today.AddDate(0, 0, -(MaxUsageDays - 1))
+		rs, err := p.acc.Rollups(ctx, accountID, from, today)
+		if err != nil {
+			return nil, err
+		}
+		v = &ledgerView{Rollups: rs, From: from}
+	}
+	out := *v
+	out.Account = la
+	if withPayments && !out.paid {
+		pays, err := p.acc.Payments(ctx, accountID)
+		if err != nil {
+			return nil, err
+		}
+		out.payments, out.paid = pays, true
+	}
+	p.cache.put(accountID, seq, key, &out)
+	return &out, nil
+}
+
+// since returns the rollups of days ≥ from.
+func (v *ledgerView) since(from time.Time) []readmodel.Rollup {
+	k := readmodel.Day(from)
+	out := make([]readmodel.Rollup, 0, len(v.Rollups))
+	for _, r := range v.Rollups {
+		if r.Day >= k {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// between returns the rollups of days from..to.
+func (v *ledgerView) between(from, to time.Time) []readmodel.Rollup {
+	a, b := readmodel.Day(from), readmodel.Day(to)
+	var out []readmodel.Rollup
+	for _, r := range v.Rollups {
+		if r.Day >= a && r.Day <= b {
+			out = append(out, r)
+		}
+	}
+	return out
+}
