@@ -66,10 +66,6 @@ type Config struct {
 	// Cooldown is how long a failed channel is skipped (doubling with each
 	// failure in a row, up to 16×). Default 30s.
 	Cooldown time.Duration
-	// DefaultMaxOutputTokens is the output allowance a credit hold assumes
-	// for a request that sets no limit (capped at the model's own maximum).
-	// Default 8192.
-	DefaultMaxOutputTokens int64
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
 	ShutdownTimeout time.Duration
 	// CountTokensRPM is how many /v1/messages/count_tokens requests one key
@@ -143,9 +139,6 @@ func (c *Config) defaults() {
 	if c.Cooldown <= 0 {
 		c.Cooldown = 30 * time.Second
 	}
-	if c.DefaultMaxOutputTokens <= 0 {
-		c.DefaultMaxOutputTokens = 8192
-	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
@@ -179,27 +172,26 @@ const DefaultFreeRequestMaxMicros money.Micros = 50_000
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{
-		Addr:                   r.String("GATEWAY_ADDR", "127.0.0.1:8080"),
-		AdminAddr:              r.String("GATEWAY_ADMIN_ADDR", DefaultAdminAddr),
-		NATSURL:                r.Required("NATS_URL"),
-		CatalogFile:            r.String("GATEWAY_CATALOG_FILE", ""),
-		MarkupBasisPoints:      r.Int64("GATEWAY_MARKUP_BPS", 0),
-		OutboxDir:              r.String("GATEWAY_OUTBOX_DIR", "gateway-outbox"),
-		OutboxMaxBytes:         r.Int64("GATEWAY_OUTBOX_MAX_BYTES", 64<<20),
-		PublishTimeout:         r.Duration("GATEWAY_PUBLISH_TIMEOUT", 5*time.Second),
-		MaxBodyBytes:           r.Int64("GATEWAY_MAX_BODY_BYTES", DefaultMaxBodyBytes),
-		MaxInflightBodyBytes:   r.Int64("GATEWAY_MAX_INFLIGHT_BODY_BYTES", DefaultMaxInflightBodyBytes),
-		HeaderTimeout:          r.Duration("GATEWAY_HEADER_TIMEOUT", 10*time.Second),
-		BodyTimeout:            r.Duration("GATEWAY_BODY_TIMEOUT", 60*time.Second),
-		ConnectTimeout:         r.Duration("UPSTREAM_CONNECT_TIMEOUT", 10*time.Second),
-		FirstByteTimeout:       r.Duration("UPSTREAM_FIRST_BYTE_TIMEOUT", 300*time.Second),
-		IdleTimeout:            r.Duration("UPSTREAM_IDLE_TIMEOUT", 120*time.Second),
-		Retries:                r.Int("GATEWAY_RETRIES", 2),
-		Cooldown:               r.Duration("GATEWAY_CHANNEL_COOLDOWN", 30*time.Second),
-		DefaultMaxOutputTokens: r.Int64("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", 8192),
-		ShutdownTimeout:        r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
-		FreeRequestMaxMicros:   r.Money("GATEWAY_FREE_REQUEST_MAX_USD", DefaultFreeRequestMaxMicros),
-		CountTokensRPM:         r.Int("GATEWAY_COUNT_TOKENS_RPM", DefaultCountTokensRPM),
+		Addr:                 r.String("GATEWAY_ADDR", "127.0.0.1:8080"),
+		AdminAddr:            r.String("GATEWAY_ADMIN_ADDR", DefaultAdminAddr),
+		NATSURL:              r.Required("NATS_URL"),
+		CatalogFile:          r.String("GATEWAY_CATALOG_FILE", ""),
+		MarkupBasisPoints:    r.Int64("GATEWAY_MARKUP_BPS", 0),
+		OutboxDir:            r.String("GATEWAY_OUTBOX_DIR", "gateway-outbox"),
+		OutboxMaxBytes:       r.Int64("GATEWAY_OUTBOX_MAX_BYTES", 64<<20),
+		PublishTimeout:       r.Duration("GATEWAY_PUBLISH_TIMEOUT", 5*time.Second),
+		MaxBodyBytes:         r.Int64("GATEWAY_MAX_BODY_BYTES", DefaultMaxBodyBytes),
+		MaxInflightBodyBytes: r.Int64("GATEWAY_MAX_INFLIGHT_BODY_BYTES", DefaultMaxInflightBodyBytes),
+		HeaderTimeout:        r.Duration("GATEWAY_HEADER_TIMEOUT", 10*time.Second),
+		BodyTimeout:          r.Duration("GATEWAY_BODY_TIMEOUT", 60*time.Second),
+		ConnectTimeout:       r.Duration("UPSTREAM_CONNECT_TIMEOUT", 10*time.Second),
+		FirstByteTimeout:     r.Duration("UPSTREAM_FIRST_BYTE_TIMEOUT", 300*time.Second),
+		IdleTimeout:          r.Duration("UPSTREAM_IDLE_TIMEOUT", 120*time.Second),
+		Retries:              r.Int("GATEWAY_RETRIES", 2),
+		Cooldown:             r.Duration("GATEWAY_CHANNEL_COOLDOWN", 30*time.Second),
+		ShutdownTimeout:      r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
+		FreeRequestMaxMicros: r.Money("GATEWAY_FREE_REQUEST_MAX_USD", DefaultFreeRequestMaxMicros),
+		CountTokensRPM:       r.Int("GATEWAY_COUNT_TOKENS_RPM", DefaultCountTokensRPM),
 	}
 	if c.MaxBodyBytes < 1 {
 		r.Fail("GATEWAY_MAX_BODY_BYTES=%d: want at least 1", c.MaxBodyBytes)

@@ -82,9 +82,13 @@ type Service struct {
 	ln      net.Listener
 	admin   http.Handler
 	adminLn net.Listener
-	// finishing counts the requests whose settlement and usage event run
-	// after their response has ended.
+	// finishing counts the forwarding requests in flight and their
+	// settlements and usage events, which run after the response has ended.
 	finishing sync.WaitGroup
+	// life bounds the upstream exchanges, which do not depend on their
+	// clients: Run ends it once the drain of requests is over.
+	life     context.Context
+	stopLife context.CancelFunc
 
 	modelsJSON []byte
 	modelJSON  map[string][]byte
@@ -122,6 +126,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		limiter: credit.NewLimiter(nil), counts: credit.NewLimiter(nil), metrics: deps.Metrics,
 	}
 	s.bodies.max = cfg.MaxInflightBodyBytes
+	s.life, s.stopLife = context.WithCancel(context.Background())
 	b := deps.Bus
 	s.keys = kvview.New(events.BucketAPIKeys, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return b.KV(ctx, events.BucketAPIKeys)
@@ -275,8 +280,10 @@ func (s *Service) Run(ctx context.Context) error {
 		<-ctx.Done()
 	}
 	serveErr = errors.Join(serveErr, <-adminDone)
-	// Requests have ended; once their settlements have too, every usage
-	// event has been handed to the outbox.
+	// The drain is over: upstream exchanges still running (their clients
+	// may have left) are cut, and billed from what was read. Once they and
+	// the settlements have ended, every usage event is in the outbox.
+	s.stopLife()
 	s.finishing.Wait()
 	stopOut()
 	outErr := <-outDone

@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
@@ -47,6 +47,10 @@ const DefaultAnthropicVersion = "2023-06-01"
 // proxy is the hot path shared by every forwarding endpoint.
 func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 	start := time.Now()
+	// Run waits for this handler: its upstream exchange may outlive the
+	// client, and its settlement follows.
+	s.finishing.Add(1)
+	defer s.finishing.Done()
 	shape := o.shape()
 	key, aerr := s.authenticate(r)
 	if aerr != nil {
@@ -97,6 +101,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 		return
 	}
 	var hold credit.Hold
+	var plan holdPlan
 	if o.billed() {
 		if s.out.Full() {
 			writeError(w, shape, errUnavailable("billing_unavailable", "Usage cannot be recorded right now; try again shortly."))
@@ -107,8 +112,8 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 				message: fmt.Sprintf("Rate limit reached for this API key: %d requests per minute.", key.RPM)})
 			return
 		}
-		worst := m.WorstCaseCostDeclared(s.inputEstimate(m, body), s.outputAllowance(info), s.cfg.MarkupBasisPoints, declared)
-		hold, err = s.book.Admit(r.Context(), credit.Request{AccountID: key.AccountID, KeyID: key.KeyID, CapMicros: key.SpendCapMicros, Want: worst, Least: worst})
+		plan = s.planHold(m, body, info, declared)
+		hold, err = s.book.Admit(r.Context(), credit.Request{AccountID: key.AccountID, KeyID: key.KeyID, CapMicros: key.SpendCapMicros, Want: plan.want, Least: plan.least})
 		switch {
 		case errors.Is(err, credit.ErrSpendCap):
 			writeError(w, shape, &apiError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "spend_cap_reached", retryAfter: time.Minute,
@@ -116,8 +121,14 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 			return
 		case err != nil:
 			writeError(w, shape, &apiError{status: http.StatusPaymentRequired, typ: "insufficient_quota", code: "insufficient_credit",
-				message: fmt.Sprintf("Your credit balance is too low for this request (it may cost up to %s). Add credits, or lower max_tokens.", worst)})
+				message: fmt.Sprintf("Your credit balance is too low for this request (it may cost up to %s). Add credits, or lower max_tokens.", plan.least)})
 			return
+		}
+		if n := s.outputLimit(m, plan, hold.Micros); n > 0 {
+			// The hold covers less than the model's maximum output: the
+			// provider is told to stop where the hold ends.
+			info.SetOutputLimit(limitKey(o, m.Provider), n)
+			setMaxOutputHeader(w.Header(), n)
 		}
 	}
 	strip := o == opChat && info.Stream && !info.IncludeUsage
@@ -127,7 +138,9 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 		writeError(w, shape, errBadRequest(err.Error()))
 		return
 	}
-	res := s.forward(w, r, o, m, up, strip)
+	// The body's bytes go back to the budget as soon as the provider has
+	// them, not when a long answer ends.
+	res := s.forward(w, r, o, m, newUpstreamBody(up, func() { s.releaseBody(&held) }), strip)
 	s.meters.request(o, string(m.Provider), res.status)
 	if !o.billed() {
 		return
@@ -136,7 +149,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 	// closing chunk; on a kept-alive connection, the next request is read
 	// only then): settle the hold and record the usage after that.
 	rid := w.Header().Get("X-Request-Id")
-	s.finishing.Go(func() { s.finish(key, hold, m, body, info, declared, res, start, rid) })
+	s.finishing.Go(func() { s.finish(key, hold, m, plan.guess, info, declared, res, start, rid) })
 }
 
 func checkOp(o op, m catalog.Model) *apiError {
@@ -157,23 +170,6 @@ func checkOp(o op, m catalog.Model) *apiError {
 	return nil
 }
 
-// inputEstimate bounds the prompt's tokens for a credit hold: a quarter of
-// the body's bytes, at most the model's context.
-func (s *Service) inputEstimate(m catalog.Model, body []byte) int64 {
-	n := int64(len(body) / 4)
-	if m.ContextLength > 0 {
-		n = min(n, int64(m.ContextLength))
-	}
-	return n
-}
-
-func (s *Service) outputAllowance(in reqbody.Info) int64 {
-	if in.MaxOutputTokens > 0 {
-		return in.MaxOutputTokens
-	}
-	return s.cfg.DefaultMaxOutputTokens
-}
-
 // result is what one forwarded request came to.
 type result struct {
 	reached   bool // an upstream answered with a status
@@ -184,7 +180,14 @@ type result struct {
 	streamed  bool
 	ttfb      time.Duration
 	chunks    int64 // content events relayed, for estimates
-	aborted   bool  // the client left or the stream broke before its end
+	// aborted: the client left before the request was sent, or the
+	// upstream's answer broke off before its end.
+	aborted bool
+	// sent: the request may have reached the provider (its body was
+	// written), so it may have cost something even without an answer.
+	sent bool
+	// clientGone: the client left while the answer was read.
+	clientGone bool
 	// partial is the usage a stream reported before it broke off
 	// (Anthropic's message_start), the floor of an estimate.
 	partial *catalog.Usage
@@ -192,10 +195,17 @@ type result struct {
 	toolUses serverToolUses
 }
 
-// forward sends body to the provider's channels in plan order until one
-// answers with something other than a connect error, 429 or 5xx (or the
-// retries run out), then relays that answer.
-func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalog.Model, body []byte, strip bool) result {
+// forward sends body to the provider's channels in plan order and relays
+// the answer of the first one that did the work.
+//
+// Once the request may have reached a provider (its body was written), the
+// exchange no longer depends on the client: it runs under the service's
+// lifetime and the upstream timeouts, the answer is read to its end for the
+// provider's usage whether the client stays or not, and the request is never
+// sent again. It moves on to the next channel only when the provider provably
+// did no work: the connection failed before the request was written, or the
+// provider answered 429 or its own overload error (503, Anthropic's 529).
+func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalog.Model, body *upstreamBody, strip bool) result {
 	plan := s.chans.Plan(m.Provider, 1+s.cfg.Retries, time.Now())
 	var lastErr error
 	for i, ch := range plan {
@@ -204,12 +214,16 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 			wait := time.Duration(25*i)*time.Millisecond + rand.N(50*time.Millisecond)
 			select {
 			case <-r.Context().Done():
-				return result{aborted: true}
 			case <-time.After(wait):
 			}
 		}
-		ctx, cancel := context.WithCancel(r.Context())
-		req, err := s.upstreamRequest(ctx, r, o, ch, m, body)
+		if r.Context().Err() != nil {
+			// The client left before this attempt: nothing was sent.
+			return result{aborted: true}
+		}
+		ctx, cancel := context.WithCancel(s.life)
+		var tr sentTrace
+		req, err := s.upstreamRequest(httptrace.WithClientTrace(ctx, tr.trace()), r, o, ch, m, body)
 		if err != nil {
 			cancel()
 			lastErr = err
@@ -218,21 +232,26 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 		resp, err := s.client.Do(req)
 		if err != nil {
 			cancel()
-			if r.Context().Err() != nil {
-				return result{aborted: true, channel: ch.Name}
-			}
 			ch.Failed(time.Now(), s.cfg.Cooldown)
 			s.meters.upstreamFailure(ch.Name)
+			if tr.sent.Load() {
+				// The provider has the request and may be working on it
+				// (a first-byte timeout, a connection lost after the write):
+				// it is not sent again, and is billed its input estimate.
+				s.log.Warn("upstream did not answer", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "err", redactErr(err))
+				writeError(w, o.shape(), &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_timeout",
+					message: fmt.Sprintf("The %s upstream did not answer in time. The request may have been processed and is billed for its input; it was not retried.", m.Provider)})
+				return result{sent: true, status: http.StatusBadGateway, channel: ch.Name}
+			}
 			s.log.Warn("upstream request failed", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "err", redactErr(err))
 			lastErr = err
 			continue
 		}
-		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-		if retryable {
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 			ch.Failed(time.Now(), s.cfg.Cooldown)
 			s.meters.upstreamFailure(ch.Name)
 			s.log.Warn("upstream refused", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "status", resp.StatusCode)
-			if i < len(plan)-1 {
+			if didNoWork(ch.Provider, resp.StatusCode) && i < len(plan)-1 {
 				_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 				resp.Body.Close()
 				cancel()
@@ -241,7 +260,13 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 		} else {
 			ch.Succeeded()
 		}
-		res := s.relay(w, o, m, ch, resp, strip, cancel, body)
+		// The provider has the whole request: the gateway's copy is no
+		// longer needed while the answer is read.
+		if tr.sent.Load() {
+			body.release()
+		}
+		res := s.relay(w, o, m, ch, resp, strip, cancel)
+		res.sent = true
 		cancel()
 		return res
 	}
@@ -280,15 +305,20 @@ func upstreamPath(o op, p catalog.Provider) string {
 	return prefix + "/chat/completions"
 }
 
-func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch *channel.Channel, m catalog.Model, body []byte) (*http.Request, error) {
+func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch *channel.Channel, m catalog.Model, body *upstreamBody) (*http.Request, error) {
 	u := ch.BaseURL + upstreamPath(o, ch.Provider)
 	if o.anthropicFormat() && r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	rc, err := body.reader()
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request for %s: %w", ch.Name, err)
 	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, rc)
+	if err != nil {
+		return nil, fmt.Errorf("build upstream request for %s: %w", ch.Name, err)
+	}
+	req.ContentLength, req.GetBody = int64(body.size), body.reader
 	h := req.Header
 	h["Content-Type"] = []string{"application/json"}
 	if a := r.Header.Get("Accept"); a != "" {
@@ -312,20 +342,25 @@ func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch
 
 // finish settles the credit hold and hands the usage event to the outbox.
 // It runs after the response has ended.
-func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model, body []byte, info reqbody.Info, declared catalog.Declared, res result, start time.Time, rid string) {
+//
+// Without the provider's usage: a request that reached the provider but got
+// no answer (a first-byte timeout) is billed its input estimate; an answer
+// that broke off is billed an estimate from what was read; both are marked
+// estimated. Anything else (refused, an error status) costs nothing.
+func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model, inEst int64, info reqbody.Info, declared catalog.Declared, res result, start time.Time, rid string) {
 	u, estimated := res.usage, false
-	if !res.haveUsage {
-		if !res.reached || res.status/100 != 2 {
-			s.book.Settle(hold, 0, false)
-			return
-		}
-		// The provider sent no usage (an abandoned stream): bill an
-		// estimate and say so.
-		u = catalog.Usage{InputTokens: s.inputEstimate(m, body), OutputTokens: max(res.chunks, 1)}
+	switch {
+	case res.haveUsage:
+	case res.sent && !res.reached:
+		u, estimated = catalog.Usage{InputTokens: inEst}, true
+	case !res.reached || res.status/100 != 2:
+		s.book.Settle(hold, 0, false)
+		return
+	default:
+		u, estimated = catalog.Usage{InputTokens: inEst, OutputTokens: max(res.chunks, 1)}, true
 		if res.partial != nil {
 			u = *res.partial
 		}
-		estimated = true
 	}
 	u, cost := s.billedCost(m, u, declared)
 	s.book.Settle(hold, cost, true)

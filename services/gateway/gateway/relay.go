@@ -66,7 +66,10 @@ func (w *idleWatch) stop()  { w.t.Stop() }
 
 // relay writes the upstream response to the client, reading usage as it
 // passes. cancel aborts the upstream call (idle timeout).
-func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channel.Channel, resp *http.Response, strip bool, cancel context.CancelFunc, body []byte) result {
+//
+// A client that leaves does not end the relay: the rest of the answer is
+// read (and dropped) to its end, for the provider's usage.
+func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channel.Channel, resp *http.Response, strip bool, cancel context.CancelFunc) result {
 	defer resp.Body.Close()
 	res := result{reached: true, status: resp.StatusCode, channel: ch.Name}
 	h := w.Header()
@@ -114,9 +117,10 @@ func (s *Service) relayBody(w http.ResponseWriter, o op, body io.Reader, idle *i
 			if res.ttfb == 0 {
 				res.ttfb = time.Since(start)
 			}
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				res.aborted = true
-				return
+			if !res.clientGone {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					res.clientGone = true
+				}
 			}
 			res.chunks++
 			capture = append(capture, buf[:n]...)
@@ -132,7 +136,9 @@ func (s *Service) relayBody(w http.ResponseWriter, o op, body io.Reader, idle *i
 			break
 		}
 	}
-	_ = http.NewResponseController(w).Flush()
+	if !res.clientGone {
+		_ = http.NewResponseController(w).Flush()
+	}
 	if res.status/100 != 2 {
 		return
 	}
@@ -212,13 +218,12 @@ func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bo
 					if res.ttfb == 0 {
 						res.ttfb = time.Since(start)
 					}
-					if _, werr := w.Write(out); werr != nil {
-						res.aborted = true
-						s.finishAnthropic(o, anth, res)
-						return
-					}
-					if br.Buffered() == 0 {
-						_ = rc.Flush()
+					if !res.clientGone {
+						if _, werr := w.Write(out); werr != nil {
+							res.clientGone = true
+						} else if br.Buffered() == 0 && rc.Flush() != nil {
+							res.clientGone = true
+						}
 					}
 				}
 				ev, name, data = ev[:0], name[:0], data[:0]
@@ -233,11 +238,13 @@ func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bo
 			}
 		}
 		if err != nil {
-			if len(ev) > 0 {
+			if len(ev) > 0 && !res.clientGone {
 				// A last event without its blank line.
 				_, _ = w.Write(ev)
 			}
-			_ = rc.Flush()
+			if !res.clientGone {
+				_ = rc.Flush()
+			}
 			if !errors.Is(err, io.EOF) || (!sawDone && !o.anthropicFormat() && !res.haveUsage) {
 				res.aborted = true
 			}

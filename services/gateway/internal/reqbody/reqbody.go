@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/onekey-oss/onekey/services/gateway/internal/jsonscan"
@@ -27,9 +28,32 @@ type Info struct {
 	hasOptions   bool
 	optStart     int
 	optEnd       int
-	// MaxOutputTokens is max_completion_tokens, max_tokens or
-	// max_output_tokens, whichever the client set (0: none).
+	// MaxOutputTokens is the largest of max_completion_tokens, max_tokens
+	// and max_output_tokens the client set (0: none): a provider may read
+	// any of them.
 	MaxOutputTokens int64
+	// Choices is the client's n (0: not set), how many completions it asks
+	// for.
+	Choices int64
+	// limits are the spans of the limit keys' values, for SetOutputLimit
+	// (each key at most once: a repeated one is refused).
+	limits  [3]span
+	nlimits int
+	// sendLimit, when set, is the output limit Rewrite sends upstream.
+	sendLimit    int64
+	sendLimitKey string
+}
+
+type span struct {
+	key        string
+	start, end int
+}
+
+// SetOutputLimit makes Rewrite send the output limit n under key (for a
+// client that set no limit of its own): an existing null value of key is
+// replaced, else the key is added.
+func (in *Info) SetOutputLimit(key string, n int64) {
+	in.sendLimitKey, in.sendLimit = key, n
 }
 
 // Peek scans the top level of body. A repeated model, stream or limit key is
@@ -39,7 +63,7 @@ func Peek(body []byte) (Info, error) {
 	seen := map[string]bool{}
 	err := jsonscan.Fields(body, func(f jsonscan.Field) error {
 		switch f.Key {
-		case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens":
+		case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens", "n":
 		default:
 			return nil
 		}
@@ -82,6 +106,10 @@ func Peek(body []byte) (Info, error) {
 			}
 			in.IncludeUsage = o.IncludeUsage != nil && *o.IncludeUsage
 		default:
+			if f.Key != "n" {
+				in.limits[in.nlimits] = span{f.Key, f.ValueStart, f.ValueEnd}
+				in.nlimits++
+			}
 			if string(raw) == "null" {
 				return nil
 			}
@@ -89,7 +117,11 @@ func Peek(body []byte) (Info, error) {
 			if err != nil || n < 0 {
 				return fmt.Errorf("%w: %s must be a non-negative integer", ErrInvalid, f.Key)
 			}
-			in.MaxOutputTokens = n
+			if f.Key == "n" {
+				in.Choices = n
+			} else {
+				in.MaxOutputTokens = max(in.MaxOutputTokens, n)
+			}
 		}
 		return nil
 	})
@@ -103,10 +135,11 @@ func Peek(body []byte) (Info, error) {
 }
 
 // Rewrite returns the body to send upstream: the model id replaced by
-// upstreamModel when it differs, and, when askUsage is set on a stream
-// whose client did not ask for usage, stream_options.include_usage turned
-// on (the relay then removes the usage the client did not ask for). body is
-// returned unchanged, without copying, when nothing changes.
+// upstreamModel when it differs; when askUsage is set on a stream whose
+// client did not ask for usage, stream_options.include_usage turned on (the
+// relay then removes the usage the client did not ask for); and the output
+// limit set by SetOutputLimit. body is returned unchanged, without copying,
+// when nothing changes.
 func Rewrite(body []byte, in Info, upstreamModel string, askUsage bool) ([]byte, error) {
 	type edit struct {
 		start, end int
@@ -138,12 +171,28 @@ func Rewrite(body []byte, in Info, upstreamModel string, askUsage bool) ([]byte,
 			edits = append(edits, edit{open + 1, open + 1, []byte(`"stream_options":{"include_usage":true},`)})
 		}
 	}
+	if in.sendLimitKey != "" {
+		n := []byte(strconv.FormatInt(in.sendLimit, 10))
+		replaced := false
+		for _, l := range in.limits[:in.nlimits] {
+			if l.key == in.sendLimitKey && string(body[l.start:l.end]) == "null" {
+				edits = append(edits, edit{l.start, l.end, n})
+				replaced = true
+			}
+		}
+		if !replaced {
+			open := bytes.IndexByte(body, '{')
+			member := append(append([]byte(`"`+in.sendLimitKey+`":`), n...), ',')
+			if string(bytes.TrimSpace(body[open+1:])) == "}" {
+				member = member[:len(member)-1] // an empty object takes no comma
+			}
+			edits = append(edits, edit{open + 1, open + 1, member})
+		}
+	}
 	if len(edits) == 0 {
 		return body, nil
 	}
-	if len(edits) == 2 && edits[1].start < edits[0].start {
-		edits[0], edits[1] = edits[1], edits[0]
-	}
+	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
 	out := make([]byte, 0, len(body)+64)
 	prev := 0
 	for _, e := range edits {
