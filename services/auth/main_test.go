@@ -45,6 +45,7 @@ func TestRun_ServesUntilCancelledThenStopsCleanly(t *testing.T) {
 	env := config.MapEnv(map[string]string{
 		"NATS_URL": nats.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
 		"AUTH_ADDR": addr, "AUTH_METRICS_ADDR": metrics, "LOG_LEVEL": "error",
+		"AUTH_FREE_GRANT_SECRET": "a test secret of at least 32 characters",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -75,7 +75,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	acc := accounts.New(accounts.Deps{Store: d.Store, Bus: d.Bus, Keys: kv, Now: d.Now, Logger: log})
+	acc := accounts.New(accounts.Deps{Store: d.Store, Bus: d.Bus, Keys: kv, Now: d.Now, Logger: log, GrantKey: []byte(cfg.FreeGrantSecret)})
 	if err := acc.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -30,6 +31,12 @@ type Config struct {
 	Google GoogleConfig
 	GitHub GitHubConfig
 
+	// FreeGrantSecret keys the hash under which addresses that received
+	// free requests are recorded, so each address gets them once, ever
+	// (AUTH_FREE_GRANT_SECRET, required, at least 32 characters). Changing
+	// it forgets every address recorded so far.
+	FreeGrantSecret string
+
 	// Dashboard is what the web pages show that is not per user.
 	Dashboard DashboardConfig
 
@@ -57,6 +64,9 @@ type GitHubConfig struct {
 	AuthURL, TokenURL, APIURL string
 }
 
+// MinFreeGrantSecret is the shortest AUTH_FREE_GRANT_SECRET accepted.
+const MinFreeGrantSecret = 32
+
 // Defaults.
 const (
 	DefaultAddr         = "127.0.0.1:8081"
@@ -83,11 +93,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			ClientID: r.String("GITHUB_CLIENT_ID", ""), ClientSecret: r.String("GITHUB_CLIENT_SECRET", ""),
 			AuthURL: r.String("GITHUB_AUTH_URL", ""), TokenURL: r.String("GITHUB_TOKEN_URL", ""), APIURL: r.String("GITHUB_API_URL", ""),
 		},
-		MetricsAddr: r.String("AUTH_METRICS_ADDR", ""),
-		Dashboard:   dashboardFromEnv(r),
-		NATSURL:     r.Required("NATS_URL"),
-		MongoURI:    r.Required("MONGODB_URI"),
-		MongoDB:     r.String("MONGODB_DB", "onekey"),
+		MetricsAddr:     r.String("AUTH_METRICS_ADDR", ""),
+		FreeGrantSecret: r.String("AUTH_FREE_GRANT_SECRET", ""),
+		Dashboard:       dashboardFromEnv(r),
+		NATSURL:         r.Required("NATS_URL"),
+		MongoURI:        r.Required("MONGODB_URI"),
+		MongoDB:         r.String("MONGODB_DB", "onekey"),
 	}
 	c.PublicURL = r.String("AUTH_PUBLIC_URL", "http://"+c.Addr)
 	c.AppURL = r.String("AUTH_APP_URL", "")
@@ -115,6 +126,9 @@ func (c Config) problems() []string {
 		out = append(out, "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together")
 	}
 	out = append(out, c.Dashboard.problems()...)
+	if len(c.FreeGrantSecret) < MinFreeGrantSecret {
+		out = append(out, fmt.Sprintf("AUTH_FREE_GRANT_SECRET: want a random secret of at least %d characters", MinFreeGrantSecret))
+	}
 	if c.MagicLinksPerAddress < 0 || c.MagicLinksPerIP < 0 {
 		out = append(out, "AUTH_MAGIC_LINKS_PER_ADDRESS and AUTH_MAGIC_LINKS_PER_IP must not be negative")
 	}

@@ -10,7 +10,7 @@ import (
 
 func TestConfig_DefaultsAndEveryProblemReportedTogether(t *testing.T) {
 	t.Parallel()
-	c, err := auth.ConfigFromEnv(config.MapEnv(map[string]string{"NATS_URL": "nats://x", "MONGODB_URI": "mongodb://y"}))
+	c, err := auth.ConfigFromEnv(config.MapEnv(map[string]string{"NATS_URL": "nats://x", "MONGODB_URI": "mongodb://y", "AUTH_FREE_GRANT_SECRET": strings.Repeat("s", 32)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestConfig_DefaultsAndEveryProblemReportedTogether(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"NATS_URL", "MONGODB_URI", "AUTH_PUBLIC_URL", "GOOGLE_CLIENT_ID", "GITHUB_CLIENT_ID", "AUTH_MAGIC_LINKS_PER_IP"} {
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "AUTH_PUBLIC_URL", "GOOGLE_CLIENT_ID", "GITHUB_CLIENT_ID", "AUTH_MAGIC_LINKS_PER_IP", "AUTH_FREE_GRANT_SECRET"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

@@ -112,6 +112,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	cfg := auth.Config{
 		Addr: "127.0.0.1:0", PublicURL: h.srv.URL,
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
+		FreeGrantSecret: "the harness's secret, 32 characters or more",
 	}
 	deps := auth.Deps{Bus: h.bus, Store: h.store, Now: h.clock.Now}
 	for _, o := range opts {

@@ -1,7 +1,14 @@
 package stack
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/onekey-oss/onekey/api/money"
@@ -13,7 +20,12 @@ import (
 // magic links work, their mail going to the notifier's outbox and console.
 func authService(env *Env) (*runner, error) {
 	base := "http://" + env.Config.AccountAddr
+	secret, err := freeGrantSecret(env)
+	if err != nil {
+		return nil, err
+	}
 	cfg := auth.Config{
+		FreeGrantSecret:      secret,
 		Addr:                 env.Config.AccountAddr,
 		PublicURL:            base,
 		AppURL:               base + "/",
@@ -33,4 +45,29 @@ func authService(env *Env) (*runner, error) {
 	}
 	fmt.Fprintf(env.Out, "dashboard: open %s/ and sign in with any e-mail address (the sign-in link is printed here)\n", base)
 	return &runner{name: "auth", addr: cfg.Addr, run: svc.Run}, nil
+}
+
+// freeGrantSecret is $AUTH_FREE_GRANT_SECRET, or else a random secret made
+// on the first start of a data dir and kept in DATA/auth-free-grant-secret,
+// so that addresses recorded as having had their free requests stay
+// recognised across restarts.
+func freeGrantSecret(env *Env) (string, error) {
+	if s := env.Getenv("AUTH_FREE_GRANT_SECRET"); s != "" {
+		return s, nil
+	}
+	path := filepath.Join(env.Config.DataDir, "auth-free-grant-secret")
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	secret := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return secret, nil
 }

@@ -43,6 +43,9 @@ const (
 	CollKeys           = "api_keys"
 	// CollKeyRevocations holds one record per revoked key (see kvsync.go).
 	CollKeyRevocations = "api_key_revocations"
+	// CollFreeGrants holds the keyed hash of every address that received
+	// free requests (see freegrant.go); kept after the account is deleted.
+	CollFreeGrants = "free_grants"
 )
 
 // Domain errors. The HTTP layer maps them to status codes.
@@ -80,6 +83,9 @@ type Deps struct {
 	Keys   jetstream.KeyValue // bucket apikeys
 	Now    func() time.Time   // time.Now when nil
 	Logger *slog.Logger
+	// GrantKey is the secret of the keyed hash under which addresses that
+	// received free requests are recorded (AUTH_FREE_GRANT_SECRET).
+	GrantKey []byte
 	// BeforeKVWrite, when set, is called with a key's id after the
 	// database reads that decide a KV apikeys write and before the write:
 	// tests use it to force interleavings of concurrent writers.
@@ -94,6 +100,7 @@ type Store struct {
 	now func() time.Time
 	log *slog.Logger
 
+	grantKey      []byte
 	beforeKVWrite func(keyID string)
 }
 
@@ -107,7 +114,7 @@ func New(d Deps) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, beforeKVWrite: d.BeforeKVWrite}
+	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, grantKey: d.GrantKey, beforeKVWrite: d.BeforeKVWrite}
 }
 
 // Now is the store's clock.
@@ -131,6 +138,7 @@ func Indexes() []store.Index {
 		{Collection: CollKeys, Keys: bson.D{{Key: "hash", Value: 1}}, Unique: true, Name: "hash_unique"},
 		{Collection: CollKeys, Keys: bson.D{{Key: "kv_synced", Value: 1}}, Name: "kv_synced_1"},
 		{Collection: CollKeyRevocations, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
+		{Collection: CollFreeGrants, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
 	}
 }
 

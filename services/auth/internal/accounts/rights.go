@@ -136,6 +136,10 @@ func (s *Store) DeleteAccount(ctx context.Context, accountID string) error {
 	if err != nil {
 		return err
 	}
+	// Before the address goes: its free grant outlives the account.
+	if err := s.keepGrant(ctx, u); err != nil {
+		return fmt.Errorf("delete account: %w", err)
+	}
 	now := s.now()
 	// The address is replaced, not unset: the unique index on email would
 	// otherwise see every tombstone as the same missing value.
@@ -182,6 +186,9 @@ func (s *Store) purge(ctx context.Context, accountID string) error {
 		if _, _, err := s.syncKey(ctx, k.ID, k.Hash); err != nil {
 			return fmt.Errorf("delete account: %w", err)
 		}
+	}
+	if err := s.forgetGrantAccount(ctx, accountID); err != nil {
+		return fmt.Errorf("delete account: %w", err)
 	}
 	for _, coll := range []string{CollKeyRevocations, CollProjects, CollIdentities} {
 		if _, err := s.st.Collection(coll).DeleteMany(ctx, byAccount); err != nil {

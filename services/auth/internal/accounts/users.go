@@ -115,18 +115,23 @@ func (s *Store) UserForEmail(ctx context.Context, email, name string) (User, err
 }
 
 // settle gives a new user its default project and announces the account
-// to the ledger (which grants the free requests). Each step is idempotent,
+// to the ledger, which grants the free requests unless the address already
+// had them (see grantFree). Each step is idempotent,
 // so a retry by the relay after a crash is safe.
 func (s *Store) settle(ctx context.Context, u User) error {
 	p := Project{ID: defaultProjectID(u.ID), AccountID: u.ID, Name: "Default project", CreatedAt: u.CreatedAt}
 	if _, err := s.st.Collection(CollProjects).InsertOne(ctx, p); err != nil && !store.IsDuplicate(err) {
 		return fmt.Errorf("settle %s: default project: %w", u.ID, err)
 	}
-	ev := events.AccountCreatedV1{V: 1, ID: "account.created:" + u.ID, Time: u.CreatedAt, AccountID: u.ID}
+	free, err := s.grantFree(ctx, u)
+	if err != nil {
+		return fmt.Errorf("settle %s: %w", u.ID, err)
+	}
+	ev := events.AccountCreatedV1{V: 1, ID: "account.created:" + u.ID, Time: u.CreatedAt, AccountID: u.ID, NoFreeRequests: !free}
 	if _, err := s.bus.Publish(ctx, ev); err != nil {
 		return fmt.Errorf("settle %s: %w", u.ID, err)
 	}
-	_, err := s.st.Collection(CollUsers).UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "settled", Value: true}}}})
+	_, err = s.st.Collection(CollUsers).UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "settled", Value: true}}}})
 	if err != nil {
 		return fmt.Errorf("settle %s: mark settled: %w", u.ID, err)
 	}
