@@ -58,8 +58,10 @@ func (p *Pages) overview(c echo.Context) error {
 		MonthName: today.Format("January"),
 	}
 	d.LiveKey = liveKey(d.Balance, d.FreeLeft)
-	d.Low = d.LowThreshold > 0 && d.Balance < d.LowThreshold
-	d.Empty = d.Balance <= 0 && d.FreeLeft == 0
+	// Until the ledger has opened the account (a second or so after the
+	// first sign-in) there is nothing to warn about.
+	d.Low = la.Opened && d.LowThreshold > 0 && d.Balance < d.LowThreshold
+	d.Empty = la.Opened && d.Balance <= 0 && d.FreeLeft == 0
 	todayKey, monthKey := readmodel.Day(today), readmodel.Day(monthStart)
 	last30 := readmodel.Day(today.AddDate(0, 0, -29))
 	d.Today = total(rs, func(r readmodel.Rollup) bool { return r.Day == todayKey })
