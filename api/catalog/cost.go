@@ -69,12 +69,11 @@ type Declared struct {
 }
 
 // WorstCaseCost is the most a request with inputTokens of prompt can cost,
-// for credit holds: every input token at the dearer of the input and
-// cache-write price, and the full output allowance. maxOutputTokens <= 0
-// means m.MaxOutputTokens; a value above m.MaxOutputTokens is capped there,
-// since the provider cannot generate more.
+// for credit holds: WorstCase with one choice. maxOutputTokens <= 0 means
+// m.MaxOutputTokens; a value above m.MaxOutputTokens is capped there, since
+// the provider cannot generate more.
 func (m Model) WorstCaseCost(inputTokens, maxOutputTokens int64, markupBasisPoints int64) money.Micros {
-	return m.WorstCaseCostDeclared(inputTokens, maxOutputTokens, markupBasisPoints, Declared{})
+	return m.WorstCase(Bound{InputTokens: inputTokens, OutputTokens: maxOutputTokens}, markupBasisPoints)
 }
 
 // WorstCaseCostDeclared is WorstCaseCost for a request that declares d: the
@@ -82,27 +81,7 @@ func (m Model) WorstCaseCost(inputTokens, maxOutputTokens int64, markupBasisPoin
 // request at either), 1-hour cache writes when declared, and every declared
 // web search at its fee.
 func (m Model) WorstCaseCostDeclared(inputTokens, maxOutputTokens int64, markupBasisPoints int64, d Declared) money.Micros {
-	inputTokens = nonNeg(inputTokens)
-	limit := int64(m.MaxOutputTokens)
-	if maxOutputTokens <= 0 || (limit > 0 && maxOutputTokens > limit) {
-		maxOutputTokens = limit
-	}
-	r := m.Pricing.ratesFor(inputTokens, "")
-	in := max(r.input, r.cacheWrite)
-	if d.CacheWrite1h {
-		in = max(in, r.cacheWrite1h)
-	}
-	out := r.output
-	if t, ok := m.Pricing.Tier(d.ServiceTier); ok {
-		tr := m.Pricing.ratesFor(inputTokens, d.ServiceTier)
-		in, out = max(in, tr.input), max(out, t.Output)
-	}
-	base := costOf(
-		money.TokenPrice{Tokens: inputTokens, Price: in},
-		money.TokenPrice{Tokens: maxOutputTokens, Price: out},
-	)
-	base = addSat(base, feeOf(d.WebSearches, m.Pricing.PerUse.WebSearch))
-	return markup(base, markupBasisPoints)
+	return m.WorstCase(Bound{InputTokens: inputTokens, OutputTokens: maxOutputTokens, Declared: d}, markupBasisPoints)
 }
 
 // rates is the price of each kind of token for one request, with the

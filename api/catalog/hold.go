@@ -24,8 +24,11 @@ type Bound struct {
 }
 
 // WorstCase is the most a request within b can cost: every input token at
-// the dearer of the input and cache-write price, every choice's full
-// output, and what b.Declared adds (as WorstCaseCostDeclared). When the
+// the dearer of the input and cache-write price (and of the 1-hour
+// cache-write price when declared), every choice's full output, at the
+// dearer of the standard and the declared service tier's rates (a provider
+// may serve a request at either), and every declared web search at its fee.
+// When the
 // prompt may be longer than the model's long-context threshold, the dearer
 // of the standard and the long-context rates applies, since the provider
 // then bills the whole request at the long-context rates.

@@ -3,14 +3,17 @@
 // Anthropic, Google and xAI.
 //
 // Per request it reads the API key and looks its hash up in memory (a watch
-// of KV apikeys), reads only model, stream and the output limit from the
-// body, checks the per-key rate limit and spend cap, holds the request's
-// worst-case cost against the account's balance (a watch of KV balances),
-// forwards the body bytes to a provider channel with the provider's own
-// key, streams the answer back event by event while reading the provider's
-// usage as it passes, and, after the response, hands one usage.recorded
-// event to an outbox that publishes it to JetStream. Nothing on the request
-// path waits for the bus or a database; the gateway has no database.
+// of KV apikeys), reads only model, stream, n and the output limits from the
+// body (and, when it has any, where its media parts are), checks the
+// per-key rate limit and spend cap, holds the request's worst-case cost
+// against the account's balance (a watch of KV balances), lowering the
+// output limit it sends when the balance covers less, forwards the body
+// bytes to a provider channel with the provider's own key, streams the
+// answer back event by event while reading the provider's usage as it
+// passes (to its end, even when the client has left), and, after the
+// response, hands one usage.recorded event to an outbox that publishes it to
+// JetStream. Nothing on the request path waits for the bus or a database;
+// the gateway has no database.
 //
 // Request and response content is never logged, stored or published.
 package gateway
