@@ -101,7 +101,14 @@ const (
 	// BucketBalances maps an account id to a Balance value. Written by the
 	// ledger only, read by the gateway.
 	BucketBalances = "balances"
+	// BucketLeases holds single-writer leases (pkg/bus.Lease): key = what
+	// is held (LeaseLedger), value = the holder. Its TTL is the lease's.
+	BucketLeases = "leases"
 )
+
+// LeaseLedger is the lease the ledger's writer holds while it applies
+// events: one writer at a time, even during a rollout.
+const LeaseLedger = "ledger"
 
 // Request/reply subjects (core NATS, not streamed).
 const (

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -23,11 +24,14 @@ type Topology struct {
 	// AckWait is how long a delivered message may stay unacked before the
 	// server delivers it again (a consumer that died holding it).
 	AckWait time.Duration
+	// LeaseTTL is the TTL of bucket "leases": how long a lease whose
+	// holder died without releasing it blocks a successor (see Lease).
+	LeaseTTL time.Duration
 }
 
 // DefaultTopology suits the embedded single-node server.
 func DefaultTopology() Topology {
-	return Topology{Replicas: 1, DuplicateWindow: 10 * time.Minute, AckWait: 30 * time.Second}
+	return Topology{Replicas: 1, DuplicateWindow: 10 * time.Minute, AckWait: 30 * time.Second, LeaseTTL: 10 * time.Second}
 }
 
 func (t Topology) streams() []jetstream.StreamConfig {
@@ -85,6 +89,7 @@ func (t Topology) buckets() []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{
 		{Bucket: events.BucketAPIKeys, History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas},
 		{Bucket: events.BucketBalances, History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas},
+		{Bucket: events.BucketLeases, History: 1, TTL: cmp.Or(t.LeaseTTL, 10*time.Second), Storage: jetstream.FileStorage, Replicas: t.Replicas},
 	}
 }
 

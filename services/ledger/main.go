@@ -42,6 +42,14 @@ func run(ctx context.Context, _ []string, getenv func(string) string) (err error
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	// Ready only while this process holds the single-writer lease.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !svc.Writing() {
+			http.Error(w, "waiting for the writer lease", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	ln, err := httpx.Listen(cfg.Addr)
 	if err != nil {
 		return err

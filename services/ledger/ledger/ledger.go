@@ -163,6 +163,8 @@ type Service struct {
 	m    *metrics
 	kv   jetstream.KeyValue
 
+	writer writerState // the single-writer lease (writerlease.go)
+
 	// accounts caches each account's state as last written. Only the
 	// writer goroutine touches it, and renewed, leaseReqs and
 	// lastReclaimScan.

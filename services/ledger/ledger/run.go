@@ -34,8 +34,9 @@ type consumer struct {
 // nothing to do; the writer rotates it over the consumers.
 const idleWait = 50 * time.Millisecond
 
-// Run declares the ledger's indexes, finishes any batch a previous run
-// left half-written, then applies events until ctx is cancelled.
+// runWriter (run by Run while it holds the writer lease, writerlease.go)
+// declares the ledger's indexes, finishes any batch a previous run left
+// half-written, then applies events until ctx is cancelled.
 //
 // The writer pulls a batch only when it is ready for one (no prefetch), so
 // no message waits in a buffer while its ack wait runs; messages of a
@@ -43,7 +44,7 @@ const idleWait = 50 * time.Millisecond
 // finishes the batch in hand (its messages are acked) and returns nil. It
 // returns an error if it cannot start, or (tests only) when a FailPoint
 // fails.
-func (s *Service) Run(ctx context.Context) error {
+func (s *Service) runWriter(ctx context.Context) error {
 	if err := s.st.EnsureIndexes(ctx, s.Indexes()); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}

@@ -1,0 +1,57 @@
+package ledger
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
+)
+
+// writerState says whether this process is the writer.
+type writerState struct {
+	holding atomic.Bool
+}
+
+// Run applies events while this process holds the ledger's single-writer
+// lease on the bus (events.LeaseLedger in bucket "leases", see bus.Lease),
+// so two ledgers never write at once, even when a rollout or an operator
+// starts a second one. Until it holds the lease it waits (Writing reports
+// false; it never exits for that). If it loses the lease (it could not
+// renew it in time), it stops consuming, finishes the batch in hand, forgets
+// its cached account states and waits to take the lease again. On cancel
+// it finishes the batch in hand, releases the lease and returns nil. It
+// returns an error if the writer cannot start, or (tests only) when a
+// FailPoint fails; the lease is released then too.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		lease, err := s.bus.AcquireLease(ctx, bus.LeaseOptions{Name: events.LeaseLedger, Logger: s.log})
+		if err != nil {
+			return nil // ctx ended while waiting
+		}
+		wctx, cancel := lease.Context(ctx)
+		s.writer.holding.Store(true)
+		err = s.runWriter(wctx)
+		s.writer.holding.Store(false)
+		cancel()
+		lost := lease.LostReason() != ""
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if rerr := lease.Release(rctx); rerr != nil {
+			s.log.Warn("ledger: release the writer lease (it expires by itself)", "err", rerr)
+		}
+		rcancel()
+		if err != nil || ctx.Err() != nil || !lost {
+			return err
+		}
+		// Another writer may change accounts (and credit leases) from now
+		// on: what this one cached is stale.
+		clear(s.accounts)
+		clear(s.renewed)
+		s.log.Error("ledger: lost the writer lease; waiting to take it again")
+	}
+}
+
+// Writing reports whether this process holds the writer lease and applies
+// events (its readiness: a second ledger waits, not ready).
+func (s *Service) Writing() bool { return s.writer.holding.Load() }
