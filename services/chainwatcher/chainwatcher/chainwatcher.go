@@ -4,11 +4,12 @@
 // chain's deposit address from a wallet linked to the claiming account,
 // waits until the block is final by the chain's rule (the "finalized" or
 // "safe" block tag), re-checks that the block is still canonical, and then
-// publishes tx.confirmed (id chain:tx:log). Anything else ends in
-// tx.rejected with a reason.
+// publishes tx.confirmed (id eip155:<chain id>:tx:log, events.ChainTxID).
+// Anything else ends in tx.rejected with a reason.
 //
 // A transfer is credited once, to one account, ever: the credit is decided
-// by a unique insert of chain:tx:log before it is published, and a crash
+// by a unique insert of its id before it is published (a transfer credited
+// under the older chain-name id is found under that id), and a crash
 // anywhere only makes a later pass publish the same id again, which
 // JetStream and the ledger drop.
 //
