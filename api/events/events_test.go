@@ -16,12 +16,13 @@ func TestEvents_RoundTripThroughJSONUnchanged(t *testing.T) {
 	now := time.Date(2026, 11, 25, 13, 0, 0, 123456789, time.UTC)
 	exp := now.Add(time.Hour)
 	cases := []any{
-		events.UsageRecordedV1{V: 1, ID: "req_1", Time: now, AccountID: "acc_1", ProjectID: "prj_1", KeyID: "key_1", Model: "gpt-5.2", Provider: "openai", Channel: "openai-0", InputTokens: 10, CachedInputTokens: 5, CacheWriteTokens: 2, OutputTokens: 7, ReasoningTokens: 3, CostMicros: 123, LatencyMS: 40, TTFBMS: 9, Streamed: true, Status: 200, Estimated: true},
+		events.UsageRecordedV1{V: 1, ID: "req_1", Time: now, AccountID: "acc_1", ProjectID: "prj_1", KeyID: "key_1", Model: "gpt-5.2", Provider: "openai", Channel: "openai-0", InputTokens: 10, CachedInputTokens: 5, CacheWriteTokens: 2, OutputTokens: 7, ReasoningTokens: 3, CostMicros: 123, LatencyMS: 40, TTFBMS: 9, Streamed: true, Status: 200, Estimated: true,
+			Free: true, Replica: "gw_1", CacheWrite1hTokens: 4, WebSearchRequests: 2, WebFetchRequests: 1, SearchSources: 6, ServiceTier: "priority", LongContext: true},
 		events.CreditPurchasedV1{V: 1, ID: "evt_1", Time: now, AccountID: "acc_1", Kind: events.CreditRefund, AmountMicros: -5 * money.Dollar, Source: "stripe", PaymentID: "cs_1"},
 		events.CreditAdjustedV1{V: 1, ID: "adj_1", Time: now, AccountID: "acc_1", AmountMicros: money.USD(5), Reason: "demo", Actor: "devstack"},
 		events.TxConfirmedV1{V: 1, ID: events.TxID("base", "0xabc", 3), Time: now, AccountID: "acc_1", ClaimID: "clm_1", Chain: "base", TxHash: "0xabc", LogIndex: 3, Token: "USDC", From: "0x1", To: "0x2", AmountMicros: 1_500_000, BlockNumber: 99, BlockHash: "0xdef", ChainID: 8453},
 		events.TxRejectedV1{V: 1, ID: "rej_1", Time: now, AccountID: "acc_1", ClaimID: "clm_1", Chain: "ethereum", TxHash: "0xabc", Reason: "reverted"},
-		events.AccountCreatedV1{V: 1, ID: "account.created:acc_1", Time: now, AccountID: "acc_1"},
+		events.AccountCreatedV1{V: 1, ID: "account.created:acc_1", Time: now, AccountID: "acc_1", NoFreeRequests: true},
 		events.AccountDeletedV1{V: 1, ID: "account.deleted:acc_1", Time: now, AccountID: "acc_1"},
 		events.AccountSettingsV1{V: 1, ID: "settings_1", Time: now, AccountID: "acc_1", LowBalanceMicros: 2 * money.Dollar},
 		events.CreditAppliedV1{V: 1, ID: "applied:evt_1", Time: now, AccountID: "acc_1", SourceEventID: "evt_1", Method: "card", Kind: events.CreditPurchase, AmountMicros: 10, BalanceMicros: 20},
@@ -30,7 +31,8 @@ func TestEvents_RoundTripThroughJSONUnchanged(t *testing.T) {
 		events.MailRequestedV1{V: 1, ID: "mail_1", Time: now, To: "a@example.com", Template: events.MailMagicLink, Data: map[string]string{"link": "http://x"}},
 		events.DeadLetterV1{V: 1, ID: "dl_1", Time: now, Consumer: "ledger-usage", Subject: "usage.recorded.acc_1", MsgID: "req_1", Attempts: 5, Reason: "bad", Payload: []byte(`{"v":1}`)},
 		events.APIKeyV1{V: 1, KeyID: "key_1", ProjectID: "prj_1", AccountID: "acc_1", Status: events.KeyActive, RPM: 60, SpendCapMicros: 7, ExpiresAt: &exp, UpdatedAt: now},
-		events.BalanceV1{V: 1, AccountID: "acc_1", BalanceMicros: -3, FreeRequestsLeft: 20, KeySpendMicros: map[string]money.Micros{"key_1": 9}, Seq: 4, UpdatedAt: now},
+		events.BalanceV1{V: 1, AccountID: "acc_1", BalanceMicros: -3, FreeRequestsLeft: 20, KeySpendMicros: map[string]money.Micros{"key_1": 9}, Seq: 4, UpdatedAt: now,
+			LeasedMicros: 7, LeasedFree: 2, Leases: map[string]events.Lease{"gw_1": {GrantedMicros: 10, UsedMicros: 3, GrantedFree: 4, UsedFree: 2}}},
 	}
 	for _, in := range cases {
 		typ := reflect.TypeOf(in)
