@@ -250,3 +250,48 @@ func TestUpstream_RetriedOnTheNextChannelOnlyWhenTheProviderDidNoWork(t *testing
 		})
 	}
 }
+
+// The gateway's copy of a request body is given back (to the in-flight body
+// budget, and to the garbage collector) once the provider has it, not when
+// a long answer ends.
+func TestUpstream_RequestBodyIsFreedOnceTheProviderHasIt(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withEnv(map[string]string{"GATEWAY_MAX_BODY_BYTES": "1048576", "GATEWAY_MAX_INFLIGHT_BODY_BYTES": "1048576"}))
+	release := make(chan struct{})
+	var calls atomic.Int64
+	h.fakes[catalog.OpenAI].setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-5-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}],\"usage\":null}\n\n")
+		w.(http.Flusher).Flush()
+		if calls.Add(1) == 1 {
+			<-release // the first answer is a long one
+		}
+		fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-5-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":1,\"total_tokens\":11}}\n\ndata: [DONE]\n\n")
+		return true
+	})
+	first := strings.Replace(chatOfSize(700<<10), `"model"`, `"stream":true,"model"`, 1)
+	firstDone := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/v1/chat/completions", strings.NewReader(first))
+		req.Header.Set("Authorization", "Bearer "+h.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			firstDone <- 0
+			return
+		}
+		defer resp.Body.Close()
+		_, _ = io.ReadAll(resp.Body)
+		firstDone <- resp.StatusCode
+	}()
+	waitFor(t, 10*time.Second, "the first answer to start", func() bool { return calls.Load() == 1 })
+	// While the first answer streams, a second large body fits the budget.
+	resp, body := h.post("/v1/chat/completions", h.key, chatOfSize(600<<10))
+	close(release)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("second body while the first answer streams: %d %.200s", resp.StatusCode, body)
+	}
+	if s := <-firstDone; s != http.StatusOK {
+		t.Errorf("first request: %d", s)
+	}
+}
