@@ -53,11 +53,9 @@ const firstBodyBuffer = 16 << 10
 // budget, which the caller gives back with releaseBody.
 func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int64, *apiError) {
 	limit := s.cfg.MaxBodyBytes
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
-		message: fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit)}
 	if r.ContentLength > limit {
 		w.Header().Set("Connection", "close")
-		return nil, 0, tooLarge
+		return nil, 0, s.bodyTooLarge()
 	}
 	// The most the buffer can need: one byte more than the body, to read
 	// its end without growing.
@@ -65,55 +63,57 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int6
 	if r.ContentLength >= 0 {
 		ceiling = r.ContentLength + 1
 	}
-	var held int64
-	grow := func(buf []byte) ([]byte, bool) {
-		n := min(max(int64(cap(buf)), firstBodyBuffer), ceiling-int64(cap(buf)))
-		if n <= 0 {
-			n = 512 // more bytes than announced: the reader reports it
-		}
-		if !s.bodies.take(n) {
-			return buf, false
-		}
-		held += n
-		nb := make([]byte, len(buf), int64(cap(buf))+n)
-		copy(nb, buf)
-		return nb, true
-	}
-	fail := func(e *apiError) ([]byte, int64, *apiError) {
-		// The connection cannot be reused: do not let the server wait for
-		// the rest of a body that is not coming.
-		w.Header().Set("Connection", "close")
-		s.releaseBody(&held)
-		return nil, 0, e
-	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	body := http.MaxBytesReader(w, r.Body, limit)
 	var buf []byte
+	var held int64
+	var err error
 	for {
 		if len(buf) == cap(buf) {
-			var ok bool
-			if buf, ok = grow(buf); !ok {
-				return fail(errUnavailable("server_busy", "The gateway is receiving too many large requests right now; try again shortly."))
+			n := min(max(int64(cap(buf)), firstBodyBuffer), ceiling-int64(cap(buf)))
+			if n <= 0 {
+				n = 512 // more bytes than announced: the reader reports it
 			}
+			if !s.bodies.take(n) {
+				err = errBodyBudget
+				break
+			}
+			held += n
+			nb := make([]byte, len(buf), int64(cap(buf))+n)
+			copy(nb, buf)
+			buf = nb
 		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
+		var n int
+		n, err = body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
+		if err != nil {
 			break
 		}
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return fail(tooLarge)
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return fail(&apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout", message: "The request body was not received in time."})
-		}
-		return fail(errBadRequest("The request body could not be read."))
 	}
-	_ = rc.SetReadDeadline(time.Time{})
-	return buf, held, nil
+	if errors.Is(err, io.EOF) {
+		_ = rc.SetReadDeadline(time.Time{})
+		return buf, held, nil
+	}
+	// The connection cannot be reused: do not let the server wait for the
+	// rest of a body that is not coming.
+	w.Header().Set("Connection", "close")
+	s.releaseBody(&held)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errBodyBudget):
+		return nil, 0, errUnavailable("server_busy", "The gateway is receiving too many large requests right now; try again shortly.")
+	case errors.As(err, &mbe):
+		return nil, 0, s.bodyTooLarge()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, 0, &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout", message: "The request body was not received in time."}
+	}
+	return nil, 0, errBadRequest("The request body could not be read.")
+}
+
+var errBodyBudget = errors.New("in-flight body budget spent")
+
+func (s *Service) bodyTooLarge() *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+		message: fmt.Sprintf("The request body is larger than the limit of %d bytes.", s.cfg.MaxBodyBytes)}
 }
