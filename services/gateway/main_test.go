@@ -46,17 +46,7 @@ func TestRun_MetricsOnlyOnTheAdminAddressProbesOnBoth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, env) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("gateway did not stop within 30s")
-		}
-	}()
+	defer cancel()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if code, _ := get("http://" + public + "/readyz"); code == http.StatusOK {
@@ -82,6 +72,22 @@ func TestRun_MetricsOnlyOnTheAdminAddressProbesOnBoth(t *testing.T) {
 	}
 	if code, _ := get("http://" + admin + "/v1/models"); code != http.StatusNotFound {
 		t.Errorf("admin /v1/models: %d; the API is not on the admin address", code)
+	}
+	// A graceful shutdown closes both listeners.
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway did not stop within 30s")
+	}
+	for _, addr := range []string{public, admin} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after shutdown", addr)
+		}
 	}
 }
 
