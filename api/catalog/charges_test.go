@@ -79,11 +79,11 @@ func TestCost_BillsChargesThatAreNotTokensAtCatalogPrices(t *testing.T) {
 			want:  25_000,
 		},
 		{
-			// 1,000×$0.20 + 100×$0.50 = 250; 7 sources × 25 = 175.
+			// 1,000×$0.20 + 100×$0.50 = 250; 7 sources × $0.025 = 175,000.
 			name:  "xAI search sources at $25 per 1,000",
 			model: "grok-4-1-fast",
 			usage: catalog.Usage{InputTokens: 1_000, OutputTokens: 100, SearchSources: 7},
-			want:  425,
+			want:  175_250,
 		},
 	}
 	for _, tt := range tests {

@@ -30,18 +30,18 @@ func load(t *testing.T, overrides ...string) *catalog.Catalog {
 func TestLoad_OverrideAddsANewModel(t *testing.T) {
 	t.Parallel()
 	c := load(t, `{"models": [{
-		"id": "claude-opus-4-8", "name": "Claude Opus 4.8", "provider": "anthropic",
-		"context_length": 200000, "max_output_tokens": 128000, "aliases": ["claude-opus-4.8"],
+		"id": "claude-opus-9", "name": "Claude Opus 9", "provider": "anthropic",
+		"context_length": 200000, "max_output_tokens": 128000, "aliases": ["claude-opus-9.0"],
 		"pricing": {"input": 5000000, "cached_input": 500000, "output": 25000000, "cache_write": 6250000}
 	}]}`)
-	for _, name := range []string{"claude-opus-4-8", "claude-opus-4.8", "anthropic/claude-opus-4-8", "Anthropic/Claude-Opus-4.8"} {
+	for _, name := range []string{"claude-opus-9", "claude-opus-9.0", "anthropic/claude-opus-9", "Anthropic/Claude-Opus-9.0"} {
 		m, ok := c.Lookup(name)
-		if !ok || m.ID != "claude-opus-4-8" {
-			t.Fatalf("Lookup(%q) = %q, %v; want claude-opus-4-8", name, m.ID, ok)
+		if !ok || m.ID != "claude-opus-9" {
+			t.Fatalf("Lookup(%q) = %q, %v; want claude-opus-9", name, m.ID, ok)
 		}
 	}
-	m, _ := c.Lookup("claude-opus-4-8")
-	if m.Kind != catalog.Chat || m.UpstreamID != "claude-opus-4-8" {
+	m, _ := c.Lookup("claude-opus-9")
+	if m.Kind != catalog.Chat || m.UpstreamID != "claude-opus-9" {
 		t.Errorf("defaults: kind %q upstream %q, want chat and the id", m.Kind, m.UpstreamID)
 	}
 	if got := len(c.List()); got != len(seed)+1 {
@@ -78,25 +78,25 @@ func TestLoad_OverridesApplyInOrder(t *testing.T) {
 
 func TestLoad_RetiredModelIsUnknownEverywhere(t *testing.T) {
 	t.Parallel()
-	c := load(t, `{"models": [{"id": "claude-3-5-haiku", "retired": true}]}`)
-	for _, name := range []string{"claude-3-5-haiku", "claude-3-5-haiku-20241022", "anthropic/claude-3-5-haiku"} {
+	c := load(t, `{"models": [{"id": "claude-haiku-4-5", "retired": true}]}`)
+	for _, name := range []string{"claude-haiku-4-5", "claude-haiku-4-5-20251001", "anthropic/claude-haiku-4-5"} {
 		if _, ok := c.Lookup(name); ok {
 			t.Errorf("Lookup(%q) found a retired model", name)
 		}
 	}
 	for _, m := range c.List() {
-		if m.ID == "claude-3-5-haiku" || m.Retired {
+		if m.ID == "claude-haiku-4-5" || m.Retired {
 			t.Errorf("List includes retired model %q", m.ID)
 		}
 	}
-	for _, id := range c.Suggest("claude-3-5-haiku", 10) {
-		if id == "claude-3-5-haiku" {
+	for _, id := range c.Suggest("claude-haiku-4-5", 10) {
+		if id == "claude-haiku-4-5" {
 			t.Errorf("Suggest offers the retired model")
 		}
 	}
 
-	back := load(t, `{"models": [{"id": "claude-3-5-haiku", "retired": true}]}`,
-		`{"models": [{"id": "claude-3-5-haiku", "retired": false}]}`)
+	back := load(t, `{"models": [{"id": "claude-haiku-4-5", "retired": true}]}`,
+		`{"models": [{"id": "claude-haiku-4-5", "retired": false}]}`)
 	if _, ok := back.Lookup("claude-3-5-haiku-latest"); !ok {
 		t.Errorf("un-retired model is still unknown")
 	}
@@ -105,7 +105,7 @@ func TestLoad_RetiredModelIsUnknownEverywhere(t *testing.T) {
 func TestLoad_RetiredModelsNamesCanBeReused(t *testing.T) {
 	t.Parallel()
 	c := load(t, `{"models": [
-		{"id": "claude-3-5-haiku", "retired": true},
+		{"id": "claude-haiku-4-5", "retired": true},
 		{"id": "haiku-next", "provider": "anthropic", "context_length": 200000, "max_output_tokens": 8192,
 		 "aliases": ["claude-3-5-haiku-latest"], "pricing": {"input": 1000000, "output": 5000000}}
 	]}`)
@@ -116,12 +116,12 @@ func TestLoad_RetiredModelsNamesCanBeReused(t *testing.T) {
 
 func TestLoad_RemoveDeletesAndRemoveThenAddReplaces(t *testing.T) {
 	t.Parallel()
-	c := load(t, `{"remove": ["grok-3", "grok-4"], "models": [
+	c := load(t, `{"remove": ["grok-4.3", "grok-4"], "models": [
 		{"id": "grok-4", "provider": "xai", "context_length": 256000, "max_output_tokens": 8000,
 		 "pricing": {"input": 3000000, "output": 15000000}}
 	]}`)
-	if _, ok := c.Lookup("grok-3"); ok {
-		t.Errorf("removed grok-3 still resolves")
+	if _, ok := c.Lookup("grok-4.3"); ok {
+		t.Errorf("removed grok-4.3 still resolves")
 	}
 	m, ok := c.Lookup("grok-4")
 	if !ok || m.Name != "grok-4" || len(m.Aliases) != 0 || m.Pricing.CachedInput != 0 || m.MaxOutputTokens != 8000 {

@@ -21,7 +21,7 @@ func TestSuggest_OffersCloseCanonicalIDs(t *testing.T) {
 		{"gemini-2.5-flsh", "gemini-2.5-flash", "gemini-"},
 		{"grok4", "grok-4", "grok-"},
 		{"o4-mni", "o4-mini", ""},
-		{"sonnet", "claude-sonnet-4", "claude-sonnet-4"},
+		{"sonnet", "claude-sonnet-4-6", "claude-sonnet-"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

@@ -112,3 +112,46 @@ func TestOutbox_KeyViewKeepsFollowingKVAfterABusOutage(t *testing.T) {
 	t.Logf("revocation seen %v after the bus returned", time.Since(revoked))
 	_ = strings.TrimSpace
 }
+
+func TestModels_ListServesTheWholeCatalogOfAtLeastSixtyModels(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/v1/models", nil)
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Data []struct {
+			ID       string `json:"id"`
+			Provider string `json:"provider"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Data) < 60 || len(list.Data) != len(c.List()) {
+		t.Errorf("GET /v1/models lists %d models, want the catalog's %d (at least 60)", len(list.Data), len(c.List()))
+	}
+	perProvider := map[string]int{}
+	ids := map[string]bool{}
+	for _, d := range list.Data {
+		perProvider[d.Provider]++
+		ids[d.ID] = true
+	}
+	for _, p := range []catalog.Provider{catalog.OpenAI, catalog.Anthropic, catalog.Google, catalog.XAI} {
+		if perProvider[string(p)] < 5 {
+			t.Errorf("%s: %d models listed, want several", p, perProvider[string(p)])
+		}
+	}
+	// Claude Code's default model, and a retired id answered by its successor.
+	if !ids["claude-opus-4-8"] || ids["claude-3-5-haiku"] {
+		t.Errorf("claude-opus-4-8 listed %v, retired claude-3-5-haiku listed %v", ids["claude-opus-4-8"], ids["claude-3-5-haiku"])
+	}
+}

@@ -174,20 +174,22 @@ func TestChat_XAISearchSourcesInTheUsageAreBilledPerSource(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	serveGolden(t, h.fakes[catalog.XAI], "xai_sources_response.json")
-	// Grok 4: 288 input × $3 + 512 cached × $0.75 + 380 output (the total
-	// less the prompt, reasoning included) × $15 = 864 + 384 + 5,700,
-	// plus 7 sources × $0.000025 = 175.
+	// Grok 4: 288 input, 512 cached and 380 output tokens (the total less
+	// the prompt, reasoning included) at the catalog's prices, plus 7
+	// sources at $25 per 1,000.
 	ev := h.billed("/v1/chat/completions", `{"model":"grok-4","messages":[{"role":"user","content":"What is trending?"}]}`)
-	if ev.CostMicros != 7_123 || ev.SearchSources != 7 {
-		t.Errorf("cost %d sources %d, want 7123 and 7", ev.CostMicros, ev.SearchSources)
+	m := mustModel(t, "grok-4")
+	want := expectCost(m, 288, 512, 0, 380) + 7*m.Pricing.PerUse.SearchSource
+	if m.Pricing.PerUse.SearchSource != 25_000 || ev.CostMicros != want || ev.SearchSources != 7 {
+		t.Errorf("cost %d sources %d, want %d and 7 (source fee %d)", ev.CostMicros, ev.SearchSources, want, m.Pricing.PerUse.SearchSource)
 	}
 }
 
 func TestGateway_ChargesThatCannotBeMeteredAreRefusedNamingTheParameterAndNotForwarded(t *testing.T) {
 	t.Parallel()
-	// A catalog where Claude 3.5 Haiku has no web search price.
+	// A catalog where Claude Haiku 4.5 has no web search price.
 	path := filepath.Join(t.TempDir(), "catalog.json")
-	if err := os.WriteFile(path, []byte(`{"models":[{"id":"claude-3-5-haiku","pricing":{"per_use":{}}}]}`), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(`{"models":[{"id":"claude-haiku-4-5","pricing":{"per_use":{}}}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, withConfig(func(c *gateway.Config) { c.CatalogFile = path }))
@@ -206,7 +208,7 @@ func TestGateway_ChargesThatCannotBeMeteredAreRefusedNamingTheParameterAndNotFor
 		{"Anthropic code execution", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":100,"tools":[{"type":"code_execution_20250825","name":"code_execution"}],` + msgs + `}`, "tools"},
 		{"Anthropic fast mode", "/v1/messages", `{"model":"claude-opus-4-6","max_tokens":100,"speed":"fast",` + msgs + `}`, "speed"},
 		{"Anthropic US-only inference", "/v1/messages", `{"model":"claude-opus-4-6","max_tokens":100,"inference_geo":"us",` + msgs + `}`, "inference_geo"},
-		{"web search on a model without its price", "/v1/messages", `{"model":"claude-3-5-haiku","max_tokens":100,"tools":[{"type":"web_search_20250305","name":"web_search"}],` + msgs + `}`, "tools"},
+		{"web search on a model without its price", "/v1/messages", `{"model":"claude-haiku-4-5","max_tokens":100,"tools":[{"type":"web_search_20250305","name":"web_search"}],` + msgs + `}`, "tools"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

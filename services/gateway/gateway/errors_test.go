@@ -70,7 +70,7 @@ func TestErrors_EveryClassSurfacesAsTheOpenAISDKTypedErrorWithRequestID(t *testi
 		{"too large", h.key, openai.ChatCompletionNewParams{Model: "gpt-5-nano", Messages: msg(strings.Repeat("z", 40<<10))}, 413, "request_too_large"},
 		{"rate limited", limited, openai.ChatCompletionNewParams{Model: "gpt-5-nano", Messages: msg("hi")}, 429, "rate_limit_exceeded"},
 		{"provider 500", h.key, openai.ChatCompletionNewParams{Model: "gemini-2.5-flash", Messages: msg("hi")}, 500, ""},
-		{"provider unreachable", h.key, openai.ChatCompletionNewParams{Model: "grok-3", Messages: msg("hi")}, 502, "upstream_unavailable"},
+		{"provider unreachable", h.key, openai.ChatCompletionNewParams{Model: "grok-4.3", Messages: msg("hi")}, 502, "upstream_unavailable"},
 	}
 	for _, tc := range cases {
 		var raw *http.Response

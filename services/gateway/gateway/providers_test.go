@@ -125,12 +125,12 @@ func TestMessages_CountTokensIsForwardedAndNotBilled(t *testing.T) {
 func TestMessages_ErrorsAreInAnthropicShapeAndTyped(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	params := anthropic.MessageNewParams{Model: "claude-opus-4-8", MaxTokens: 10,
+	params := anthropic.MessageNewParams{Model: "claude-opus-9-9", MaxTokens: 10,
 		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("Hello"))}}
 	var apiErr *anthropic.Error
 	good, bad := h.anthropic(h.key), h.anthropic("sk-onekey-nope")
 	_, err := good.Messages.New(context.Background(), params)
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Type() != "not_found_error" || !strings.Contains(apiErr.Message, "claude-opus-4") {
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Type() != "not_found_error" || !strings.Contains(apiErr.Message, "claude-opus-9-9") {
 		t.Fatalf("unknown model: %v", err)
 	}
 	if apiErr.RequestID == "" && apiErr.Response.Header.Get("X-Request-Id") == "" {

@@ -252,7 +252,7 @@ func TestLimits_UpstreamFirstByteAndIdleStreamTimeouts(t *testing.T) {
 		return true
 	})
 	start := time.Now()
-	resp, body := h.post("/v1/chat/completions", h.key, `{"model":"grok-3","messages":[{"role":"user","content":"hi"}]}`)
+	resp, body := h.post("/v1/chat/completions", h.key, `{"model":"grok-4.3","messages":[{"role":"user","content":"hi"}]}`)
 	if resp.StatusCode != http.StatusBadGateway || time.Since(start) > 5*time.Second {
 		t.Errorf("silent upstream: %d after %v: %s", resp.StatusCode, time.Since(start), body)
 	}
