@@ -208,6 +208,12 @@ func TestCrypto_AWalletLinkedBySigningTheNonceCanClaimATransaction(t *testing.T)
 	if one.ClaimID != cl.ClaimID || one.Status != events.ClaimPending || one.Chain != "base" {
 		t.Errorf("one claim: %+v", one)
 	}
+	// A browser's encodeURIComponent escapes the id's colons too.
+	var escaped events.CryptoClaimV1
+	c.must(http.MethodGet, "/api/crypto/claims/"+strings.ReplaceAll(url.PathEscape(cl.ClaimID), ":", "%3A"), nil, http.StatusOK).json(t, &escaped)
+	if escaped.ClaimID != cl.ClaimID {
+		t.Errorf("claim by its fully escaped id: %+v", escaped)
+	}
 	c.must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cryptopay.ClaimID("base", "0x"+strings.Repeat("00", 32), m.AccountID)), nil, http.StatusNotFound)
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -122,12 +123,18 @@ func (a *API) cryptoOverview(c echo.Context) error {
 // cryptoClaim answers one of the caller's claims (to poll it): someone
 // else's claim is a 404, as a missing one.
 func (a *API) cryptoClaim(c echo.Context) error {
+	// The router leaves escapes in path values; a browser's
+	// encodeURIComponent escapes the id's colons.
+	id, err := url.PathUnescape(c.Param("claim"))
+	if err != nil {
+		return fail(http.StatusNotFound, "not_found", "not found")
+	}
 	st, err := a.cryptoStatus(c)
 	if err != nil {
 		return err
 	}
 	for _, cl := range st.Claims {
-		if cl.ClaimID == c.Param("claim") {
+		if cl.ClaimID == id {
 			return c.JSON(http.StatusOK, cl)
 		}
 	}
