@@ -56,15 +56,15 @@ func (s *Service) findDevCheckout(r *http.Request) (devCheckout, int) {
 }
 
 var devPage = template.Must(template.New("dev").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>DEV TOP-UP - not a payment</title></head>
-<body style="font-family:sans-serif;max-width:36em;margin:3em auto">
+<html lang="en"><head><meta charset="utf-8"><title>DEV TOP-UP - not a payment</title><link rel="icon" href="data:,"></head>
+<body style="font-family:sans-serif;max-width:36em;margin:3em auto"><main>
 <h1 style="color:#b00">DEV TOP-UP &mdash; no money moves</h1>
 <p>This onekey runs without Stripe keys (devstack). This page stands in for Stripe Checkout so the credit
 path can be tried: pressing the button credits <strong>{{.Amount}}</strong> to account <code>{{.Account}}</code>
 as a purchase with source <code>dev</code>. It is not a payment.</p>
 <form method="post"><button type="submit">Add {{.Amount}} of dev credit</button></form>
 <p><a href="{{.Cancel}}">Cancel</a></p>
-</body></html>
+</main></body></html>
 `))
 
 func (s *Service) devCheckoutPage(w http.ResponseWriter, r *http.Request) {
