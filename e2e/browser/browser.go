@@ -46,6 +46,10 @@ func Flags() []chromedp.ExecAllocatorOption {
 // Page opens in a browser context of its own (cookies and storage are not
 // shared between pages of different NewPage calls).
 type Browser struct {
+	// focus serializes what needs the focused tab or the clipboard, which
+	// the tabs of one browser share.
+	focus sync.Mutex
+
 	ctx     context.Context // the browser's own context (first tab)
 	cancel  func()
 	dataDir string

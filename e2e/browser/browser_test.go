@@ -165,3 +165,22 @@ func TestWallet_SignsWithItsKeyWhichThePageNeverSees(t *testing.T) {
 		t.Fatal("the private key reached the page")
 	}
 }
+
+func TestPage_DownloadReturnsTheFileTheServerSent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/export" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Disposition", `attachment; filename="export.json"`)
+			fmt.Fprint(w, `{"ok":true}`)
+			return
+		}
+		fmt.Fprint(w, doc("Export", `<a href="/export">Download</a>`))
+	}))
+	t.Cleanup(srv.Close)
+	p := session(t).NewPage()
+	p.Visit("export", srv.URL+"/")
+	name, body := p.Download("a")
+	if name != "export.json" || string(body) != `{"ok":true}` {
+		t.Fatalf("download = %q %q", name, body)
+	}
+}

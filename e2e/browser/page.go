@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -33,6 +34,7 @@ const Timeout = 30 * time.Second
 // storage shared by its pages, by nobody else), with the screenshots of
 // every page it visits numbered in order. It is closed when the test ends.
 type Session struct {
+	b     *Browser
 	t     testing.TB
 	ctx   context.Context
 	shots string
@@ -58,7 +60,7 @@ func (b *Browser) NewSession(t testing.TB, getenv func(string) string) *Session 
 		t.Fatalf("browser: screenshots: %v", err)
 	}
 	t.Logf("screenshots of %s: %s", t.Name(), dir)
-	return &Session{t: t, ctx: ctx, shots: dir}
+	return &Session{b: b, t: t, ctx: ctx, shots: dir}
 }
 
 // Page is one tab. Every action fails the test on error. From the tab's
@@ -74,6 +76,7 @@ type Page struct {
 	mainFrame atomic.Value // string: the tab's main frame id
 
 	mu        sync.Mutex
+	inflight  map[network.RequestID]bool
 	docOrigin string
 	problems  []string
 	reported  int
@@ -82,7 +85,7 @@ type Page struct {
 // NewPage opens a tab in the session.
 func (s *Session) NewPage() *Page {
 	s.t.Helper()
-	p := &Page{t: s.t, s: s}
+	p := &Page{t: s.t, s: s, inflight: map[network.RequestID]bool{}}
 	ctx, cancel := chromedp.NewContext(s.ctx, chromedp.WithListener(p.observe))
 	p.ctx = ctx
 	s.t.Cleanup(func() {
@@ -120,6 +123,10 @@ func (p *Page) observe(ev any) {
 		}
 	case *network.EventRequestWillBeSent:
 		p.request(ev)
+	case *network.EventLoadingFinished:
+		p.done(ev.RequestID)
+	case *network.EventLoadingFailed:
+		p.done(ev.RequestID)
 	}
 }
 
@@ -132,12 +139,37 @@ func (p *Page) request(ev *network.EventRequestWillBeSent) {
 	main, _ := p.mainFrame.Load().(string)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.inflight[ev.RequestID] = true
 	if ev.Type == network.ResourceTypeDocument && string(ev.FrameID) == main {
 		p.docOrigin = origin // a top-level navigation: where the page now is
 		return
 	}
 	if origin != p.docOrigin {
 		p.problems = append(p.problems, fmt.Sprintf("request to another origin: %s %s %s (page on %s)", ev.Type, ev.Request.Method, ev.Request.URL, p.docOrigin))
+	}
+}
+
+func (p *Page) done(id network.RequestID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.inflight, id)
+}
+
+// settle waits (at most 5 s) until no request of the tab has been in flight
+// for 200 ms, so that what the page fetched after loading is on screen.
+func (p *Page) settle() {
+	deadline := time.Now().Add(5 * time.Second)
+	quiet := 0
+	for quiet < 4 && time.Now().Before(deadline) {
+		p.mu.Lock()
+		n := len(p.inflight)
+		p.mu.Unlock()
+		if n == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -210,6 +242,7 @@ func (p *Page) Check(name string) {
 	if err := p.poll(`document.readyState === "complete"`, Timeout); err != nil {
 		p.t.Fatalf("browser: %s never finished loading: %v (page %s)", name, err, p.URL())
 	}
+	p.settle()
 	p.Screenshot(name)
 	p.axe(name)
 	p.reportProblems()
@@ -293,7 +326,7 @@ func (p *Page) poll(expr string, limit time.Duration) error {
 	var last error
 	for {
 		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise))
 		cancel()
 		if err == nil && ok {
 			return nil
@@ -362,3 +395,51 @@ func argsText(args []*runtime.RemoteObject) string {
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 func fileSafe(s string) string { return strings.Trim(unsafeChars.ReplaceAllString(s, "_"), "_") }
+
+// Download clicks sel, which must start a download, waits for it to
+// complete, and returns the file name the server suggested and the
+// file's content.
+func (p *Page) Download(sel Sel) (string, []byte) {
+	p.t.Helper()
+	dir := p.t.TempDir()
+	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+	defer cancel()
+	c := chromedp.FromContext(p.ctx)
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: c.BrowserContextID,
+		DownloadPath: dir, EventsEnabled: new(true),
+	}); err != nil {
+		p.t.Fatalf("browser: allow downloads: %v", err)
+	}
+	begins := chromedp.BrowserEvents(ctx, cdpbrowser.DownloadWillBegin)
+	progress := chromedp.BrowserEvents(ctx, cdpbrowser.DownloadProgress)
+	p.Click(sel)
+	var guid, name string
+	for ev, err := range begins {
+		if err != nil {
+			p.t.Fatalf("browser: clicking %s started no download: %v", sel, err)
+		}
+		guid, name = ev.GUID, ev.SuggestedFilename
+		break
+	}
+	for ev, err := range progress {
+		if err != nil {
+			p.t.Fatalf("browser: download %s did not finish: %v", name, err)
+		}
+		if ev.GUID != guid {
+			continue
+		}
+		switch ev.State {
+		case cdpbrowser.DownloadProgressStateCompleted:
+			raw, err := os.ReadFile(filepath.Join(dir, guid))
+			if err != nil {
+				p.t.Fatalf("browser: download %s: %v", name, err)
+			}
+			return name, raw
+		case cdpbrowser.DownloadProgressStateCanceled:
+			p.t.Fatalf("browser: download %s was canceled", name)
+		}
+	}
+	p.t.Fatalf("browser: download %s: no end", name)
+	return "", nil
+}

@@ -1,0 +1,420 @@
+package dashboard_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/api/cryptopay"
+	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/services/auth/auth"
+	"github.com/onekey-oss/onekey/services/chainwatcher/chaintest"
+	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
+	"github.com/onekey-oss/onekey/services/ledger/ledger"
+	"github.com/onekey-oss/onekey/services/notifier/notifier"
+	"github.com/onekey-oss/onekey/services/payments/payments"
+)
+
+const (
+	whsec     = "whsec_dashboard_e2e"
+	chainName = "base"
+	// The fake upstream bills every chat completion at these token counts.
+	upstreamModel        = "gpt-5-mini"
+	upstreamPromptTokens = 1234
+	upstreamOutputTokens = 567
+)
+
+// stack is the whole system on the embedded bus and database, as devstack
+// wires it (tools/devstack/stack), with the third parties stood in for: a
+// fake OpenAI upstream behind the gateway, go-ethereum's simulated chain
+// with an ERC-20 USDC, the notifier's mail outbox (.eml files), and either
+// payments' dev top-up or stripe-mock with signed webhooks.
+type stack struct {
+	t   *testing.T
+	bus *bus.Bus
+	st  *store.Store
+
+	AuthURL     string // the dashboard's origin: auth's public URL
+	PaymentsURL string
+	GatewayURL  string
+	outbox      string
+
+	Chain   *chaintest.Chain
+	Payer   chaintest.Wallet // holds 10 ETH and 1,000 USDC
+	Deposit common.Address
+	Stripe  bool
+}
+
+type stackOptions struct {
+	// Stripe runs payments against stripe-mock with a webhook secret
+	// instead of the dev top-up.
+	Stripe bool
+}
+
+func newStack(t *testing.T, opt stackOptions) *stack {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := bustest.Start(t)
+	s := &stack{t: t, bus: srv.Connect(t, "dashboard-e2e"), st: newStore(t), outbox: filepath.Join(t.TempDir(), "outbox"), Stripe: opt.Stripe}
+	s.Payer = chaintest.NewWallet(t)
+	s.Chain = chaintest.New(t, s.Payer)
+	s.Deposit = chaintest.NewWallet(t).Addr
+	chains := []cryptopay.Chain{s.Chain.Config(chainName, s.Deposit)}
+
+	// Each HTTP service is served by an httptest server whose address is
+	// known before the service is built, since their configs name their
+	// own public URLs.
+	authWeb := httptest.NewUnstartedServer(nil)
+	payWeb := httptest.NewUnstartedServer(nil)
+	s.AuthURL = "http://" + authWeb.Listener.Addr().String()
+	s.PaymentsURL = "http://" + payWeb.Listener.Addr().String()
+
+	lcfg := ledger.DefaultConfig()
+	lcfg.Addr = ""
+	led, err := ledger.New(lcfg, ledger.Deps{Bus: s.bus, Store: s.st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.run("ledger", led.Run)
+
+	nt, err := notifier.New(notifier.Config{OutboxDir: s.outbox, From: "onekey <noreply@onekey.test>", SiteURL: s.AuthURL, RetryBackoff: 100 * time.Millisecond},
+		notifier.Deps{Bus: s.bus, Store: s.st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.run("notifier", nt.Run)
+
+	pcfg := payments.Config{PublicURL: s.PaymentsURL, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: chains}
+	if opt.Stripe {
+		pcfg.StripeSecretKey, pcfg.StripeWebhookSecret, pcfg.StripeAPIBase = "sk_test_dashboard", whsec, startStripeMock(t)
+	} else {
+		pcfg.DevTopUp = true
+	}
+	pay, err := payments.New(pcfg, payments.Deps{Bus: s.bus, Store: s.st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.run("payments", pay.Run)
+	payWeb.Config.Handler = pay.Handler()
+	payWeb.Start()
+	t.Cleanup(payWeb.Close)
+
+	cw, err := chainwatcher.New(chainwatcher.Config{Chains: chains, PollInterval: 200 * time.Millisecond, ClaimTimeout: time.Hour},
+		chainwatcher.Deps{Bus: s.bus, Store: s.st, Logger: log, Clients: map[string]chainwatcher.ChainClient{chainName: s.Chain.Client}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.run("chainwatcher", cw.Run)
+
+	upstream := httptest.NewServer(fakeOpenAI())
+	t.Cleanup(upstream.Close)
+	gw, err := gateway.New(gateway.Config{Addr: "127.0.0.1:0", OutboxDir: t.TempDir(),
+		Channels: []gateway.ChannelConfig{{Name: "fake-openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-upstream", Weight: 1}}},
+		gateway.Deps{Bus: s.bus, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.run("gateway", gw.Run)
+	s.GatewayURL = "http://" + gw.Addr()
+
+	au, err := auth.New(auth.Config{Addr: "127.0.0.1:0", PublicURL: s.AuthURL, AppURL: s.AuthURL + "/",
+		MagicLinksPerAddress: 5, MagicLinksPerIP: 30, MagicLinkWindow: 15 * time.Minute,
+		Dashboard: auth.DashboardConfig{GatewayPublicURL: s.GatewayURL, OperatorName: "the onekey e2e tests", OperatorContact: "ops@onekey.test",
+			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax}},
+		auth.Deps{Bus: s.bus, Store: s.st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.run("auth", au.Run) // its own listener is unused; Run also syncs keys and sweeps
+	authWeb.Config.Handler = au.Handler()
+	authWeb.Start()
+	t.Cleanup(authWeb.Close)
+
+	select {
+	case <-pay.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("payments not ready within 30s")
+	}
+	waitFor(t, "gateway ready", 30*time.Second, gw.Ready)
+	return s
+}
+
+// run starts a service and stops it when the test ends.
+func (s *stack) run(name string, r func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r(ctx) }()
+	s.t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				s.t.Errorf("%s: %v", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			s.t.Errorf("%s did not stop within 30s", name)
+		}
+	})
+}
+
+// fakeOpenAI answers chat completions in OpenAI's format, plain or
+// streamed, always with the same usage, so the cost is known exactly.
+func fakeOpenAI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			http.NotFound(w, r)
+			return
+		}
+		var req struct {
+			Model  string `json:"model"`
+			Stream bool   `json:"stream"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		usage := fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`, upstreamPromptTokens, upstreamOutputTokens, upstreamPromptTokens+upstreamOutputTokens)
+		if !req.Stream {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":"chatcmpl-e2e","object":"chat.completion","created":%d,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the fake upstream."},"finish_reason":"stop"}],"usage":%s}`,
+				time.Now().Unix(), req.Model, usage)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-e2e\",\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello.\"},\"finish_reason\":\"stop\"}]}\n\n", req.Model)
+		fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-e2e\",\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[],\"usage\":%s}\n\ndata: [DONE]\n\n", req.Model, usage)
+	})
+}
+
+// upstreamCost is what one request through the fake upstream costs.
+func upstreamCost(t *testing.T) money.Micros {
+	t.Helper()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := cat.Lookup(upstreamModel)
+	if !ok {
+		t.Fatalf("%s is not in the catalog", upstreamModel)
+	}
+	return m.Cost(catalog.Usage{InputTokens: upstreamPromptTokens, OutputTokens: upstreamOutputTokens}, 0)
+}
+
+// chat sends an OpenAI-format chat completion to the gateway with key and
+// returns the status and body.
+func (s *stack) chat(key string) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.GatewayURL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"`+upstreamModel+`","messages":[{"role":"user","content":"Say hello"}]}`))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("gateway: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+var magicLinkRE = regexp.MustCompile(`https?://[^\s"'<>]+/api/auth/magic-link/verify\?token=[A-Za-z0-9_-]+`)
+
+// magicLink waits for the sign-in mail to addr in the notifier's outbox
+// and returns the link in its text part.
+func (s *stack) magicLink(addr string) string {
+	s.t.Helper()
+	var link string
+	waitFor(s.t, "a sign-in mail to "+addr+" in the outbox", 30*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(s.outbox, "*.eml"))
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			to, text, err := readMail(raw)
+			if err != nil {
+				s.t.Fatalf("mail %s: %v", f, err)
+			}
+			if strings.Contains(to, addr) {
+				if link = magicLinkRE.FindString(text); link != "" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return link
+}
+
+// readMail returns the To header and the text/plain part of an .eml file.
+func readMail(raw []byte) (to, text string, err error) {
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return "", "", err
+	}
+	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		return "", "", err
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return m.Header.Get("To"), "", fmt.Errorf("no text/plain part")
+		}
+		if err != nil {
+			return "", "", err
+		}
+		if strings.HasPrefix(part.Header.Get("Content-Type"), "text/plain") {
+			// multipart.Reader decodes quoted-printable itself and drops the header.
+			var r io.Reader = part
+			if part.Header.Get("Content-Transfer-Encoding") == "quoted-printable" {
+				r = quotedprintable.NewReader(part)
+			}
+			b, err := io.ReadAll(r)
+			return m.Header.Get("To"), string(b), err
+		}
+	}
+}
+
+// payUSDC sends units of USDC from the payer to the deposit address, mines
+// it and returns the transaction hash (not yet final: see Finalize).
+func (s *stack) payUSDC(units int64) common.Hash {
+	s.t.Helper()
+	r := s.Chain.Mine(s.Chain.Call(s.Payer, s.Chain.USDC, "transfer", s.Deposit, big.NewInt(units)))
+	if r.Status != types.ReceiptStatusSuccessful {
+		s.t.Fatal("USDC transfer failed")
+	}
+	return r.TxHash
+}
+
+// postStripeEvent sends payments a webhook as Stripe would, signed with the
+// endpoint's secret.
+func (s *stack) postStripeEvent(id string, typ stripe.EventType, object map[string]any) {
+	s.t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"id": id, "object": "event", "api_version": stripe.APIVersion, "created": time.Now().Unix(), "type": typ,
+		"livemode": false, "pending_webhooks": 1, "data": map[string]any{"object": object},
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: whsec}).Header
+	req, err := http.NewRequest(http.MethodPost, s.PaymentsURL+"/webhooks/stripe", bytes.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Stripe-Signature", sig)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("webhook %s: %d", id, resp.StatusCode)
+	}
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+var (
+	stripeMockOnce sync.Once
+	stripeMockBin  string
+	stripeMockErr  error
+)
+
+// startStripeMock runs stripe-mock on a free port and returns its base URL,
+// as payments' own tests do: $STRIPE_MOCK_BIN, stripe-mock on PATH, or
+// installed once from the Go module proxy into the user cache dir.
+func startStripeMock(t *testing.T) string {
+	t.Helper()
+	stripeMockOnce.Do(func() { stripeMockBin, stripeMockErr = findStripeMock() })
+	if stripeMockErr != nil {
+		t.Fatalf("stripe-mock: %v", stripeMockErr)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(stripeMockBin, "-http-addr", addr)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	base := "http://" + addr
+	waitFor(t, "stripe-mock up", 30*time.Second, func() bool {
+		resp, err := http.Get(base + "/v1/balance")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+	return base
+}
+
+func findStripeMock() (string, error) {
+	if p := os.Getenv("STRIPE_MOCK_BIN"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("stripe-mock"); err == nil {
+		return p, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "onekey", "stripe-mock-v0.203.0")
+	bin := filepath.Join(dir, "stripe-mock")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	cmd := exec.Command("go", "install", "github.com/stripe/stripe-mock@v0.203.0")
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install stripe-mock: %v\n%s", err, out)
+	}
+	return bin, nil
+}
