@@ -148,6 +148,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 
 	au, err := auth.New(auth.Config{Addr: "127.0.0.1:0", PublicURL: s.AuthURL, AppURL: s.AuthURL + "/",
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 30, MagicLinkWindow: 15 * time.Minute,
+		FreeGrantSecret: "dashboard-e2e-free-grant-secret-0123456789",
 		Dashboard: auth.DashboardConfig{GatewayPublicURL: s.GatewayURL, OperatorName: "the onekey e2e tests", OperatorContact: "ops@onekey.test",
 			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax}},
 		auth.Deps{Bus: s.bus, Store: s.st, Logger: log})
