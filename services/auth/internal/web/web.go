@@ -284,6 +284,9 @@ func (p *Pages) write(c echo.Context, status int, ctype string, body []byte) err
 // ErrorPage renders an error for a page request (the API's error handler
 // calls it for paths IsPage accepts).
 func (p *Pages) ErrorPage(c echo.Context, status int, code, msg string) {
+	if status == http.StatusNotFound {
+		msg = "There is no page at this address."
+	}
 	_ = p.render(c, status, "error", http.StatusText(status), "", struct {
 		Status        int
 		Code, Message string
