@@ -308,3 +308,28 @@ func TestRelay_WritesKeyChangesThatMissedKV(t *testing.T) {
 		t.Fatalf("%d keys still unsynced", n)
 	}
 }
+
+func TestRights_DeletingTheAccountNeedsASignInWithinTenMinutes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	old, m := h.signIn("yan@example.com")
+	h.clock.Advance(10*time.Minute + time.Second)
+	r := old.must(http.MethodDelete, "/api/account", nil, http.StatusForbidden)
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	r.json(t, &body)
+	if body.Error.Code != "reauthentication_required" || !strings.Contains(body.Error.Message, "sign in again") {
+		t.Errorf("answer %s, want reauthentication_required asking to sign in again", r.body)
+	}
+	var still me
+	old.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &still)
+	if still.AccountID != m.AccountID {
+		t.Fatal("the account is gone after a refused deletion")
+	}
+	// A fresh sign-in may delete it, for 10 minutes.
+	fresh, _ := h.signIn("yan@example.com")
+	h.clock.Advance(9 * time.Minute)
+	fresh.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
+	old.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+}

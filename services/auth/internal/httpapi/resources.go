@@ -217,7 +217,16 @@ func (a *API) export(c echo.Context) error {
 	return c.JSON(http.StatusOK, x)
 }
 
+// RecentSignIn is how recent a session's sign-in must be to delete the
+// account: a session left open on a shared or stolen device is not enough.
+const RecentSignIn = 10 * time.Minute
+
 func (a *API) deleteAccount(c echo.Context) error {
+	// A session is made only by a sign-in, so its creation is the sign-in.
+	if sess := c.Get(ctxSession).(accounts.Session); a.acc.Now().Sub(sess.CreatedAt) > RecentSignIn {
+		return fail(http.StatusForbidden, "reauthentication_required",
+			"deleting your account needs a sign-in within the last 10 minutes: please sign in again, then delete it")
+	}
 	err := a.acc.DeleteAccount(c.Request().Context(), user(c).ID)
 	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 		return err

@@ -14,8 +14,9 @@ import (
 )
 
 const (
-	ctxUser  = "onekey.user"
-	ctxToken = "onekey.session"
+	ctxUser    = "onekey.user"
+	ctxToken   = "onekey.session"
+	ctxSession = "onekey.session.record"
 )
 
 // CSRFToken is the CSRF token of a session: an HMAC of a fixed label keyed
@@ -36,7 +37,7 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return accounts.ErrUnauthenticated
 		}
-		_, u, err := a.acc.SessionUser(c.Request().Context(), ck.Value)
+		sess, u, err := a.acc.SessionUser(c.Request().Context(), ck.Value)
 		if err != nil {
 			return err
 		}
@@ -48,6 +49,7 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxUser, u)
 		c.Set(ctxToken, ck.Value)
+		c.Set(ctxSession, sess)
 		return next(c)
 	}
 }
