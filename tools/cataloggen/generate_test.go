@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
 )
@@ -162,4 +164,45 @@ func repin(t *testing.T, sel, snap string) string {
 		t.Fatal(err)
 	}
 	return strings.Replace(sel, doc.Source.SHA256, sha256Hex([]byte(snap)), 1)
+}
+
+// TestCommittedCatalog_MatchesTheSelection checks, without the snapshot,
+// what can be checked: the committed catalog serves exactly the selected
+// models, under their ids, names, aliases and release dates, each sourced
+// from the pinned snapshot.
+func TestCommittedCatalog_MatchesTheSelection(t *testing.T) {
+	t.Parallel()
+	var sel Selection
+	if err := json.Unmarshal(readFile(t, "selection.json"), &sel); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Comment string          `json:"comment"`
+		Models  []catalog.Model `json:"models"`
+	}
+	if err := json.Unmarshal(readFile(t, "../../api/catalog/models.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Comment != catalogComment(sel) {
+		t.Errorf("models.json's comment is not the generator's")
+	}
+	byID := map[string]catalog.Model{}
+	for _, m := range doc.Models {
+		byID[m.ID] = m
+	}
+	if len(byID) != len(sel.Models) {
+		t.Errorf("models.json has %d models, the selection %d", len(byID), len(sel.Models))
+	}
+	for _, s := range sel.Models {
+		m, ok := byID[s.ID]
+		switch {
+		case !ok:
+			t.Errorf("%s: selected but not in models.json", s.ID)
+		case m.Name != s.Name || m.Provider != s.Provider || !slices.Equal(m.Aliases, s.Aliases) ||
+			time.Unix(m.Created, 0).UTC().Format(time.DateOnly) != s.Released:
+			t.Errorf("%s: models.json differs from the selection: %+v", s.ID, m)
+		case !strings.HasPrefix(m.Source, sel.Source.Label+`, entry "`+s.LiteLLM+`"`):
+			t.Errorf("%s: source %q is not the pinned snapshot's entry %q", s.ID, m.Source, s.LiteLLM)
+		}
+	}
 }
