@@ -158,7 +158,11 @@ func runGateway(ctx context.Context, o options) error {
 		Addr:      "127.0.0.1:0",
 		OutboxDir: filepath.Join(o.dir, "outbox"),
 		Channels:  []gateway.ChannelConfig{{Name: "openai", Provider: "openai", BaseURL: o.upstream + "/v1", APIKey: "bench"}},
-	}, gateway.Deps{Bus: b, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	}, gateway.Deps{Bus: b, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// The bench runs no ledger: one gateway admits against the balance
+		// it writes to KV (a lease, once granted, is the same in-memory
+		// check per request).
+		SingleReplicaCredit: true})
 	if err != nil {
 		return err
 	}

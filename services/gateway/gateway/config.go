@@ -76,6 +76,13 @@ type Config struct {
 	// catalog prices: a request whose worst case is above it is paid (or
 	// its output limit is lowered to fit). Default $0.05.
 	FreeRequestMaxMicros money.Micros
+	// LeaseValidity is how long a credit lease is used after the request
+	// that last renewed it was sent; it must be shorter than the ledger's
+	// LEDGER_LEASE_TTL. Default 30s.
+	LeaseValidity time.Duration
+	// LeaseTimeout bounds one lease request to the ledger; past it a
+	// request the lease does not cover gets 503. Default 3s.
+	LeaseTimeout time.Duration
 }
 
 // ChannelConfig is one upstream channel. In a channels file the key may be
@@ -148,6 +155,12 @@ func (c *Config) defaults() {
 	if c.FreeRequestMaxMicros <= 0 {
 		c.FreeRequestMaxMicros = DefaultFreeRequestMaxMicros
 	}
+	if c.LeaseValidity <= 0 {
+		c.LeaseValidity = 30 * time.Second
+	}
+	if c.LeaseTimeout <= 0 {
+		c.LeaseTimeout = 3 * time.Second
+	}
 }
 
 // DefaultMaxBodyBytes is 32 MB (decimal, as Anthropic counts): the most
@@ -192,6 +205,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:      r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
 		FreeRequestMaxMicros: r.Money("GATEWAY_FREE_REQUEST_MAX_USD", DefaultFreeRequestMaxMicros),
 		CountTokensRPM:       r.Int("GATEWAY_COUNT_TOKENS_RPM", DefaultCountTokensRPM),
+		LeaseValidity:        r.Duration("GATEWAY_LEASE_VALIDITY", 30*time.Second),
+		LeaseTimeout:         r.Duration("GATEWAY_LEASE_TIMEOUT", 3*time.Second),
 	}
 	if c.MaxBodyBytes < 1 {
 		r.Fail("GATEWAY_MAX_BODY_BYTES=%d: want at least 1", c.MaxBodyBytes)

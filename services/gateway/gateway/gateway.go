@@ -58,6 +58,10 @@ type Deps struct {
 	MeterProvider metric.MeterProvider
 	// Transport to the providers; nil builds one from the timeouts.
 	Transport http.RoundTripper
+	// SingleReplicaCredit admits against the balances view alone, without
+	// credit leases from the ledger: for this module's tests, which run no
+	// ledger. Never in production (several replicas would overspend).
+	SingleReplicaCredit bool
 }
 
 // Service is a configured gateway. Create it with New, then call Run.
@@ -147,7 +151,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Connected: b.Conn().IsConnected,
 		Logger:    log,
 	})
-	s.book = credit.NewBook(s.bals, s.cfg.FreeRequestMaxMicros, nil)
+	cc := credit.Config{Replica: s.replica, FreeCap: cfg.FreeRequestMaxMicros, Validity: cfg.LeaseValidity, Timeout: cfg.LeaseTimeout}
+	if !deps.SingleReplicaCredit {
+		cc.Leaser = busLeaser{b}
+	}
+	s.book = credit.NewBook(s.bals, cc)
 	out, err := outbox.New(b, outbox.Config{Dir: cfg.OutboxDir, MaxBytes: cfg.OutboxMaxBytes, AckTimeout: cfg.PublishTimeout, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -261,6 +269,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.keys.Run(bg) })
 	wg.Go(func() { _ = s.bals.Run(bg) })
+	wg.Go(func() { s.book.Maintain(bg) })
 	outCtx, stopOut := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopOut()
 	outDone := make(chan error, 1)
@@ -290,6 +299,13 @@ func (s *Service) Run(ctx context.Context) error {
 	s.finishing.Wait()
 	stopOut()
 	outErr := <-outDone
+	// Every usage event is on the bus (or spilled): give back the unused
+	// part of each credit lease.
+	retCtx, cancelRet := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if n := s.book.ReturnAll(retCtx); n > 0 {
+		s.log.Warn("credit leases not returned; the ledger reclaims them after its TTL", "leases", n)
+	}
+	cancelRet()
 	stopBG()
 	wg.Wait()
 	s.client.CloseIdleConnections()
@@ -299,3 +315,26 @@ func (s *Service) Run(ctx context.Context) error {
 // newRequestID is the id of one request: the x-request-id header, the usage
 // event's id and its Nats-Msg-Id.
 func newRequestID() string { return ids.New("req") }
+
+// busLeaser asks the ledger for credit leases over core NATS request/reply.
+type busLeaser struct{ b *bus.Bus }
+
+func (l busLeaser) Lease(ctx context.Context, r events.LeaseRequestV1) (events.LeaseV1, error) {
+	subj, err := r.EventSubject()
+	if err != nil {
+		return events.LeaseV1{}, err
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return events.LeaseV1{}, fmt.Errorf("encode lease request: %w", err)
+	}
+	msg, err := l.b.Conn().RequestWithContext(ctx, subj, raw)
+	if err != nil {
+		return events.LeaseV1{}, fmt.Errorf("lease request for %s: %w", r.AccountID, err)
+	}
+	var out events.LeaseV1
+	if err := json.Unmarshal(msg.Data, &out); err != nil {
+		return events.LeaseV1{}, fmt.Errorf("decode lease reply for %s: %w", r.AccountID, err)
+	}
+	return out, nil
+}

@@ -273,7 +273,10 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		o(h)
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.deps.Bus, h.deps.Logger = h.bus, log
+	// This module's tests run no ledger (the gateway depends only on api
+	// and pkg): they write KV balances as the ledger would and admit
+	// against them. Credit leases are tested with the real ledger in /e2e.
+	h.deps.Bus, h.deps.Logger, h.deps.SingleReplicaCredit = h.bus, log, true
 	svc, err := gateway.New(h.cfg, h.deps)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -119,6 +119,9 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 			writeError(w, shape, &apiError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "spend_cap_reached", retryAfter: time.Minute,
 				message: fmt.Sprintf("This API key has reached its spend cap of %s.", key.SpendCapMicros.Display())})
 			return
+		case errors.Is(err, credit.ErrUnavailable):
+			writeError(w, shape, errUnavailable("billing_unavailable", "Credit cannot be checked right now; try again shortly."))
+			return
 		case err != nil:
 			writeError(w, shape, &apiError{status: http.StatusPaymentRequired, typ: "insufficient_quota", code: "insufficient_credit",
 				message: fmt.Sprintf("Your credit balance is too low for this request (it may cost up to %s). Add credits, or lower max_tokens.", plan.least)})

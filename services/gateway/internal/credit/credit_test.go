@@ -32,11 +32,14 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func TestBook_SettledCostStaysReservedUntilTheLedgersNextBalance(t *testing.T) {
+// Without a Leaser (one replica, no ledger in these tests) the Book admits
+// against the balances view; a settled cost stays counted until the
+// ledger's balance says it applied it (its high-water mark of the
+// replica's usage), however new the balance looks.
+func TestBook_SettledCostStaysReservedUntilTheLedgerSaysItAppliedIt(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: time.Unix(1_000_000, 0)}
-	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: 100, UpdatedAt: c.t}}}
-	b := credit.NewBook(bal, money.Dollar, c.now)
+	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: 100, Seq: 1, UpdatedAt: time.Now()}}}
+	b := credit.NewBook(bal, credit.Config{Replica: "gw_1", FreeCap: money.Dollar})
 	h, err := admit(b, 0, 60)
 	if err != nil {
 		t.Fatal(err)
@@ -44,49 +47,32 @@ func TestBook_SettledCostStaysReservedUntilTheLedgersNextBalance(t *testing.T) {
 	if _, err := admit(b, 0, 60); !errors.Is(err, credit.ErrInsufficient) {
 		t.Fatalf("second hold: %v", err)
 	}
-	c.t = c.t.Add(time.Second)
 	b.Settle(h, 30, true)
 	if m, _ := b.Available("a"); m != 70 {
 		t.Errorf("available after settling 30 = %d", m)
 	}
-	// A balance written before the settle does not include it.
-	b.BalanceChanged("a", events.BalanceV1{BalanceMicros: 100, UpdatedAt: c.t.Add(-time.Millisecond)})
+	// A balance written later (another machine's clock, a later sequence)
+	// that has not applied the usage leaves it reserved.
+	bal.m["a"] = events.BalanceV1{BalanceMicros: 100, Seq: 2, UpdatedAt: time.Now().Add(time.Hour)}
+	b.BalanceChanged("a", bal.m["a"])
 	if m, _ := b.Available("a"); m != 70 {
-		t.Errorf("available after a stale balance = %d", m)
+		t.Errorf("available after a balance that has not applied the usage = %d, want 70", m)
 	}
-	// The ledger's balance after the settle includes the debit.
-	bal.m["a"] = events.BalanceV1{BalanceMicros: 70, UpdatedAt: c.t.Add(time.Millisecond)}
+	if _, err := admit(b, 0, 71); !errors.Is(err, credit.ErrInsufficient) {
+		t.Errorf("a hold of 71 after the stale balance: %v, want refused", err)
+	}
+	// The ledger's balance that applied it: debited, and the mark moved.
+	bal.m["a"] = events.BalanceV1{BalanceMicros: 70, Seq: 3, Leases: map[string]events.Lease{"gw_1": {UsedMicros: 30}}}
 	b.BalanceChanged("a", bal.m["a"])
 	if m, _ := b.Available("a"); m != 70 {
 		t.Errorf("available after the ledger's balance = %d", m)
 	}
 }
 
-func TestBook_PendingDebitsExpireAfterTTL(t *testing.T) {
-	t.Parallel()
-	c := &clock{t: time.Unix(1_000_000, 0)}
-	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: 1000}}}
-	b := credit.NewBook(bal, money.Dollar, c.now)
-	for range 10 {
-		h, err := admit(b, 0, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Settle(h, 10, true)
-	}
-	if m, _ := b.Available("a"); m != 900 {
-		t.Errorf("available = %d", m)
-	}
-	c.t = c.t.Add(credit.PendingTTL + time.Second)
-	if m, _ := b.Available("a"); m != 1000 {
-		t.Errorf("available after the TTL = %d", m)
-	}
-}
-
 func TestBook_FreeRequestsFirstThenSpendCap(t *testing.T) {
 	t.Parallel()
 	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: money.Dollar, FreeRequestsLeft: 1, KeySpendMicros: map[string]money.Micros{"k": 90}}}}
-	b := credit.NewBook(bal, money.Dollar, nil)
+	b := credit.NewBook(bal, credit.Config{Replica: "gw_1", FreeCap: money.Dollar})
 	h, err := admit(b, 100, 5)
 	if err != nil || !h.Free {
 		t.Fatalf("first request: %+v %v, want a free one", h, err)
@@ -102,7 +88,7 @@ func TestBook_FreeRequestsFirstThenSpendCap(t *testing.T) {
 func TestBook_ConcurrentAdmitsNeverHoldMoreThanTheBalance(t *testing.T) {
 	t.Parallel()
 	bal := &balances{m: map[string]events.BalanceV1{"a": {BalanceMicros: 1000}}}
-	b := credit.NewBook(bal, money.Dollar, nil)
+	b := credit.NewBook(bal, credit.Config{Replica: "gw_1", FreeCap: money.Dollar})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var held money.Micros
