@@ -22,10 +22,14 @@ type Config struct {
 	AppURL string
 	// TrustProxy takes client IPs from X-Forwarded-For (AUTH_TRUST_PROXY).
 	TrustProxy bool
-	// Magic-link requests allowed per address and per client IP in
-	// MagicLinkWindow.
+	// Magic-link requests allowed in MagicLinkWindow per address from one
+	// client IP (AUTH_MAGIC_LINKS_PER_ADDRESS), per client IP
+	// (AUTH_MAGIC_LINKS_PER_IP), and per address from all IPs together
+	// (AUTH_MAGIC_LINKS_ADDRESS_CAP; 0 in a Config built in code means
+	// DefaultMagicLinksAddressCap).
 	MagicLinksPerAddress int
 	MagicLinksPerIP      int
+	MagicLinksAddressCap int
 	MagicLinkWindow      time.Duration
 
 	Google GoogleConfig
@@ -73,7 +77,10 @@ const (
 	DefaultGoogleIssuer = "https://accounts.google.com"
 	defaultPerAddress   = 5
 	defaultPerIP        = 30
-	defaultMagicWindow  = 15 * time.Minute
+	// DefaultMagicLinksAddressCap bounds the links mailed to one address
+	// per window from all IPs together.
+	DefaultMagicLinksAddressCap = 20
+	defaultMagicWindow          = 15 * time.Minute
 )
 
 // ConfigFromEnv reads the environment; every problem is reported together.
@@ -84,6 +91,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		TrustProxy:           r.Bool("AUTH_TRUST_PROXY", false),
 		MagicLinksPerAddress: r.Int("AUTH_MAGIC_LINKS_PER_ADDRESS", defaultPerAddress),
 		MagicLinksPerIP:      r.Int("AUTH_MAGIC_LINKS_PER_IP", defaultPerIP),
+		MagicLinksAddressCap: r.Int("AUTH_MAGIC_LINKS_ADDRESS_CAP", DefaultMagicLinksAddressCap),
 		MagicLinkWindow:      r.Duration("AUTH_MAGIC_LINK_WINDOW", defaultMagicWindow),
 		Google: GoogleConfig{
 			ClientID: r.String("GOOGLE_CLIENT_ID", ""), ClientSecret: r.String("GOOGLE_CLIENT_SECRET", ""),
@@ -129,10 +137,17 @@ func (c Config) problems() []string {
 	if len(c.FreeGrantSecret) < MinFreeGrantSecret {
 		out = append(out, fmt.Sprintf("AUTH_FREE_GRANT_SECRET: want a random secret of at least %d characters", MinFreeGrantSecret))
 	}
-	if c.MagicLinksPerAddress < 0 || c.MagicLinksPerIP < 0 {
-		out = append(out, "AUTH_MAGIC_LINKS_PER_ADDRESS and AUTH_MAGIC_LINKS_PER_IP must not be negative")
+	if c.MagicLinksPerAddress < 0 || c.MagicLinksPerIP < 0 || c.MagicLinksAddressCap < 0 {
+		out = append(out, "AUTH_MAGIC_LINKS_PER_ADDRESS, AUTH_MAGIC_LINKS_PER_IP and AUTH_MAGIC_LINKS_ADDRESS_CAP must not be negative")
 	}
 	return out
+}
+
+func (c Config) magicAddressCap() int {
+	if c.MagicLinksAddressCap == 0 {
+		return DefaultMagicLinksAddressCap
+	}
+	return c.MagicLinksAddressCap
 }
 
 func (c Config) callback(provider string) string {

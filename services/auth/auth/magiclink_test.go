@@ -262,3 +262,75 @@ func TestMagicLink_MalformedAddressIsRefused(t *testing.T) {
 		h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": bad}, http.StatusBadRequest)
 	}
 }
+
+// from makes c's requests come from ip, as an ingress would say in
+// X-Forwarded-For (the harness must trust the proxy).
+func (c *client) from(ip string) *client {
+	c.hdr.Set("X-Forwarded-For", ip)
+	return c
+}
+
+func TestMagicLink_AttackerWithinOwnIPLimitCannotLockVictimOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *auth.Config, _ *auth.Deps) {
+		c.TrustProxy = true
+		c.MagicLinksPerAddress, c.MagicLinksPerIP = 3, 5
+	})
+	const victim = "vera@example.com"
+	link := func(c *client, email string) int {
+		return c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}).status
+	}
+	v := h.client().from("198.51.100.20")
+	if s := link(v, victim); s != http.StatusAccepted {
+		t.Fatalf("the victim's first request: %d", s)
+	}
+	sent := h.linkFor(victim, 1)
+
+	// The attacker, from one IP, asks for links to the victim's address
+	// until refused, then spends the rest of the IP's allowance elsewhere
+	// and keeps asking (refused by the IP limit).
+	a := h.client().from("203.0.113.66")
+	accepted := 0
+	for range 10 {
+		if link(a, victim) == http.StatusAccepted {
+			accepted++
+		}
+	}
+	if accepted != 3 {
+		t.Errorf("one IP got %d links to one address, want 3", accepted)
+	}
+	link(a, "other1@example.com")
+	link(a, "other2@example.com")
+	for range 10 {
+		if s := link(a, victim); s != http.StatusTooManyRequests {
+			t.Fatalf("the attacker's IP over its limit got %d", s)
+		}
+	}
+
+	// The victim can still ask for a link from their own IP, and the link
+	// already sent still signs in.
+	if s := link(v, victim); s != http.StatusAccepted {
+		t.Fatalf("the victim was locked out of e-mail sign-in by another IP's requests: %d", s)
+	}
+	v.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": sent}, http.StatusOK)
+}
+
+func TestMagicLink_AddressWideCapStopsMailFlooding(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *auth.Config, _ *auth.Deps) {
+		c.TrustProxy = true
+		c.MagicLinksPerAddress, c.MagicLinksAddressCap = 3, 4
+	})
+	sent := 0
+	for _, ip := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
+		c := h.client().from(ip)
+		for range 3 {
+			if c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "wu@example.com"}).status == http.StatusAccepted {
+				sent++
+			}
+		}
+	}
+	if sent != 4 {
+		t.Fatalf("%d links mailed to one address from three IPs, want the cap of 4", sent)
+	}
+}

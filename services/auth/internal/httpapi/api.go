@@ -47,9 +47,12 @@ type Config struct {
 	// TrustProxy takes the client IP from X-Forwarded-For (behind a proxy
 	// that sets it); otherwise the connection's address is used.
 	TrustProxy bool
-	// Magic-link requests allowed per address and per client IP in Window.
+	// Magic-link requests allowed in MagicWindow per address from one
+	// client IP, per client IP, and per address from all IPs together (a
+	// higher cap, against mail flooding).
 	MagicPerAddress int
 	MagicPerIP      int
+	MagicAddressCap int
 	MagicWindow     time.Duration
 }
 
@@ -102,6 +105,7 @@ type API struct {
 	crypto    Crypto
 	log       *slog.Logger
 	origin    string
+	perAddrIP *ratelimit.Limiter
 	perAddr   *ratelimit.Limiter
 	perIP     *ratelimit.Limiter
 	oauthIP   *ratelimit.Limiter
@@ -132,7 +136,8 @@ func New(cfg Config, d Deps) (*API, error) {
 		cfg: cfg, acc: d.Accounts, checkout: d.Checkout, crypto: d.Crypto, log: log, pages: d.Pages,
 		origin:    u.Scheme + "://" + u.Host,
 		providers: map[string]oauth.Provider{},
-		perAddr:   ratelimit.New(cfg.MagicPerAddress, cfg.MagicWindow, d.Now),
+		perAddrIP: ratelimit.New(cfg.MagicPerAddress, cfg.MagicWindow, d.Now),
+		perAddr:   ratelimit.New(cfg.MagicAddressCap, cfg.MagicWindow, d.Now),
 		perIP:     ratelimit.New(cfg.MagicPerIP, cfg.MagicWindow, d.Now),
 		// OAuth starts store a state each: bound them per IP like links.
 		oauthIP: ratelimit.New(2*cfg.MagicPerIP, cfg.MagicWindow, d.Now),

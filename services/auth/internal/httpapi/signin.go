@@ -32,9 +32,7 @@ func (a *API) requestMagicLink(c echo.Context) error {
 		a.metrics.linkRequest(c.Request().Context(), "invalid")
 		return err
 	}
-	// The address is checked first, so requests refused for it do not use
-	// up the IP's allowance.
-	if !a.perAddr.Allow(accounts.HashToken(email)) || !a.perIP.Allow(c.RealIP()) {
+	if !a.allowLink(accounts.HashToken(email), c.RealIP()) {
 		c.Response().Header().Set("Retry-After", "900")
 		a.metrics.linkRequest(c.Request().Context(), "rate_limited")
 		return fail(http.StatusTooManyRequests, "rate_limited", "too many sign-in requests; try again later")
@@ -45,6 +43,29 @@ func (a *API) requestMagicLink(c echo.Context) error {
 	}
 	a.metrics.linkRequest(c.Request().Context(), "sent")
 	return c.JSON(http.StatusAccepted, map[string]string{"status": "sent", "message": MagicLinkAccepted})
+}
+
+// allowLink applies the magic-link limits to a request for address (its
+// hash) from ip; a refused request counts against none of them. The IP's
+// limit comes first, so requests it refuses use up nothing of the
+// address's. The address is then limited per client IP, so that someone
+// within their own IP's limit cannot keep its owner, elsewhere, from
+// signing in; and from all IPs together only by a higher cap, against
+// mail flooding. Links already sent stay valid whatever is refused.
+func (a *API) allowLink(address, ip string) bool {
+	pair := address + " " + ip
+	switch {
+	case !a.perIP.Allow(ip):
+		return false
+	case !a.perAddrIP.Allow(pair):
+		a.perIP.Cancel(ip)
+		return false
+	case !a.perAddr.Allow(address):
+		a.perIP.Cancel(ip)
+		a.perAddrIP.Cancel(pair)
+		return false
+	}
+	return true
 }
 
 const linkPageHTML = `<!doctype html>

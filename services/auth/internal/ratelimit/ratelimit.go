@@ -53,6 +53,20 @@ func (l *Limiter) Allow(key string) bool {
 	return true
 }
 
+// Cancel takes back the latest event recorded for key, for a request that
+// Allow let through but another limit refused: a refused request should
+// count against no limit.
+func (l *Limiter) Cancel(key string) {
+	if l.max <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.hits[key]; len(h) > 0 {
+		l.hits[key] = h[:len(h)-1]
+	}
+}
+
 func recent(h []time.Time, since time.Time) []time.Time {
 	i := 0
 	for i < len(h) && !h[i].After(since) {
