@@ -1,6 +1,7 @@
 // Command reconcile recomputes every account of the ledger from its journal
-// (balance, free requests left, what each key was charged) and reports each
-// difference. It exits 1 when it finds one, 2 when it cannot run, 0 when
+// (balance, free requests left, what each key was charged, each gateway
+// replica's credit lease and what stays leased: available + leased = the
+// sum of the journal) and reports each difference. It exits 1 when it finds one, 2 when it cannot run, 0 when
 // every account equals the sum of its journal.
 //
 //	MONGODB_URI=mongodb://... MONGODB_DB=onekey go run ./tools/reconcile

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -65,6 +66,17 @@ func TestReconcile_PassesOnACleanLedgerAndFindsAHandMadeDiscrepancy(t *testing.T
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// A gateway replica's credit lease: a journal entry that moves money
+	// from available to leased (available + leased = the journal).
+	raw, _ := json.Marshal(events.LeaseRequestV1{V: 1, ID: "lse_1", AccountID: "acc_a", Replica: "gw_1", Op: events.LeaseGrant, Micros: money.Dollar})
+	msg, err := b.Conn().Request("ledger.lease.acc_a", raw, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lease events.LeaseV1
+	if err := json.Unmarshal(msg.Data, &lease); err != nil || lease.GrantedMicros != money.Dollar {
+		t.Fatalf("lease reply %s (%v)", msg.Data, err)
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -74,7 +86,7 @@ func TestReconcile_PassesOnACleanLedgerAndFindsAHandMadeDiscrepancy(t *testing.T
 	if err := run(ctx, nil, env, &out); err != nil {
 		t.Fatalf("reconcile on a clean ledger: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "2 accounts, 54 journal entries, 0 differences") {
+	if !strings.Contains(out.String(), "2 accounts, 55 journal entries, 0 differences") {
 		t.Fatalf("output: %s", out.String())
 	}
 
@@ -90,5 +102,22 @@ func TestReconcile_PassesOnACleanLedgerAndFindsAHandMadeDiscrepancy(t *testing.T
 	}
 	if !strings.Contains(out.String(), "account acc_b: balance") || !strings.Contains(out.String(), "difference 42") || strings.Contains(out.String(), "acc_a") {
 		t.Fatalf("reconcile did not name exactly the edited account:\n%s", out.String())
+	}
+
+	// The balance put back, the lease edited: leased no longer follows
+	// the journal.
+	for _, e := range []struct {
+		acc, field string
+		by         int64
+	}{{"acc_b", "balance_micros", -42}, {"acc_a", "leased_micros", 7}} {
+		if _, err := st.Collection(readmodel.CollAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: e.acc}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: e.field, Value: e.by}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Reset()
+	err = run(ctx, nil, env, &out)
+	if !errors.Is(err, errDifferences) || !strings.Contains(out.String(), "account acc_a: leased 1000007") || strings.Contains(out.String(), "acc_b") {
+		t.Fatalf("reconcile after editing a lease returned %v:\n%s", err, out.String())
 	}
 }
