@@ -127,6 +127,8 @@ func TestKeys_LifecycleReachesKVWithinOneSecond(t *testing.T) {
 	}
 	// Revoking again is harmless.
 	c.must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
+	// Revocation is one-way: a revoked key's limits cannot be changed.
+	c.must(http.MethodPatch, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, map[string]any{"rpm": 5}, http.StatusBadRequest)
 }
 
 func TestKeys_LimitsAreValidated(t *testing.T) {
