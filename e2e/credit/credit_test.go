@@ -350,3 +350,19 @@ func TestCredit_LedgerStoppedDuringLoadAdmitsNothingBeyondTheBalance(t *testing.
 	})
 	s.verify()
 }
+
+func TestCredit_FreeRequestsAreUsedBeforeTheBalanceOnEveryReplica(t *testing.T) {
+	s := newStack(t, 3)
+	acc, key := s.account(false, money.Dollar)
+	for i := range 25 {
+		if st := post(t, s.gws[i%3], key); st != http.StatusOK {
+			t.Fatalf("request %d: status %d", i+1, st)
+		}
+	}
+	// 20 free, then 5 paid: however the replicas' leases split them.
+	waitFor(t, "the ledger applies 20 free and 5 paid requests", func() bool {
+		b, _ := s.balance(acc)
+		return b.FreeRequestsLeft == 0 && b.BalanceMicros == money.Dollar-5*nickel
+	})
+	s.verify()
+}

@@ -213,7 +213,12 @@ func (b *Book) Admit(ctx context.Context, r Request) (Hold, error) {
 				return Hold{}, ErrSpendCap
 			}
 		}
-		if h, ok := b.take(a, r, bal, least, keyRoom, now); ok {
+		// Free requests come first: while the account may have some left
+		// that this replica's lease does not hold, ask for them before
+		// paying.
+		freeOK := least <= b.cfg.FreeCap
+		askFree := freeOK && now.After(a.shortFreeUntil) && (!seen || bal.FreeRequestsLeft-bal.LeasedFree > 0)
+		if h, ok := b.take(a, r, bal, least, keyRoom, now, askFree); ok {
 			b.mu.Unlock()
 			return h, nil
 		}
@@ -240,8 +245,6 @@ func (b *Book) Admit(ctx context.Context, r Request) (Hold, error) {
 			res = a.last
 			b.mu.Unlock()
 		} else {
-			freeOK := least <= b.cfg.FreeCap
-			askFree := freeOK && now.After(a.shortFreeUntil) && (!seen || bal.FreeRequestsLeft-bal.LeasedFree > 0)
 			askMicros := now.After(a.shortUntil)
 			if now.Before(a.validUntil) && !askFree && !askMicros {
 				b.mu.Unlock()
@@ -264,7 +267,8 @@ func (b *Book) Admit(ctx context.Context, r Request) (Hold, error) {
 			return Hold{}, ErrUnavailable
 		}
 		b.mu.Lock()
-		h, ok := b.take(a, r, bal, least, keyRoom, time.Now())
+		now = time.Now()
+		h, ok := b.take(a, r, bal, least, keyRoom, now, freeOK && now.After(a.shortFreeUntil) && (!seen || bal.FreeRequestsLeft-bal.LeasedFree > 0))
 		b.mu.Unlock()
 		if ok {
 			return h, nil
@@ -280,7 +284,11 @@ func (b *Book) Admit(ctx context.Context, r Request) (Hold, error) {
 
 // take holds what the request needs if the lease (or, without a Leaser,
 // the balance) covers it. b.mu is held.
-func (b *Book) take(a *account, r Request, bal events.BalanceV1, least, keyRoom money.Micros, now time.Time) (Hold, bool) {
+//
+// With wantFree (a lease mode only) a request that could be free is not
+// paid from the lease while the lease holds no free request: the caller
+// asks the ledger for free requests first.
+func (b *Book) take(a *account, r Request, bal events.BalanceV1, least, keyRoom money.Micros, now time.Time, wantFree bool) (Hold, bool) {
 	var freeRoom int64
 	var room money.Micros
 	switch {
@@ -299,6 +307,9 @@ func (b *Book) take(a *account, r Request, bal events.BalanceV1, least, keyRoom 
 		h.Free, h.Micros = true, min(r.Want, b.cfg.FreeCap)
 		a.heldFree++
 		return h, true
+	}
+	if wantFree && b.cfg.Leaser != nil {
+		return Hold{}, false
 	}
 	if keyRoom >= 0 {
 		room = min(room, keyRoom)
