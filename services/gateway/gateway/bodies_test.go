@@ -47,10 +47,15 @@ func TestBodies_InFlightBudgetAnswers503BeyondItAndTheFirstBodyCompletes(t *test
 		b, _ := io.ReadAll(resp.Body)
 		firstDone <- answer{status: resp.StatusCode, body: string(b)}
 	}()
-	// Most of the first body arrives, then the client pauses.
+	// Most of the first body arrives, then the client pauses. Written is
+	// not yet read: the socket buffers can hold it all, so wait until the
+	// gateway holds it.
 	if _, err := io.WriteString(pw, first[:600<<10]); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, 15*time.Second, "the gateway to hold the first body's bytes", func() bool {
+		return h.svc.BodyBytesInFlight() >= 600<<10
+	})
 	second := chatOfSize(600 << 10)
 	var resp *http.Response
 	var body []byte

@@ -161,7 +161,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	s.out = out
-	if s.meters, err = newMeters(deps.MeterProvider, out.Spilled); err != nil {
+	if s.meters, err = newMeters(deps.MeterProvider, out.Spilled, s.BodyBytesInFlight); err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
 	tr := deps.Transport
@@ -338,3 +338,8 @@ func (l busLeaser) Lease(ctx context.Context, r events.LeaseRequestV1) (events.L
 	}
 	return out, nil
 }
+
+// BodyBytesInFlight is what request bodies hold now against the in-flight
+// budget (GATEWAY_MAX_INFLIGHT_BODY_BYTES); it is also the gauge
+// gateway.request_bodies.in_flight. Safe for concurrent use.
+func (s *Service) BodyBytesInFlight() int64 { return s.bodies.used.Load() }

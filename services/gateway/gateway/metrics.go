@@ -43,7 +43,7 @@ func (m *meters) option(k any, attrs func() []attribute.KeyValue) metric.Measure
 	return v.(metric.MeasurementOption)
 }
 
-func newMeters(mp metric.MeterProvider, spilled func() int64) (*meters, error) {
+func newMeters(mp metric.MeterProvider, spilled, bodies func() int64) (*meters, error) {
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}
@@ -63,6 +63,15 @@ func newMeters(mp metric.MeterProvider, spilled func() int64) (*meters, error) {
 		metric.WithDescription("Bytes of usage events waiting on disk for the bus."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(spilled())
+			return nil
+		}))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.Int64ObservableGauge("gateway.request_bodies.in_flight", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of request bodies held against GATEWAY_MAX_INFLIGHT_BODY_BYTES."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(bodies())
 			return nil
 		}))
 	if err != nil {
