@@ -38,6 +38,8 @@ func TestDashboard_DevTopUpOf10DollarsChangesTheBalanceOnTheOpenPageWithoutReloa
 	signIn(t, s, open, "dev@example.com")
 	openOverview(t, s, open)
 	open.WaitText(tid("balance"), "$0.00")
+	// $0.00 is below the default $1.00 alert threshold; the 20 free requests are left.
+	open.WaitText(tid("low-balance-banner"), "You are on free requests")
 
 	pay := v.NewPage() // a second tab of the same visitor
 	pay.Visit("billing", s.AuthURL+"/billing")
@@ -58,6 +60,10 @@ func TestDashboard_DevTopUpOf10DollarsChangesTheBalanceOnTheOpenPageWithoutReloa
 	pay.WaitText(tid("balance"), "$10.00")
 
 	seesWithoutReload(t, open, "$10.00")
+	// The banner went with the live update that showed the balance.
+	if open.Has(tid("low-balance-banner")) {
+		t.Errorf("at $10.00 the open overview still shows the banner %q", open.Text(tid("low-balance-banner")))
+	}
 }
 
 // stripeCheckoutStandIn is what the tab shows in place of Stripe Checkout,
@@ -94,12 +100,18 @@ func TestDashboard_StripeCheckoutCompletedByASignedWebhookChangesTheBalanceOnThe
 		t.Fatalf("the checkout success URL led to %s, want the billing page", u)
 	}
 	pay.WaitVisible(tid("checkout-success"))
+	browser.Eval[bool](pay, `(window.__openSinceTheStart = true)`)
 	s.postStripeEvent("evt_dashboard_e2e", stripe.EventTypeCheckoutSessionCompleted, map[string]any{
 		"id": "cs_test_dashboard_e2e", "object": "checkout.session", "mode": "payment", "status": "complete",
 		"client_reference_id": account, "metadata": map[string]string{"account_id": account},
 		"currency": "usd", "amount_subtotal": 1000, "amount_total": 1000, "payment_status": "paid", "payment_intent": "pi_dashboard_e2e",
 	})
 	pay.WaitText(tid("balance"), "$10.00")
+	pay.WaitText(tid("payment-row"), "$10.00")
+	if !browser.Eval[bool](pay, `window.__openSinceTheStart === true`) {
+		t.Fatal("billing was reloaded: the payment history must change on the open page")
+	}
+	pay.Check("billing-payment-landed")
 	seesWithoutReload(t, open, "$10.00")
 	pay.Visit("billing-payment-history", s.AuthURL+"/billing")
 	pay.WaitText(tid("payment-row"), "$10.00")

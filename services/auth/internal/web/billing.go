@@ -1,6 +1,8 @@
 package web
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -19,6 +21,7 @@ type billingData struct {
 	Payments   []accounts.Payment
 	Checkout   string // "success" or "cancel" after Stripe Checkout
 	MaxHistory int
+	Labels     string // JSON {"kind": kindLabels, "method": methodLabels}, for app.js
 }
 
 func (p *Pages) billing(c echo.Context) error {
@@ -34,6 +37,11 @@ func (p *Pages) billing(c echo.Context) error {
 		Min: p.cfg.CheckoutMin, Max: p.cfg.CheckoutMax, Payments: pays, MaxHistory: accounts.MaxPayments,
 	}
 	d.LiveKey = liveKey(d.Balance, d.FreeLeft)
+	labels, err := json.Marshal(map[string]map[string]string{"kind": kindLabels, "method": methodLabels})
+	if err != nil {
+		return fmt.Errorf("encode payment labels: %w", err)
+	}
+	d.Labels = string(labels)
 	for _, v := range []money.Micros{5, 10, 20, 50, 100} {
 		if m := v * money.Dollar; m >= d.Min && m <= d.Max {
 			d.Presets = append(d.Presets, m)

@@ -18,7 +18,7 @@ type overviewData struct {
 	Balance          money.Micros
 	FreeLeft         int64
 	LowThreshold     money.Micros
-	Low, Empty       bool
+	Banner           string // bannerKind's answer
 	LiveKey          string
 	Today, Month     Totals
 	MonthName        string
@@ -58,10 +58,7 @@ func (p *Pages) overview(c echo.Context) error {
 		MonthName: today.Format("January"),
 	}
 	d.LiveKey = liveKey(d.Balance, d.FreeLeft)
-	// Until the ledger has opened the account (a second or so after the
-	// first sign-in) there is nothing to warn about.
-	d.Low = la.Opened && d.LowThreshold > 0 && d.Balance < d.LowThreshold
-	d.Empty = la.Opened && d.Balance <= 0 && d.FreeLeft == 0
+	d.Banner = bannerKind(la.Opened, d.Balance, d.FreeLeft, d.LowThreshold)
 	todayKey, monthKey := readmodel.Day(today), readmodel.Day(monthStart)
 	last30 := readmodel.Day(today.AddDate(0, 0, -29))
 	d.Today = total(rs, func(r readmodel.Rollup) bool { return r.Day == todayKey })
@@ -83,6 +80,37 @@ func (p *Pages) overview(c echo.Context) error {
 		d.TopModels = d.TopModels[:5]
 	}
 	return p.render(c, http.StatusOK, "overview", "Overview", "overview", d)
+}
+
+// bannerKind is the overview's balance banner: "empty" (nothing left),
+// "free" (below the threshold, living on free requests), "low" (below the
+// threshold) or "" (none). Until the ledger has opened the account (a
+// second or so after the first sign-in) there is nothing to warn about.
+// static/app.js decides the same way when the live balance changes.
+func bannerKind(opened bool, balance money.Micros, free int64, threshold money.Micros) string {
+	switch low := threshold > 0 && balance < threshold; {
+	case !opened:
+		return ""
+	case balance <= 0 && free == 0:
+		return "empty"
+	case low && free > 0:
+		return "free"
+	case low:
+		return "low"
+	}
+	return ""
+}
+
+// balanceBanner is what the "balance-banner" template shows.
+type balanceBanner struct {
+	Kind         string
+	FreeLeft     int64
+	LowThreshold money.Micros
+}
+
+// BannerOf is the banner of the given kind with the page's figures.
+func (d overviewData) BannerOf(kind string) balanceBanner {
+	return balanceBanner{Kind: kind, FreeLeft: d.FreeLeft, LowThreshold: d.LowThreshold}
 }
 
 // liveKey is what the live-balance script compares with the API's answer.

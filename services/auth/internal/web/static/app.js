@@ -173,10 +173,62 @@
         document.querySelectorAll('[data-testid="free-requests"]').forEach(function (el) { el.textContent = groups(b.free_requests_left); });
         var note = document.getElementById("balance-updated");
         if (note) { note.hidden = false; note.textContent = "Balance updated: " + usd(b.balance_micros); }
+        showBanner(b);
+        refreshPayments();
       }).catch(function () {});
     };
     setInterval(poll, Number(live.getAttribute("data-interval") || 5000));
     document.addEventListener("visibilitychange", poll);
+  }
+
+  // The overview's balance banner for a new balance, decided as the
+  // server's bannerKind (overview.go) decides it; the banners' markup
+  // comes from the page's <template data-banners>.
+  function showBanner(b) {
+    var slot = document.querySelector("[data-live-banner]"), all = document.querySelector("template[data-banners]");
+    if (!slot || !all) return;
+    var threshold = Number(live.getAttribute("data-low-threshold") || 0);
+    var bal = b.balance_micros, free = b.free_requests_left, low = threshold > 0 && bal < threshold, kind = "";
+    if (!b.opened) kind = "";
+    else if (bal <= 0 && free === 0) kind = "empty";
+    else if (low && free > 0) kind = "free";
+    else if (low) kind = "low";
+    var cur = slot.querySelector("[data-banner]");
+    if (!cur || cur.getAttribute("data-banner") !== kind) {
+      slot.textContent = "";
+      var tpl = kind && all.content.querySelector('[data-banner="' + kind + '"]');
+      if (tpl) slot.appendChild(tpl.cloneNode(true));
+    }
+    slot.querySelectorAll('[data-field="free-left"]').forEach(function (e) { e.textContent = groups(free); });
+  }
+
+  // Billing's payment history, fetched again when the balance changes (a
+  // payment landed). Rows are built as nodes: no markup from the API.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function datetime(iso) {
+    var d = new Date(iso), two = function (n) { return String(n).padStart(2, "0"); };
+    if (isNaN(d.getTime())) return iso;
+    return d.getUTCDate() + " " + MONTHS[d.getUTCMonth()] + " " + d.getUTCFullYear() + " " + two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + " UTC";
+  }
+  function refreshPayments() {
+    var box = document.querySelector("[data-payments]");
+    if (!box) return;
+    var labels = JSON.parse(box.getAttribute("data-labels") || "{}"), max = Number(box.getAttribute("data-max") || 0);
+    var label = function (kind, v) { return (labels[kind] && labels[kind][v]) || v; };
+    api("GET", "/api/payments").then(function (d) {
+      var pays = (d && d.payments) || [], body = box.querySelector("[data-payment-rows]");
+      body.textContent = "";
+      pays.forEach(function (p) {
+        var tr = el("tr"); tr.setAttribute("data-testid", "payment-row");
+        [["Date", datetime(p.time)], ["What", label("kind", p.kind)], ["Method", label("method", p.method)], ["Amount", usd(p.amount_micros)]].forEach(function (c, i) {
+          var td = el("td", c[1], i === 3 ? "n" : undefined); td.setAttribute("data-label", c[0]); tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+      body.closest(".table-wrap").hidden = pays.length === 0;
+      box.querySelector("[data-payments-empty]").hidden = pays.length > 0;
+      box.querySelector("[data-payments-more]").hidden = pays.length < max;
+    }).catch(function () {});
   }
 
   // Crypto: chains, deposit addresses, wallets and claims from GET /api/crypto.
