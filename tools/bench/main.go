@@ -45,7 +45,9 @@ import (
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
+	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
 func main() {
@@ -71,7 +73,7 @@ type options struct {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o options
-	fs.StringVar(&o.role, "role", "", "internal: run as a child process (gateway, bare or upstream)")
+	fs.StringVar(&o.role, "role", "", "internal: run as a child process (gateway, bare, upstream or ledger)")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for a child proxy")
 	fs.StringVar(&o.natsURL, "nats", "", "internal: NATS URL for the gateway child")
 	fs.StringVar(&o.dir, "dir", "", "internal: data dir for the gateway child")
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runBare(ctx, o)
 	case "upstream":
 		return serveChild(ctx, upstreamHandler())
+	case "ledger":
+		return runLedger(ctx, o)
 	case "":
 		return runBench(ctx, o, out)
 	}
@@ -158,11 +162,7 @@ func runGateway(ctx context.Context, o options) error {
 		Addr:      "127.0.0.1:0",
 		OutboxDir: filepath.Join(o.dir, "outbox"),
 		Channels:  []gateway.ChannelConfig{{Name: "openai", Provider: "openai", BaseURL: o.upstream + "/v1", APIKey: "bench"}},
-	}, gateway.Deps{Bus: b, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		// The bench runs no ledger: one gateway admits against the balance
-		// it writes to KV (a lease, once granted, is the same in-memory
-		// check per request).
-		SingleReplicaCredit: true})
+	}, gateway.Deps{Bus: b, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}
@@ -436,6 +436,15 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
 		return err
 	}
+	// The real ledger grants the gateway its credit leases. It runs in a
+	// process of its own at the lowest CPU priority: in production it runs
+	// on other machines, and here it must not take the CPU the proxies are
+	// measured with (it applies the usage events mostly after each phase).
+	led, err := startChild(ctx, "-role", "ledger", "-nats", ns.ClientURL(), "-dir", filepath.Join(dir, "ledger"))
+	if err != nil {
+		return err
+	}
+	defer led.stop()
 	key, err := seedAccount(ctx, b)
 	if err != nil {
 		return err
@@ -496,7 +505,9 @@ func numCPU() int {
 	return n
 }
 
-// seedAccount stores a key and a large balance, as auth and the ledger would.
+// seedAccount stores a key, as auth would, and opens its account with a
+// large balance through the ledger; it returns once the ledger has
+// published the balance.
 func seedAccount(ctx context.Context, b *bus.Bus) (string, error) {
 	key, err := apikey.New(nil)
 	if err != nil {
@@ -511,15 +522,61 @@ func seedAccount(ctx context.Context, b *bus.Bus) (string, error) {
 	if _, err := keys.Put(ctx, apikey.Hash(key), raw); err != nil {
 		return "", err
 	}
+	for _, ev := range []events.Event{
+		events.AccountCreatedV1{V: 1, ID: "account.created:acc_bench", Time: now, AccountID: "acc_bench", NoFreeRequests: true},
+		events.CreditAdjustedV1{V: 1, ID: "adj_bench", Time: now, AccountID: "acc_bench", AmountMicros: money.USD(1_000_000), Reason: "bench", Actor: "bench"},
+	} {
+		if _, err := b.Publish(ctx, ev); err != nil {
+			return "", fmt.Errorf("seed the bench account: %w", err)
+		}
+	}
 	bals, err := b.KV(ctx, events.BucketBalances)
 	if err != nil {
 		return "", err
 	}
-	raw, _ = json.Marshal(events.BalanceV1{V: 1, AccountID: "acc_bench", BalanceMicros: money.USD(1_000_000), Seq: 1, UpdatedAt: now})
-	if _, err := bals.Put(ctx, "acc_bench", raw); err != nil {
-		return "", err
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if e, err := bals.Get(ctx, "acc_bench"); err == nil {
+			var v events.BalanceV1
+			if json.Unmarshal(e.Value(), &v) == nil && v.BalanceMicros == money.USD(1_000_000) {
+				return key, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", errors.New("the ledger did not publish the bench account's balance within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return key, nil
+}
+
+// runLedger runs the real ledger on an embedded database, at the lowest
+// CPU priority (see runBench).
+func runLedger(ctx context.Context, o options) error {
+	if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, 19); err != nil {
+		return fmt.Errorf("lower the ledger's priority: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	db, err := store.StartEmbedded(ctx, store.EmbeddedConfig{DataDir: filepath.Join(o.dir, "db"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close(context.Background()) }()
+	st, err := store.Open(ctx, db.URI(), "onekey", log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close(context.Background()) }()
+	b, err := bus.Connect(ctx, bus.Config{URL: o.natsURL, Name: "bench-ledger"})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: b, Store: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	fmt.Println("ADDR ledger")
+	return svc.Run(ctx)
 }
 
 type row struct {

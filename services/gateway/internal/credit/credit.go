@@ -120,9 +120,11 @@ type account struct {
 	// This replica's own cumulative counts.
 	settled     money.Micros
 	settledFree int64
-	held        money.Micros
-	heldFree    int64
-	keyHeld     map[string]money.Micros
+	// askedAt is settled+held when this replica last asked for money.
+	askedAt  money.Micros
+	held     money.Micros
+	heldFree int64
+	keyHeld  map[string]money.Micros
 	// keyPend are settled costs by key the ledger has not yet applied
 	// (released as its high-water mark, Used, passes their position).
 	keyPend    []keyCost
@@ -250,11 +252,19 @@ func (b *Book) Admit(ctx context.Context, r Request) (Hold, error) {
 				b.mu.Unlock()
 				return Hold{}, ErrInsufficient
 			}
-			// Sized for this request and those waiting, a few times over.
+			// Sized for this request and those waiting, a few times over;
+			// at least twice what this replica spent on the account since
+			// it last asked (a busy account's lease doubles until it lasts,
+			// so lease requests become rarer instead of coming every few
+			// requests); and at least a sixteenth of what the account has
+			// available, so a well-funded account needs few asks from the
+			// start. The ledger grants no more than is available.
 			n := min(b.cfg.Multiple+int64(a.waiters), 8*b.cfg.Multiple)
 			req := events.LeaseRequestV1{V: 1, ID: ids.New("lse"), AccountID: r.AccountID, Replica: b.cfg.Replica, Op: events.LeaseGrant}
 			if askMicros {
-				req.Micros = max(r.Want, 1) * money.Micros(n)
+				spent := a.settled + a.held - a.askedAt
+				req.Micros = max(max(r.Want, 1)*money.Micros(n), 2*spent, (bal.BalanceMicros-bal.LeasedMicros)/16)
+				a.askedAt = a.settled + a.held
 			}
 			if askFree {
 				req.Free = n
