@@ -181,3 +181,35 @@ func TestHold_InputThatMayExceedTheLongContextThresholdIsHeldAtTheTierPrice(t *t
 		t.Errorf("cost %d, want the tier's %d", ev.CostMicros, 2*210_000+3*10)
 	}
 }
+
+// A free request may cost at most the free cap: one whose client fixed an
+// output limit that could cost more is paid, and with no balance it is
+// refused with a 402 that says why; nothing reaches the provider and no free
+// request is used.
+func TestHold_RequestAboveTheFreeCapIsNotFree(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, holdCatalog(t))
+	h.withBalance(0, 20)
+	fake := h.fakes[catalog.OpenAI]
+	before := len(fake.requests())
+	// 100,000 output tokens at 1 µ$ each may cost $0.10, twice the cap.
+	resp, body := h.post("/v1/chat/completions", h.key, `{"model":"test-dear","max_completion_tokens":100000,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusPaymentRequired || !strings.Contains(string(body), "Free requests cover requests that may cost up to $0.05") {
+		t.Fatalf("%d %s, want a 402 naming the free cap", resp.StatusCode, body)
+	}
+	if n := len(fake.requests()) - before; n != 0 {
+		t.Errorf("the provider got %d requests", n)
+	}
+	if c := h.credits(h.key); c.FreeRequestsLeft != 20 {
+		t.Errorf("free requests left = %d, want 20", c.FreeRequestsLeft)
+	}
+	// Within the cap the same account's request is free.
+	answerUsage(fake, 10, 10)
+	resp, body = h.post("/v1/chat/completions", h.key, `{"model":"test-dear","max_completion_tokens":1000,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a request within the cap: %d %s", resp.StatusCode, body)
+	}
+	if ev := h.waitUsage(resp.Header.Get("X-Request-Id")); !ev.Free {
+		t.Errorf("a request within the cap was not free: %+v", ev)
+	}
+}

@@ -123,8 +123,11 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 			writeError(w, shape, errUnavailable("billing_unavailable", "Credit cannot be checked right now; try again shortly."))
 			return
 		case err != nil:
-			writeError(w, shape, &apiError{status: http.StatusPaymentRequired, typ: "insufficient_quota", code: "insufficient_credit",
-				message: fmt.Sprintf("Your credit balance is too low for this request (it may cost up to %s). Add credits, or lower max_tokens.", plan.least)})
+			msg := fmt.Sprintf("Your credit balance is too low for this request (it may cost up to %s). Add credits, or lower max_tokens.", plan.least)
+			if _, free := s.book.Available(key.AccountID); free > 0 && plan.least > s.cfg.FreeRequestMaxMicros {
+				msg = fmt.Sprintf("Free requests cover requests that may cost up to %s; this one may cost up to %s, and your credit balance does not cover it. Add credits, or lower max_tokens.", s.cfg.FreeRequestMaxMicros, plan.least)
+			}
+			writeError(w, shape, &apiError{status: http.StatusPaymentRequired, typ: "insufficient_quota", code: "insufficient_credit", message: msg})
 			return
 		}
 		if n := s.outputLimit(m, plan, hold.Micros); n > 0 {
