@@ -192,6 +192,35 @@ func runGateway(ctx context.Context, o options) error {
 	return <-errc
 }
 
+// paused runs f with the child process stopped (SIGSTOP), and resumes it.
+func paused(c *child, f func() (*sample, error)) (*sample, error) {
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("pause the ledger: %w", err)
+	}
+	defer func() { _ = c.cmd.Process.Signal(syscall.SIGCONT) }()
+	return f()
+}
+
+// warmUp sends one request and wants a 200.
+func warmUp(ctx context.Context, url, key, payload string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("warm-up request: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("warm-up request: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
 type child struct {
 	cmd  *exec.Cmd
 	addr string
@@ -464,7 +493,7 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		o.concurrency, o.duration, o.single, numCPU())
 	var rows []row
 	for _, stream := range []bool{false, true} {
-		r, err := measure(ctx, o, stream, upURL, ns.ClientURL(), dir, key)
+		r, err := measure(ctx, o, stream, upURL, ns.ClientURL(), dir, key, led)
 		if err != nil {
 			return err
 		}
@@ -589,7 +618,7 @@ type row struct {
 // Go's transport has been seen to break a streamed response on a
 // connection kept from plain ones (ReverseProxy: "use of closed network
 // connection"), and fresh processes give each mode the same start.
-func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, key string) (row, error) {
+func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, key string, led *child) (row, error) {
 	r := row{name: "plain"}
 	if stream {
 		r.name = "stream"
@@ -610,10 +639,23 @@ func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, k
 		return r, err
 	}
 	defer bare.stop()
-	if r.bare, err = load(ctx, "http://"+bare.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, bare); err != nil {
+	// The gateway's first request takes its credit lease from the ledger.
+	if err := warmUp(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload); err != nil {
 		return r, err
 	}
-	if r.gw, err = load(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, gw); err != nil {
+	// The ledger is paused (SIGSTOP) while each proxy is loaded: in
+	// production it runs on other machines, and here its catching up
+	// (and the NATS server's deliveries to it) would take the CPU the
+	// proxies are measured with. The lease it granted stays valid
+	// (GATEWAY_LEASE_VALIDITY is 30s); usage events wait in JetStream.
+	if r.bare, err = paused(led, func() (*sample, error) {
+		return load(ctx, "http://"+bare.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, bare)
+	}); err != nil {
+		return r, err
+	}
+	if r.gw, err = paused(led, func() (*sample, error) {
+		return load(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, gw)
+	}); err != nil {
 		return r, err
 	}
 	one, err := interleaved(ctx, []string{upURL, "http://" + bare.addr, "http://" + gw.addr}, key, payload, o.single)
