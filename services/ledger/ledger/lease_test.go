@@ -74,7 +74,9 @@ func TestLedger_LeasesNeverExceedTheBalanceAndARepeatedRequestAppliesOnce(t *tes
 	f := usage("req_2", acc, 10_000)
 	f.Replica, f.Free = "gw_a", true
 	h.publish(u, f)
-	bal := h.waitBalance(acc, func(b events.BalanceV1) bool { return b.Leases["gw_a"].UsedMicros == 250_000 && b.Leases["gw_a"].UsedFree == 1 })
+	bal := h.waitBalance(acc, func(b events.BalanceV1) bool {
+		return b.Leases["gw_a"].UsedMicros == 250_000 && b.Leases["gw_a"].UsedFree == 1
+	})
 	if bal.BalanceMicros != 750_000 || bal.FreeRequestsLeft != 19 || bal.LeasedMicros != 750_000 || bal.LeasedFree != 19 {
 		t.Fatalf("after usage: %+v", bal)
 	}
