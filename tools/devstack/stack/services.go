@@ -2,13 +2,7 @@ package stack
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"time"
-
-	"github.com/onekey-oss/onekey/api/apikey"
-	"github.com/onekey-oss/onekey/api/events"
-	"github.com/onekey-oss/onekey/pkg/ids"
+	"errors"
 )
 
 // services builds every service that exists, in start-up order: the ledger
@@ -32,29 +26,20 @@ func services(env *Env) ([]runner, error) {
 	return rs, nil
 }
 
-// createDemoAccount opens an account directly on the bus: account.created
-// for the ledger and the key in KV apikeys for the gateway.
+// DemoEmail is the address of devstack's demo account.
+const DemoEmail = "demo@devstack.invalid"
+
+// createDemoAccount opens the demo account through auth, as a first sign-in
+// would (account.created for the ledger, the key in auth's database and KV
+// apikeys), so that auth's startup sync, which deletes KV entries of keys it
+// does not know, keeps the demo key.
 func (env *Env) createDemoAccount(ctx context.Context) (Demo, error) {
-	key, err := apikey.New(nil)
+	if env.auth == nil {
+		return Demo{}, errors.New("the demo account needs auth, which is not built")
+	}
+	a, err := env.auth.SeedAccount(ctx, DemoEmail, "demo")
 	if err != nil {
 		return Demo{}, err
 	}
-	d := Demo{AccountID: ids.New("acc"), ProjectID: ids.New("prj"), KeyID: ids.New("key"), Key: key}
-	kv, err := env.Bus.KV(ctx, events.BucketAPIKeys)
-	if err != nil {
-		return Demo{}, err
-	}
-	now := time.Now().UTC()
-	val := events.APIKeyV1{V: 1, KeyID: d.KeyID, ProjectID: d.ProjectID, AccountID: d.AccountID, Status: events.KeyActive, UpdatedAt: now}
-	raw, err := json.Marshal(val)
-	if err != nil {
-		return Demo{}, fmt.Errorf("encode demo key: %w", err)
-	}
-	if _, err := kv.Put(ctx, apikey.Hash(key), raw); err != nil {
-		return Demo{}, fmt.Errorf("store demo key: %w", err)
-	}
-	if _, err := env.Bus.Publish(ctx, events.AccountCreatedV1{V: 1, ID: "account.created:" + d.AccountID, Time: now, AccountID: d.AccountID}); err != nil {
-		return Demo{}, err
-	}
-	return d, nil
+	return Demo{AccountID: a.AccountID, ProjectID: a.ProjectID, KeyID: a.KeyID, Key: a.Key}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/onekey-oss/onekey/services/auth/auth"
 	"io"
 	"log/slog"
 	"os"
@@ -198,6 +199,9 @@ type Env struct {
 	// Out is devstack's own console, for what a person must see (a sign-in
 	// link printed by the notifier's outbox).
 	Out io.Writer
+	// auth is the account service once built: the demo account is opened
+	// through it, so that its key lives in auth's database like any other.
+	auth *auth.Service
 }
 
 // runner is one service running in devstack.

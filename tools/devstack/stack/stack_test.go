@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,49 @@ func TestDevstack_StopsCleanlyAndRestartKeepsTheDemoAccount(t *testing.T) {
 		t.Fatalf("demo balance changed across a restart: %s then %s", before, after)
 	}
 	second.stop(t)
+}
+
+// The README's first request works, also after a restart: the demo key
+// lives in auth's database, so auth's startup sync (which deletes KV entries
+// of keys it does not know) keeps it, and the gateway serves it.
+func TestDevstack_DemoKeyIsServedByTheGatewayAfterAuthsStartupSync(t *testing.T) {
+	dir := t.TempDir()
+	start(t, dir).stop(t)
+	s := start(t, dir)
+	defer s.stop(t)
+	var gw string
+	for _, l := range s.lines {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "gateway" && strings.HasPrefix(f[1], "127.0.0.1:") {
+			gw = "http://" + f[1]
+		}
+	}
+	if gw == "" {
+		t.Fatalf("no gateway address in %q", s.lines)
+	}
+	ask := func() int {
+		req, _ := http.NewRequest(http.MethodPost, gw+"/v1/chat/completions",
+			strings.NewReader(`{"model":"gpt-5-mini","messages":[{"role":"user","content":"Say hello"}]}`))
+		req.Header.Set("Authorization", "Bearer "+s.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for ask() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the demo key was not served within 15 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := range 5 {
+		time.Sleep(300 * time.Millisecond)
+		if code := ask(); code != http.StatusOK {
+			t.Fatalf("request %d with the demo key: status %d", i+2, code)
+		}
+	}
 }

@@ -43,6 +43,7 @@ func authService(env *Env) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	env.auth = svc
 	fmt.Fprintf(env.Out, "dashboard: open %s/ and sign in with any e-mail address (the sign-in link is printed here)\n", base)
 	return &runner{name: "auth", addr: cfg.Addr, run: svc.Run}, nil
 }
