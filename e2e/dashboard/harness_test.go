@@ -5,22 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/onekey-oss/onekey/services/payments/stripemocktest"
 	"io"
 	"log/slog"
 	"math/big"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -115,7 +113,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 
 	pcfg := payments.Config{PublicURL: s.PaymentsURL, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: chains}
 	if opt.Stripe {
-		pcfg.StripeSecretKey, pcfg.StripeWebhookSecret, pcfg.StripeAPIBase = "sk_test_dashboard", whsec, startStripeMock(t)
+		pcfg.StripeSecretKey, pcfg.StripeWebhookSecret, pcfg.StripeAPIBase = "sk_test_dashboard", whsec, stripemocktest.Start(t)
 	} else {
 		pcfg.DevTopUp = true
 	}
@@ -355,67 +353,4 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-}
-
-var (
-	stripeMockOnce sync.Once
-	stripeMockBin  string
-	stripeMockErr  error
-)
-
-// startStripeMock runs stripe-mock on a free port and returns its base URL,
-// as payments' own tests do: $STRIPE_MOCK_BIN, stripe-mock on PATH, or
-// installed once from the Go module proxy into the user cache dir.
-func startStripeMock(t *testing.T) string {
-	t.Helper()
-	stripeMockOnce.Do(func() { stripeMockBin, stripeMockErr = findStripeMock() })
-	if stripeMockErr != nil {
-		t.Fatalf("stripe-mock: %v", stripeMockErr)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(stripeMockBin, "-http-addr", addr)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	base := "http://" + addr
-	waitFor(t, "stripe-mock up", 30*time.Second, func() bool {
-		resp, err := http.Get(base + "/v1/balance")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return true
-	})
-	return base
-}
-
-func findStripeMock() (string, error) {
-	if p := os.Getenv("STRIPE_MOCK_BIN"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p, nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "onekey", "stripe-mock-v0.203.0")
-	bin := filepath.Join(dir, "stripe-mock")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	cmd := exec.Command("go", "install", "github.com/stripe/stripe-mock@v0.203.0")
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install stripe-mock: %v\n%s", err, out)
-	}
-	return bin, nil
 }

@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"encoding/json"
+	"github.com/onekey-oss/onekey/services/payments/stripemocktest"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func request[Rep any](t *testing.T, h *harness, subject string, req any) Rep {
 
 func TestCheckout_RequestReplyCreatesASessionOnStripeMock(t *testing.T) {
 	t.Parallel()
-	base := startStripeMock(t)
+	base := stripemocktest.Start(t)
 	h := newHarness(t, func(c *payments.Config) {
 		c.StripeSecretKey = "sk_test_123"
 		c.StripeAPIBase = base
