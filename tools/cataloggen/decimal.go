@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"math/big"
 	"strings"
 )
@@ -32,7 +31,7 @@ func scaled(text string, shift int) (int64, error) {
 		}
 		mant = q
 	}
-	if !mant.IsInt64() || mant.Int64() > math.MaxInt64 {
+	if !mant.IsInt64() {
 		return 0, fmt.Errorf("%s × 10^%d does not fit in int64", text, shift)
 	}
 	return mant.Int64(), nil

@@ -33,7 +33,7 @@ func TestMetrics_CountSignInsAndRefusalsWithoutPersonalLabels(t *testing.T) {
 				for _, p := range d.DataPoints {
 					key := m.Name
 					for _, kv := range p.Attributes.ToSlice() {
-						key += " " + string(kv.Key) + "=" + kv.Value.Emit()
+						key += " " + string(kv.Key) + "=" + kv.Value.String()
 					}
 					got[key] += p.Value
 				}

@@ -80,7 +80,7 @@ func (s *Service) apply(ctx context.Context, msgs []inMsg, leases []*nats.Msg, r
 	for _, m := range msgs {
 		ev, err := book.Decode(m.msg.Subject(), m.msg.Data())
 		switch {
-		case errors.Is(err, book.Ignored):
+		case errors.Is(err, book.ErrIgnored):
 			acks = append(acks, m.msg)
 			continue
 		case err != nil:

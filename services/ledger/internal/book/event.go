@@ -70,12 +70,12 @@ type Event struct {
 	Fingerprint string
 }
 
-// Ignored is returned by Decode for events the ledger consumes but that
+// ErrIgnored is returned by Decode for events the ledger consumes but that
 // change no money (account.deleted: the ledger holds no personal data).
-var Ignored = errors.New("event changes no money")
+var ErrIgnored = errors.New("event changes no money")
 
 // Decode reads one message of the ledger's streams. An error wrapping
-// ErrInvalid is permanent; Ignored means ack and do nothing.
+// ErrInvalid is permanent; ErrIgnored means ack and do nothing.
 func Decode(subject string, data []byte) (Event, error) {
 	family, account := splitSubject(subject)
 	switch family {
@@ -180,7 +180,7 @@ func Decode(subject string, data []byte) (Event, error) {
 	case events.FamilyAccountSettings:
 		return decodeSettings(account, data)
 	case events.FamilyAccountDeleted:
-		return Event{}, Ignored
+		return Event{}, ErrIgnored
 	}
 	return Event{}, fmt.Errorf("%w: the ledger does not handle subject %q", ErrInvalid, subject)
 }
