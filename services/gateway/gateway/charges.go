@@ -45,7 +45,7 @@ var standardTiers = map[string]bool{"": true, "auto": true, "default": true, "st
 
 // checkCharges reads what the body asks for beyond tokens and refuses what
 // the gateway could not bill. The Declared it returns sizes the credit hold.
-func checkCharges(o op, m catalog.Model, body []byte) (catalog.Declared, *apiError) {
+func checkCharges(spec apiSpec, m catalog.Model, body []byte) (catalog.Declared, *apiError) {
 	x, err := reqbody.ReadExtras(body)
 	if err != nil {
 		return catalog.Declared{}, errBadRequest("We could not parse the JSON body of your request: " + err.Error())
@@ -78,7 +78,7 @@ func checkCharges(o op, m catalog.Model, body []byte) (catalog.Declared, *apiErr
 		return d, refuse("web_search_options", "`web_search_options` is not supported by this gateway: the searches are billed per call and the usage does not report them.")
 	}
 	for _, t := range x.Tools {
-		if o != opMessages {
+		if !spec.serverTools {
 			return d, refuse("tools", fmt.Sprintf("`tools`: type %q is not supported on chat completions by this gateway: provider-run tools are billed per call and the usage does not report them. Use function tools.", t.Type))
 		}
 		switch {

@@ -81,12 +81,49 @@ type anthropicErrorBody struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-type errorShape int
+// An errorShape is a client API's error body. writeError is the one place
+// that writes an error; the shape only says how it looks.
+type errorShape interface {
+	// errorBody is e as the API's JSON error body; requestID is the
+	// response's X-Request-Id.
+	errorBody(e *apiError, requestID string) any
+}
 
-const (
-	shapeOpenAI errorShape = iota
-	shapeAnthropic
+// The shapes of the APIs the gateway serves: OpenAI's (chat completions,
+// embeddings, models, credits; Responses too) and Anthropic's (Messages).
+var (
+	shapeOpenAI    errorShape = openAIErrors{}
+	shapeAnthropic errorShape = anthropicErrors{}
 )
+
+type openAIErrors struct{}
+
+func (openAIErrors) errorBody(e *apiError, _ string) any {
+	var b openAIErrorBody
+	b.Error.Message, b.Error.Type = e.message, e.typ
+	if b.Error.Type == "" {
+		b.Error.Type = openAIType(e.status)
+	}
+	if e.param != "" {
+		b.Error.Param = &e.param
+	}
+	if e.code != "" {
+		b.Error.Code = &e.code
+	}
+	return b
+}
+
+type anthropicErrors struct{}
+
+func (anthropicErrors) errorBody(e *apiError, requestID string) any {
+	var b anthropicErrorBody
+	b.Type, b.RequestID = "error", requestID
+	b.Error.Type, b.Error.Message = anthropicType(e.status), e.message
+	if e.upstream && e.typ != "" {
+		b.Error.Type = e.typ
+	}
+	return b
+}
 
 func writeError(w http.ResponseWriter, shape errorShape, e *apiError) {
 	h := w.Header()
@@ -94,30 +131,7 @@ func writeError(w http.ResponseWriter, shape errorShape, e *apiError) {
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
 	}
-	var body any
-	if shape == shapeAnthropic {
-		var b anthropicErrorBody
-		b.Type, b.RequestID = "error", h.Get("X-Request-Id")
-		b.Error.Type, b.Error.Message = anthropicType(e.status), e.message
-		if e.upstream && e.typ != "" {
-			b.Error.Type = e.typ
-		}
-		body = b
-	} else {
-		var b openAIErrorBody
-		b.Error.Message, b.Error.Type = e.message, e.typ
-		if b.Error.Type == "" {
-			b.Error.Type = openAIType(e.status)
-		}
-		if e.param != "" {
-			b.Error.Param = &e.param
-		}
-		if e.code != "" {
-			b.Error.Code = &e.code
-		}
-		body = b
-	}
-	raw, _ := json.Marshal(body)
+	raw, _ := json.Marshal(shape.errorBody(e, h.Get("X-Request-Id")))
 	w.WriteHeader(e.status)
 	_, _ = w.Write(append(raw, '\n'))
 }

@@ -121,17 +121,6 @@ func (s *Service) outputLimit(m catalog.Model, p holdPlan, held money.Micros) in
 	return max(n, 1)
 }
 
-// limitKey is the request member that carries the output limit for the
-// API and provider: Anthropic's max_tokens, OpenAI's max_completion_tokens
-// (max_tokens is refused by its reasoning models), and max_tokens for the
-// other OpenAI-compatible endpoints.
-func limitKey(o op, p catalog.Provider) string {
-	if o == opChat && p == catalog.OpenAI {
-		return "max_completion_tokens"
-	}
-	return "max_tokens"
-}
-
 // maxOutputHeader tells the client the output limit the gateway sent for
 // it.
 const maxOutputHeader = "X-Onekey-Max-Output-Tokens"

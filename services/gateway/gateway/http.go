@@ -49,26 +49,33 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.listModels)
 	mux.HandleFunc("GET /v1/models/{id...}", s.getModel)
 	mux.HandleFunc("GET /v1/credits", s.credits)
-	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, opChat) })
-	mux.HandleFunc("POST /v1/embeddings", func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, opEmbeddings) })
-	mux.HandleFunc("POST /v1/messages", func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, opMessages) })
-	mux.HandleFunc("POST /v1/messages/count_tokens", func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, opCountTokens) })
+	apis := clientAPIs()
+	for _, a := range apis {
+		mux.HandleFunc("POST "+a.spec().path, func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, a) })
+	}
 	// Other methods on the API's paths get a 405 in the API's own error
 	// shape rather than the mux's plain-text one.
-	for _, path := range []string{"/v1/models", "/v1/models/{id...}", "/v1/credits", "/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/v1/messages/count_tokens"} {
-		shape := shapeOpenAI
-		if strings.HasPrefix(path, "/v1/messages") {
-			shape = shapeAnthropic
-		}
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, shape, &apiError{status: http.StatusMethodNotAllowed, typ: "invalid_request_error", code: "method_not_allowed",
+	type route struct {
+		path  string
+		shape errorShape
+	}
+	routes := []route{{"/v1/models", shapeOpenAI}, {"/v1/models/{id...}", shapeOpenAI}, {"/v1/credits", shapeOpenAI}}
+	for _, a := range apis {
+		routes = append(routes, route{a.spec().path, a.spec().shape})
+	}
+	for _, rt := range routes {
+		mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, rt.shape, &apiError{status: http.StatusMethodNotAllowed, typ: "invalid_request_error", code: "method_not_allowed",
 				message: fmt.Sprintf("%s is not allowed on %s.", r.Method, r.URL.Path)})
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		shape := shapeOpenAI
-		if strings.HasPrefix(r.URL.Path, "/v1/messages") {
-			shape = shapeAnthropic
+		// An unknown path under an API's path is answered in its shape.
+		shape, longest := shapeOpenAI, 0
+		for _, a := range apis {
+			if sp := a.spec(); strings.HasPrefix(r.URL.Path, sp.path) && len(sp.path) > longest {
+				shape, longest = sp.shape, len(sp.path)
+			}
 		}
 		writeError(w, shape, errNotFound(fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)))
 	})

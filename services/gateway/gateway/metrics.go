@@ -24,7 +24,7 @@ type meters struct {
 }
 
 type requestKey struct {
-	o        op
+	op       string
 	provider string
 	status   int
 }
@@ -80,10 +80,9 @@ func newMeters(mp metric.MeterProvider, spilled, bodies func() int64) (*meters, 
 	return &ms, nil
 }
 
-func (m *meters) request(o op, provider string, status int) {
-	opt := m.option(requestKey{o, provider, status}, func() []attribute.KeyValue {
-		names := [...]string{"chat", "embeddings", "messages", "count_tokens"}
-		return []attribute.KeyValue{attribute.String("op", names[o]), attribute.String("provider", provider), attribute.String("status", strconv.Itoa(status))}
+func (m *meters) request(op, provider string, status int) {
+	opt := m.option(requestKey{op, provider, status}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("op", op), attribute.String("provider", provider), attribute.String("status", strconv.Itoa(status))}
 	})
 	m.requests.Add(context.Background(), 1, opt)
 }

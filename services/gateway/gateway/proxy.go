@@ -17,47 +17,21 @@ import (
 	"github.com/onekey-oss/onekey/services/gateway/internal/reqbody"
 )
 
-// op is the API operation a request asks for.
-type op int
-
-const (
-	opChat op = iota
-	opEmbeddings
-	opMessages
-	opCountTokens
-)
-
-func (o op) shape() errorShape {
-	if o == opMessages || o == opCountTokens {
-		return shapeAnthropic
-	}
-	return shapeOpenAI
-}
-
-// anthropicFormat reports whether the upstream answers in the Messages
-// API's format (rather than OpenAI's).
-func (o op) anthropicFormat() bool { return o == opMessages || o == opCountTokens }
-
-// billed reports whether the operation costs tokens.
-func (o op) billed() bool { return o != opCountTokens }
-
-// DefaultAnthropicVersion is sent when a Messages client sends none.
-const DefaultAnthropicVersion = "2023-06-01"
-
 // proxy is the hot path shared by every forwarding endpoint.
-func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
+func (s *Service) proxy(w http.ResponseWriter, r *http.Request, a clientAPI) {
 	start := time.Now()
 	// Run waits for this handler: its upstream exchange may outlive the
 	// client, and its settlement follows.
 	s.finishing.Add(1)
 	defer s.finishing.Done()
-	shape := o.shape()
+	spec := a.spec()
+	shape := spec.shape
 	key, aerr := s.authenticate(r)
 	if aerr != nil {
 		writeError(w, shape, aerr)
 		return
 	}
-	if o == opCountTokens {
+	if !spec.billed {
 		// Free to the caller, not to the operator's provider quota.
 		if ok, wait := s.counts.Allow(key.KeyID, s.cfg.CountTokensRPM); !ok {
 			writeError(w, shape, &apiError{status: http.StatusTooManyRequests, typ: "requests", code: "rate_limit_exceeded", retryAfter: wait,
@@ -85,13 +59,13 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 		writeError(w, shape, s.unknownModel(info.Model))
 		return
 	}
-	if aerr := checkOp(o, m); aerr != nil {
+	if aerr := a.accept(m); aerr != nil {
 		writeError(w, shape, aerr)
 		return
 	}
 	var declared catalog.Declared
-	if o.billed() {
-		if declared, aerr = checkCharges(o, m, body); aerr != nil {
+	if spec.billed {
+		if declared, aerr = checkCharges(spec, m, body); aerr != nil {
 			writeError(w, shape, aerr)
 			return
 		}
@@ -102,7 +76,9 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 	}
 	var hold credit.Hold
 	var plan holdPlan
-	if o.billed() {
+	var bill *biller
+	var limit int64
+	if spec.billed {
 		if s.out.Full() {
 			writeError(w, shape, errUnavailable("billing_unavailable", "Usage cannot be recorded right now; try again shortly."))
 			return
@@ -130,15 +106,15 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 			writeError(w, shape, &apiError{status: http.StatusPaymentRequired, typ: "insufficient_quota", code: "insufficient_credit", message: msg})
 			return
 		}
-		if n := s.outputLimit(m, plan, hold.Micros); n > 0 {
+		if limit = s.outputLimit(m, plan, hold.Micros); limit > 0 {
 			// The hold covers less than the model's maximum output: the
 			// provider is told to stop where the hold ends.
-			info.SetOutputLimit(limitKey(o, m.Provider), n)
-			setMaxOutputHeader(w.Header(), n)
+			setMaxOutputHeader(w.Header(), limit)
 		}
+		bill = &biller{s: s, m: &m, declared: declared, free: hold.Free}
 	}
-	strip := o == opChat && info.Stream && !info.IncludeUsage
-	up, err := reqbody.Rewrite(body, info, m.UpstreamID, o == opChat && info.Stream)
+	x := a.exchange(m)
+	up, err := x.request(body, info, m, limit)
 	if err != nil {
 		s.book.Settle(hold, 0, false)
 		writeError(w, shape, errBadRequest(err.Error()))
@@ -146,34 +122,16 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, o op) {
 	}
 	// The body's bytes go back to the budget as soon as the provider has
 	// them, not when a long answer ends.
-	res := s.forward(w, r, o, m, newUpstreamBody(up, func() { s.releaseBody(&held) }), strip)
-	s.meters.request(o, string(m.Provider), res.status)
-	if !o.billed() {
+	res := s.forward(w, r, spec.shape, x, m, newUpstreamBody(up, func() { s.releaseBody(&held) }), info, bill)
+	s.meters.request(spec.name, string(m.Provider), res.status)
+	if !spec.billed {
 		return
 	}
 	// The response ends when this handler returns (for a stream, with its
 	// closing chunk; on a kept-alive connection, the next request is read
 	// only then): settle the hold and record the usage after that.
 	rid := w.Header().Get("X-Request-Id")
-	s.finishing.Go(func() { s.finish(key, hold, m, plan.guess, info, declared, res, start, rid) })
-}
-
-func checkOp(o op, m catalog.Model) *apiError {
-	switch o {
-	case opChat:
-		if m.Kind != catalog.Chat {
-			return errBadRequest(fmt.Sprintf("`%s` is an embedding model; use /v1/embeddings.", m.ID))
-		}
-	case opEmbeddings:
-		if m.Kind != catalog.Embedding {
-			return errBadRequest(fmt.Sprintf("`%s` is not an embedding model.", m.ID))
-		}
-	case opMessages, opCountTokens:
-		if m.Provider != catalog.Anthropic {
-			return errBadRequest(fmt.Sprintf("`%s` is not an Anthropic model; /v1/messages serves Claude models only. Use /v1/chat/completions for the others.", m.ID))
-		}
-	}
-	return nil
+	s.finishing.Go(func() { s.finish(key, hold, bill, plan.guess, info, res, start, rid) })
 }
 
 // result is what one forwarded request came to.
@@ -199,6 +157,10 @@ type result struct {
 	partial *catalog.Usage
 	// toolUses counts the server tools an Anthropic stream started.
 	toolUses serverToolUses
+	// charge is what the request was charged (charged: it was), set with
+	// the provider's final usage by the exchange that read it.
+	charge  charge
+	charged bool
 }
 
 // forward sends body to the provider's channels in plan order and relays
@@ -211,7 +173,7 @@ type result struct {
 // sent again. It moves on to the next channel only when the provider provably
 // did no work: the connection failed before the request was written, or the
 // provider answered 429 or its own overload error (503, Anthropic's 529).
-func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalog.Model, body *upstreamBody, strip bool) result {
+func (s *Service) forward(w http.ResponseWriter, r *http.Request, shape errorShape, x exchange, m catalog.Model, body *upstreamBody, info reqbody.Info, bill *biller) result {
 	plan := s.chans.Plan(m.Provider, 1+s.cfg.Retries, time.Now())
 	var lastErr error
 	for i, ch := range plan {
@@ -229,7 +191,7 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 		}
 		ctx, cancel := context.WithCancel(s.life)
 		var tr sentTrace
-		req, err := s.upstreamRequest(httptrace.WithClientTrace(ctx, tr.trace()), r, o, ch, m, body)
+		req, err := s.upstreamRequest(httptrace.WithClientTrace(ctx, tr.trace()), r, x, ch, body)
 		if err != nil {
 			cancel()
 			lastErr = err
@@ -245,7 +207,7 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 				// (a first-byte timeout, a connection lost after the write):
 				// it is not sent again, and is billed its input estimate.
 				s.log.Warn("upstream did not answer", "channel", ch.Name, "provider", m.Provider, "attempt", i+1, "err", redactErr(err))
-				writeError(w, o.shape(), &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_timeout",
+				writeError(w, shape, &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_timeout",
 					message: fmt.Sprintf("The %s upstream did not answer in time. The request may have been processed and is billed for its input; it was not retried.", m.Provider)})
 				return result{sent: true, status: http.StatusBadGateway, channel: ch.Name}
 			}
@@ -271,13 +233,13 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, o op, m catalo
 		if tr.sent.Load() {
 			body.release()
 		}
-		res := s.relay(w, o, m, ch, resp, strip, cancel)
+		res := s.relay(w, shape, x, ch, resp, info, bill, cancel)
 		res.sent = true
 		cancel()
 		return res
 	}
 	s.log.Warn("no upstream answered", "provider", m.Provider, "attempts", len(plan), "err", redactErr(lastErr))
-	writeError(w, o.shape(), &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
+	writeError(w, shape, &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
 		message: fmt.Sprintf("The %s upstream could not be reached; try again.", m.Provider)})
 	return result{status: http.StatusBadGateway}
 }
@@ -295,27 +257,8 @@ func redactErr(err error) string {
 	return err.Error()
 }
 
-func upstreamPath(o op, p catalog.Provider) string {
-	prefix := ""
-	if p == catalog.Anthropic {
-		prefix = "/v1" // Anthropic's base URL convention has no version path
-	}
-	switch o {
-	case opEmbeddings:
-		return prefix + "/embeddings"
-	case opMessages:
-		return prefix + "/messages"
-	case opCountTokens:
-		return prefix + "/messages/count_tokens"
-	}
-	return prefix + "/chat/completions"
-}
-
-func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch *channel.Channel, m catalog.Model, body *upstreamBody) (*http.Request, error) {
-	u := ch.BaseURL + upstreamPath(o, ch.Provider)
-	if o.anthropicFormat() && r.URL.RawQuery != "" {
-		u += "?" + r.URL.RawQuery
-	}
+func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, x exchange, ch *channel.Channel, body *upstreamBody) (*http.Request, error) {
+	u := ch.BaseURL + versionedBase(ch.Provider) + x.path(r)
 	rc, err := body.reader()
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request for %s: %w", ch.Name, err)
@@ -330,19 +273,7 @@ func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch
 	if a := r.Header.Get("Accept"); a != "" {
 		h["Accept"] = []string{a}
 	}
-	if o.anthropicFormat() {
-		h["X-Api-Key"] = []string{ch.APIKey}
-		v := r.Header.Get("Anthropic-Version")
-		if v == "" {
-			v = DefaultAnthropicVersion
-		}
-		h["Anthropic-Version"] = []string{v}
-		if b := r.Header.Values("Anthropic-Beta"); len(b) > 0 {
-			h["Anthropic-Beta"] = b
-		}
-	} else {
-		h["Authorization"] = []string{"Bearer " + ch.APIKey}
-	}
+	x.dialect().header(h, r, ch)
 	return req, nil
 }
 
@@ -353,7 +284,8 @@ func (s *Service) upstreamRequest(ctx context.Context, r *http.Request, o op, ch
 // no answer (a first-byte timeout) is billed its input estimate; an answer
 // that broke off is billed an estimate from what was read; both are marked
 // estimated. Anything else (refused, an error status) costs nothing.
-func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model, inEst int64, info reqbody.Info, declared catalog.Declared, res result, start time.Time, rid string) {
+func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, bill *biller, inEst int64, info reqbody.Info, res result, start time.Time, rid string) {
+	m := *bill.m
 	u, estimated := res.usage, false
 	switch {
 	case res.haveUsage:
@@ -368,7 +300,11 @@ func (s *Service) finish(key events.APIKeyV1, hold credit.Hold, m catalog.Model,
 			u = *res.partial
 		}
 	}
-	u, cost := s.billedCost(m, u, declared)
+	c := res.charge
+	if !res.charged {
+		c = bill.charge(u)
+	}
+	u, cost := c.usage, c.micros
 	s.book.Settle(hold, cost, true)
 	s.meters.cost(string(m.Provider), m.ID, int64(cost))
 	ev := events.UsageRecordedV1{

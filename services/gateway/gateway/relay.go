@@ -14,10 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/services/gateway/internal/channel"
-	"github.com/onekey-oss/onekey/services/gateway/internal/jsonscan"
-	"github.com/onekey-oss/onekey/services/gateway/internal/usage"
+	"github.com/onekey-oss/onekey/services/gateway/internal/reqbody"
 )
 
 // relayedHeaders are the upstream response headers a client gets; the rest
@@ -69,7 +67,7 @@ func (w *idleWatch) stop()  { w.t.Stop() }
 //
 // A client that leaves does not end the relay: the rest of the answer is
 // read (and dropped) to its end, for the provider's usage.
-func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channel.Channel, resp *http.Response, strip bool, cancel context.CancelFunc) result {
+func (s *Service) relay(w http.ResponseWriter, shape errorShape, x exchange, ch *channel.Channel, resp *http.Response, info reqbody.Info, bill *biller, cancel context.CancelFunc) result {
 	defer resp.Body.Close()
 	res := result{reached: true, status: resp.StatusCode, channel: ch.Name}
 	h := w.Header()
@@ -85,7 +83,7 @@ func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channe
 	defer idle.stop()
 	if resp.StatusCode/100 != 2 {
 		// Never relayed as it came: it is about the operator's account.
-		s.relayError(w, o, resp, idle, &res)
+		s.relayError(w, shape, resp, idle, &res)
 		return res
 	}
 	start := time.Now()
@@ -93,18 +91,18 @@ func (s *Service) relay(w http.ResponseWriter, o op, m catalog.Model, ch *channe
 		h.Del("Content-Length")
 		h["X-Accel-Buffering"] = []string{"no"}
 		w.WriteHeader(resp.StatusCode)
-		s.relaySSE(w, o, resp.Body, strip, idle, &res, start)
+		s.relaySSE(w, x.stream(info, bill), resp.Body, idle, &res, start)
 		return res
 	}
 	if resp.ContentLength >= 0 {
 		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
 	w.WriteHeader(resp.StatusCode)
-	s.relayBody(w, o, resp.Body, idle, &res, start)
+	s.relayBody(w, x, bill, resp.Body, idle, &res, start)
 	return res
 }
 
-func (s *Service) relayBody(w http.ResponseWriter, o op, body io.Reader, idle *idleWatch, res *result, start time.Time) {
+func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, body io.Reader, idle *idleWatch, res *result, start time.Time) {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
@@ -160,29 +158,12 @@ func (s *Service) relayBody(w http.ResponseWriter, o op, body io.Reader, idle *i
 		}
 		capture = append(append([]byte(`{"usage":`), raw...), '}')
 	}
-	s.readUsage(o, capture, res)
+	x.answer(capture, res, bill)
 }
 
-// readUsage reads a whole JSON response's top-level usage.
-func (s *Service) readUsage(o op, doc []byte, res *result) {
-	if o.anthropicFormat() {
-		var u usage.Anthropic
-		if ok, err := usage.TopLevel(doc, &u); err == nil && ok && u.Seen() {
-			res.usage, res.haveUsage = u.Usage(), true
-		}
-		return
-	}
-	var u usage.OpenAI
-	if ok, err := usage.TopLevel(doc, &u); err == nil && ok {
-		res.usage, res.haveUsage = u.Usage(), true
-		res.usage.ServiceTier = usage.ServiceTier(doc)
-	}
-}
-
-// relaySSE relays a server-sent event stream event by event, flushing each,
-// reading usage from the events that carry it and, when strip is set,
-// removing the usage the gateway asked for but the client did not.
-func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bool, idle *idleWatch, res *result, start time.Time) {
+// relaySSE relays a server-sent event stream event by event, flushing each;
+// sr reads each event and decides what the client gets of it.
+func (s *Service) relaySSE(w http.ResponseWriter, sr streamReader, body io.Reader, idle *idleWatch, res *result, start time.Time) {
 	res.streamed = true
 	rc := http.NewResponseController(w)
 	br := sseReaders.Get().(*bufio.Reader)
@@ -192,8 +173,6 @@ func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bo
 	var name []byte // its "event:" name
 	var data []byte // its "data:" payload
 	var line []byte // a line longer than the reader's buffer
-	var anth usage.Anthropic
-	var sawDone bool
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(chunk) > 0 {
@@ -213,7 +192,7 @@ func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bo
 			switch {
 			case len(l) == 0:
 				// End of an event.
-				out := s.sseEvent(o, ev, name, data, strip, res, &anth, &sawDone)
+				out := sr.event(ev, name, data, res)
 				if len(out) > 0 {
 					if res.ttfb == 0 {
 						res.ttfb = time.Since(start)
@@ -245,119 +224,11 @@ func (s *Service) relaySSE(w http.ResponseWriter, o op, body io.Reader, strip bo
 			if !res.clientGone {
 				_ = rc.Flush()
 			}
-			if !errors.Is(err, io.EOF) || (!sawDone && !o.anthropicFormat() && !res.haveUsage) {
+			if !errors.Is(err, io.EOF) {
 				res.aborted = true
 			}
-			s.finishAnthropic(o, anth, res)
+			sr.end(res)
 			return
 		}
 	}
-}
-
-func (s *Service) finishAnthropic(o op, anth usage.Anthropic, res *result) {
-	if !o.anthropicFormat() || !anth.Seen() {
-		return
-	}
-	u := res.toolUses.floor(anth.Usage())
-	if res.aborted {
-		// message_start's output count is from the stream's start: the
-		// content deltas seen since are a better floor.
-		u.OutputTokens = max(u.OutputTokens, res.chunks)
-		res.partial = &u
-		return
-	}
-	res.usage, res.haveUsage = u, true
-}
-
-var usageNull = []byte(`,"usage":null}`)
-
-// sseEvent inspects one complete event and returns the bytes to send on
-// (nil to drop it).
-func (s *Service) sseEvent(o op, ev, name, data []byte, strip bool, res *result, anth *usage.Anthropic, sawDone *bool) []byte {
-	if o.anthropicFormat() {
-		if len(name) == 0 {
-			// Every Anthropic event names itself in an "event:" line; be
-			// lenient with a relay that drops them.
-			for _, t := range []string{"message_start", "message_delta", "content_block_delta"} {
-				if bytes.Contains(data, []byte(`"type":"`+t+`"`)) {
-					name = []byte(t)
-					break
-				}
-			}
-		}
-		switch string(name) {
-		case "message_start":
-			var v struct {
-				Message struct {
-					Usage usage.Anthropic `json:"usage"`
-				} `json:"message"`
-			}
-			if json.Unmarshal(data, &v) == nil {
-				anth.Merge(v.Message.Usage)
-			}
-		case "message_delta":
-			var v struct {
-				Usage usage.Anthropic `json:"usage"`
-			}
-			if json.Unmarshal(data, &v) == nil {
-				anth.Merge(v.Usage)
-			}
-		case "content_block_delta":
-			res.chunks++
-		case "content_block_start":
-			res.toolUses.count(data)
-		}
-		return ev
-	}
-	if len(data) == 0 {
-		return ev
-	}
-	if bytes.Equal(data, []byte("[DONE]")) {
-		*sawDone = true
-		return ev
-	}
-	res.chunks++
-	if !usage.HasObject(data) {
-		// With include_usage on, OpenAI adds "usage":null to every chunk;
-		// a client that did not ask for usage does not get it.
-		if strip && bytes.HasSuffix(data, usageNull) {
-			out := make([]byte, 0, len(data)+8)
-			out = append(out, "data: "...)
-			out = append(out, data[:len(data)-len(usageNull)]...)
-			return append(out, "}\n\n"...)
-		}
-		return ev
-	}
-	var u usage.OpenAI
-	if ok, err := usage.TopLevel(data, &u); err != nil || !ok {
-		return ev
-	}
-	res.usage, res.haveUsage = u.Usage(), true
-	res.usage.ServiceTier = usage.ServiceTier(data)
-	res.chunks--
-	if !strip {
-		return ev
-	}
-	// The client did not ask for usage: drop a usage-only chunk, or cut the
-	// usage member out of a chunk that also carries choices (Gemini).
-	var choicesEmpty, found bool
-	var us, ue int
-	_ = jsonscan.Fields(data, func(f jsonscan.Field) error {
-		switch f.Key {
-		case "choices":
-			v := bytes.TrimSpace(data[f.ValueStart:f.ValueEnd])
-			choicesEmpty = len(v) <= 2 || bytes.Equal(bytes.ReplaceAll(v, []byte(" "), nil), []byte("[]"))
-		case "usage":
-			us, ue, found = f.MemberStart, f.ValueEnd, true
-		}
-		return nil
-	})
-	if choicesEmpty || !found {
-		return nil
-	}
-	trimmed := jsonscan.RemoveMember(data, us, ue)
-	out := make([]byte, 0, len(trimmed)+8)
-	out = append(out, "data: "...)
-	out = append(out, trimmed...)
-	return append(out, "\n\n"...)
 }

@@ -36,12 +36,12 @@ type providerError struct {
 }
 
 // relayError answers the client for a non-2xx upstream response.
-func (s *Service) relayError(w http.ResponseWriter, o op, resp *http.Response, idle *idleWatch, res *result) {
+func (s *Service) relayError(w http.ResponseWriter, shape errorShape, resp *http.Response, idle *idleWatch, res *result) {
 	raw, err := io.ReadAll(io.LimitReader(touchReader{resp.Body, idle}, upstreamErrorLimit))
 	if err != nil {
 		res.aborted = true
 	}
-	writeError(w, o.shape(), upstreamError(resp.StatusCode, raw))
+	writeError(w, shape, upstreamError(resp.StatusCode, raw))
 }
 
 // touchReader bumps the idle watch on every read.
