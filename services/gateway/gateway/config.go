@@ -72,6 +72,9 @@ type Config struct {
 	// may make per minute (429 beyond): they are free to the caller but
 	// spend the operator's provider quota. Default 60.
 	CountTokensRPM int
+	// GenerationRPM is how many /v1/generation lookups one key may make
+	// per minute (429 beyond): each costs the ledger a read. Default 600.
+	GenerationRPM int
 	// FreeRequestMaxMicros is the most one free request may cost at
 	// catalog prices: a request whose worst case is above it is paid (or
 	// its output limit is lowered to fit). Default $0.05.
@@ -152,6 +155,9 @@ func (c *Config) defaults() {
 	if c.CountTokensRPM <= 0 {
 		c.CountTokensRPM = DefaultCountTokensRPM
 	}
+	if c.GenerationRPM <= 0 {
+		c.GenerationRPM = DefaultGenerationRPM
+	}
 	if c.FreeRequestMaxMicros <= 0 {
 		c.FreeRequestMaxMicros = DefaultFreeRequestMaxMicros
 	}
@@ -176,6 +182,9 @@ const DefaultMaxInflightBodyBytes = 256 << 20
 
 // DefaultCountTokensRPM is the default per-key limit of count_tokens.
 const DefaultCountTokensRPM = 60
+
+// DefaultGenerationRPM is the default per-key limit of /v1/generation.
+const DefaultGenerationRPM = 600
 
 // DefaultFreeRequestMaxMicros is the default cap of one free request: $0.05.
 const DefaultFreeRequestMaxMicros money.Micros = 50_000
@@ -205,6 +214,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:      r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
 		FreeRequestMaxMicros: r.Money("GATEWAY_FREE_REQUEST_MAX_USD", DefaultFreeRequestMaxMicros),
 		CountTokensRPM:       r.Int("GATEWAY_COUNT_TOKENS_RPM", DefaultCountTokensRPM),
+		GenerationRPM:        r.Int("GATEWAY_GENERATION_RPM", DefaultGenerationRPM),
 		LeaseValidity:        r.Duration("GATEWAY_LEASE_VALIDITY", 30*time.Second),
 		LeaseTimeout:         r.Duration("GATEWAY_LEASE_TIMEOUT", 3*time.Second),
 	}
@@ -216,6 +226,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.CountTokensRPM < 1 {
 		r.Fail("GATEWAY_COUNT_TOKENS_RPM=%d: want at least 1", c.CountTokensRPM)
+	}
+	if c.GenerationRPM < 1 {
+		r.Fail("GATEWAY_GENERATION_RPM=%d: want at least 1", c.GenerationRPM)
 	}
 	if c.MarkupBasisPoints < 0 {
 		r.Fail("GATEWAY_MARKUP_BPS=%d: must not be negative", c.MarkupBasisPoints)

@@ -49,6 +49,7 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.listModels)
 	mux.HandleFunc("GET /v1/models/{id...}", s.getModel)
 	mux.HandleFunc("GET /v1/credits", s.credits)
+	mux.Handle("/v1/generation", s.generationHandler()) // every method: it answers 405 itself
 	apis := clientAPIs()
 	for _, a := range apis {
 		mux.HandleFunc("POST "+a.spec().path, func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, a) })

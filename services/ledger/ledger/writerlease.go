@@ -23,8 +23,14 @@ type writerState struct {
 // its cached account states and waits to take the lease again. On cancel
 // it finishes the batch in hand, releases the lease and returns nil. It
 // returns an error if the writer cannot start, or (tests only) when a
-// FailPoint fails; the lease is released then too.
+// FailPoint fails; the lease is released then too. From its start to its
+// return it also answers generation lookups (generation.go), writer or not.
 func (s *Service) Run(ctx context.Context) error {
+	stopLookups, err := s.answerGenerations(ctx) // generation.go: any ledger process answers them
+	if err != nil {
+		return err
+	}
+	defer stopLookups()
 	for {
 		lease, err := s.bus.AcquireLease(ctx, bus.LeaseOptions{Name: events.LeaseLedger, Logger: s.log})
 		if err != nil {
