@@ -76,6 +76,9 @@ type stackOptions struct {
 	// Stripe runs payments against stripe-mock with a webhook secret
 	// instead of the dev top-up.
 	Stripe bool
+	// Analytics configures the dashboard's consent-based analytics (off
+	// when zero).
+	Analytics auth.AnalyticsConfig
 }
 
 func newStack(t *testing.T, opt stackOptions) *stack {
@@ -148,7 +151,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 30, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "dashboard-e2e-free-grant-secret-0123456789",
 		Dashboard: auth.DashboardConfig{GatewayPublicURL: s.GatewayURL, OperatorName: "the onekey e2e tests", OperatorContact: "ops@onekey.test",
-			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax}},
+			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax, Analytics: opt.Analytics}},
 		auth.Deps{Bus: s.bus, Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)

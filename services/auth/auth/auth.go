@@ -100,6 +100,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, AppURL: cfg.AppURL, TrustProxy: cfg.TrustProxy,
 		MagicPerAddress: cfg.MagicLinksPerAddress, MagicPerIP: cfg.MagicLinksPerIP, MagicAddressCap: cfg.magicAddressCap(), MagicWindow: cfg.MagicLinkWindow,
+		MarkSignUps: cfg.Dashboard.Analytics.web().On(),
 	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Crypto: natsCrypto{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider, Pages: pages})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)

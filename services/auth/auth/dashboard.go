@@ -24,6 +24,8 @@ type DashboardConfig struct {
 	// CheckoutMin and CheckoutMax bound the card top-up amount picker
 	// (CHECKOUT_MIN_USD, CHECKOUT_MAX_USD: the variables payments reads).
 	CheckoutMin, CheckoutMax money.Micros
+	// Analytics, off by default, load only after consent (analytics.go).
+	Analytics AnalyticsConfig
 }
 
 // Dashboard defaults.
@@ -40,6 +42,7 @@ func dashboardFromEnv(r *config.Reader) DashboardConfig {
 		OperatorContact:  r.String("OPERATOR_CONTACT", ""),
 		CheckoutMin:      r.Money("CHECKOUT_MIN_USD", DefaultCheckoutMin),
 		CheckoutMax:      r.Money("CHECKOUT_MAX_USD", DefaultCheckoutMax),
+		Analytics:        analyticsFromEnv(r),
 	}
 }
 
@@ -53,7 +56,7 @@ func (d DashboardConfig) problems() []string {
 	if d.CheckoutMin < 0 || d.CheckoutMax < d.CheckoutMin {
 		out = append(out, "CHECKOUT_MIN_USD and CHECKOUT_MAX_USD: want 0 ≤ min ≤ max")
 	}
-	return out
+	return append(out, d.Analytics.problems()...)
 }
 
 func dashboard(cfg Config, acc *accounts.Store, providers []oauth.Provider, log *slog.Logger) (*web.Pages, error) {
@@ -64,6 +67,7 @@ func dashboard(cfg Config, acc *accounts.Store, providers []oauth.Provider, log 
 	wc := web.Config{
 		GatewayURL: d.GatewayPublicURL, OperatorName: d.OperatorName, OperatorContact: d.OperatorContact,
 		CheckoutMin: d.CheckoutMin, CheckoutMax: d.CheckoutMax, CSRFToken: httpapi.CSRFToken,
+		Analytics: d.Analytics.web(),
 	}
 	for _, p := range providers {
 		wc.Providers = append(wc.Providers, p.Name())

@@ -29,6 +29,9 @@ type User struct {
 	DeletedAt *time.Time `bson:"deleted_at,omitempty" json:"-"`
 	// DeleteAnnounced is set once account.deleted has been published.
 	DeleteAnnounced bool `bson:"delete_announced,omitempty" json:"-"`
+	// Created is set on the User that UserForEmail (or UserForIdentity)
+	// returns when that call made the account: a sign-up. Not stored.
+	Created bool `bson:"-" json:"-"`
 }
 
 // Identity links a provider's subject to a user.
@@ -108,7 +111,7 @@ func (s *Store) UserForEmail(ctx context.Context, email, name string) (User, err
 			// The user exists; the relay finishes settling it.
 			return User{}, err
 		}
-		u.Settled = true
+		u.Settled, u.Created = true, true
 		return u, nil
 	}
 	return User{}, fmt.Errorf("create user: lost the race three times")

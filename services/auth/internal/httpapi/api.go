@@ -54,6 +54,10 @@ type Config struct {
 	MagicPerIP      int
 	MagicAddressCap int
 	MagicWindow     time.Duration
+	// MarkSignUps sends a browser whose sign-in made its account to
+	// AppURL?signed_up=<email|google|github>, for the dashboard's
+	// consent-based analytics (on only when analytics are configured).
+	MarkSignUps bool
 }
 
 // Checkout asks payments for a card checkout.

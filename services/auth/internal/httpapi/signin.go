@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -141,7 +142,27 @@ func (a *API) signedIn(c echo.Context, u accounts.User, method string, jsonClien
 	if jsonClient {
 		return c.JSON(http.StatusOK, Me{User: u, DefaultProjectID: accounts.DefaultProjectID(u.ID), CSRFToken: CSRFToken(tok)})
 	}
-	return c.Redirect(http.StatusSeeOther, a.cfg.AppURL)
+	return c.Redirect(http.StatusSeeOther, a.landing(u, method))
+}
+
+// landing is where a browser goes after signing in: the app, with
+// ?signed_up=<method> when this sign-in made the account (the dashboard's
+// analytics count sign-ups by method, with the visitor's consent only).
+func (a *API) landing(u accounts.User, method string) string {
+	if !a.cfg.MarkSignUps || !u.Created {
+		return a.cfg.AppURL
+	}
+	to, err := url.Parse(a.cfg.AppURL)
+	if err != nil {
+		return a.cfg.AppURL
+	}
+	if method == "magic_link" {
+		method = "email"
+	}
+	q := to.Query()
+	q.Set("signed_up", method)
+	to.RawQuery = q.Encode()
+	return to.String()
 }
 
 func (a *API) provider(c echo.Context) (oauth.Provider, error) {

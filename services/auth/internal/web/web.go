@@ -65,6 +65,8 @@ type Config struct {
 	CheckoutMin, CheckoutMax money.Micros
 	// CSRFToken derives a session's CSRF token (httpapi.CSRFToken).
 	CSRFToken func(sessionToken string) string
+	// Analytics, off by default, load only after consent (analytics.go).
+	Analytics Analytics
 }
 
 // Pages serves the dashboard.
@@ -98,6 +100,12 @@ func New(cfg Config, acc *accounts.Store, log *slog.Logger) (*Pages, error) {
 	}
 	if cfg.CheckoutMax < cfg.CheckoutMin {
 		cfg.CheckoutMax = 1000 * money.Dollar
+	}
+	if cfg.Analytics.TagURL == "" {
+		cfg.Analytics.TagURL = DefaultTagURL
+	}
+	if cfg.Analytics.CookiebotURL == "" {
+		cfg.Analytics.CookiebotURL = DefaultCookiebotURL
 	}
 	p := &Pages{cfg: cfg, acc: acc, log: log, pages: map[string]*template.Template{}, static: map[string]asset{}, cache: newViewCache(cacheAccounts)}
 	h := sha256.New()
@@ -246,6 +254,8 @@ type page struct {
 	Op     Config
 	Year   int
 	Data   any
+	// Analytics: the consent banner and, after consent, the tag.
+	Analytics analyticsView
 }
 
 // render writes a page, gzipped when the browser takes it.
@@ -258,6 +268,8 @@ func (p *Pages) render(c echo.Context, status int, name, title, nav string, data
 	if v, ok := c.Get(ctxViewer).(viewer); ok {
 		pg.Viewer = &v
 	}
+	pg.Analytics = p.analyticsFor(c, name)
+	p.clearAnalyticsCookies(c)
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, pg); err != nil {
 		return fmt.Errorf("web: render %s: %w", name, err)
@@ -267,7 +279,7 @@ func (p *Pages) render(c echo.Context, status int, name, title, nav string, data
 
 func (p *Pages) write(c echo.Context, status int, ctype string, body []byte) error {
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", CSP)
+	h.Set("Content-Security-Policy", p.csp(c.Request()))
 	h.Set("Cache-Control", "no-store")
 	h.Set("Vary", "Accept-Encoding")
 	if len(body) > 1024 && strings.Contains(c.Request().Header.Get("Accept-Encoding"), "gzip") {
