@@ -49,8 +49,8 @@ func (chatAPI) request(body []byte, info reqbody.Info, m catalog.Model, limit in
 }
 
 func (chatAPI) answer(body []byte, res *result, bill *biller) []byte {
-	readOpenAIUsage(body, res, bill)
-	return body
+	out, _ := readOpenAIUsage(body, res, bill)
+	return out
 }
 
 func (chatAPI) stream(info reqbody.Info, bill *biller) streamReader {
@@ -58,14 +58,21 @@ func (chatAPI) stream(info reqbody.Info, bill *biller) streamReader {
 }
 
 // readOpenAIUsage reads the top-level usage of an OpenAI-format answer
-// (chat completion, embeddings).
-func readOpenAIUsage(doc []byte, res *result, bill *biller) {
+// (chat completion, embeddings, a stream's usage chunk) and returns doc
+// with the charge in it (doc itself without usage or bill); ok: it had
+// usage.
+func readOpenAIUsage(doc []byte, res *result, bill *biller) (out []byte, ok bool) {
 	var u usage.OpenAI
-	if ok, err := usage.TopLevel(doc, &u); err == nil && ok {
-		cu := u.Usage()
-		cu.ServiceTier = usage.ServiceTier(doc)
-		res.bill(cu, bill)
+	if ok, err := usage.TopLevel(doc, &u); err != nil || !ok {
+		return doc, false
 	}
+	cu := u.Usage()
+	cu.ServiceTier = usage.ServiceTier(doc)
+	res.bill(cu, bill)
+	if bill == nil {
+		return doc, true
+	}
+	return withCost(doc, res.charge), true
 }
 
 // chatStream reads a chat completions stream: usage from its usage chunk,
@@ -98,16 +105,17 @@ func (c *chatStream) event(ev, _, data []byte, res *result) []byte {
 		}
 		return ev
 	}
-	var u usage.OpenAI
-	if ok, err := usage.TopLevel(data, &u); err != nil || !ok {
+	costed, ok := readOpenAIUsage(data, res, c.bill)
+	if !ok {
 		return ev
 	}
-	cu := u.Usage()
-	cu.ServiceTier = usage.ServiceTier(data)
-	res.bill(cu, c.bill)
 	res.chunks--
 	if !c.strip {
-		return ev
+		if c.bill == nil {
+			return ev
+		}
+		// The usage chunk the client asked for states the charge.
+		return sseEvent(nil, costed)
 	}
 	// The client did not ask for usage: drop a usage-only chunk, or cut the
 	// usage member out of a chunk that also carries choices (Gemini).

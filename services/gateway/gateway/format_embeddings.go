@@ -38,8 +38,8 @@ func (embeddingsAPI) request(body []byte, info reqbody.Info, m catalog.Model, li
 }
 
 func (embeddingsAPI) answer(body []byte, res *result, bill *biller) []byte {
-	readOpenAIUsage(body, res, bill)
-	return body
+	out, _ := readOpenAIUsage(body, res, bill)
+	return out
 }
 
 // stream: an upstream that streams embeddings anyway is read as a chat

@@ -34,10 +34,14 @@ func (messagesAPI) request(body []byte, info reqbody.Info, m catalog.Model, limi
 
 func (messagesAPI) answer(body []byte, res *result, bill *biller) []byte {
 	var u usage.Anthropic
-	if ok, err := usage.TopLevel(body, &u); err == nil && ok && u.Seen() {
-		res.bill(u.Usage(), bill)
+	if ok, err := usage.TopLevel(body, &u); err != nil || !ok || !u.Seen() {
+		return body
 	}
-	return body
+	res.bill(u.Usage(), bill)
+	if bill == nil {
+		return body
+	}
+	return withCost(body, res.charge)
 }
 
 func (messagesAPI) stream(_ reqbody.Info, bill *biller) streamReader {
@@ -126,6 +130,12 @@ func (a *messagesStream) event(ev, name, data []byte, res *result) []byte {
 		}
 		if json.Unmarshal(data, &v) == nil {
 			a.anth.Merge(v.Usage)
+			if a.bill != nil && a.anth.Seen() {
+				// The last usage of a Messages stream: its charge goes in
+				// the event's usage. end bills the same usage.
+				c := a.bill.charge(res.toolUses.floor(a.anth.Usage()))
+				return sseEvent(name, withCost(data, c))
+			}
 		}
 	case "content_block_delta":
 		res.chunks++

@@ -94,27 +94,82 @@ func (s *Service) relay(w http.ResponseWriter, shape errorShape, x exchange, ch 
 		s.relaySSE(w, x.stream(info, bill), resp.Body, idle, &res, start)
 		return res
 	}
-	if resp.ContentLength >= 0 {
-		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
-	}
-	w.WriteHeader(resp.StatusCode)
-	s.relayBody(w, x, bill, resp.Body, idle, &res, start)
+	s.relayBody(w, x, bill, resp, idle, &res, start)
 	return res
 }
 
-func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, body io.Reader, idle *idleWatch, res *result, start time.Time) {
+// relayBody relays a plain answer. It is kept whole, up to captureLimit,
+// so that its exchange can state the request's charge in it and in its
+// header (the client gets it once the provider has sent all of it); a
+// longer answer is relayed as it comes, without the charge, its usage
+// still read from its tail.
+func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, resp *http.Response, idle *idleWatch, res *result, start time.Time) {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
-	var capture []byte
-	overflow := false
+	var doc []byte
 	for {
-		n, err := body.Read(buf)
+		n, err := resp.Body.Read(buf)
 		if n > 0 {
 			idle.touch()
 			if res.ttfb == 0 {
 				res.ttfb = time.Since(start)
 			}
+			res.chunks++
+			doc = append(doc, buf[:n]...)
+			if len(doc) > captureLimit {
+				s.relayLongBody(w, x, bill, resp, doc, buf, idle, res)
+				return
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				res.aborted = true
+			}
+			break
+		}
+	}
+	out := x.answer(doc, res, bill)
+	h := w.Header()
+	if res.aborted {
+		// The answer broke off: the client gets what came, under the
+		// provider's length, so that it sees it cut short too.
+		out = doc
+		setContentLength(h, resp.ContentLength)
+	} else {
+		if res.charged {
+			res.charge.setHeader(h)
+		}
+		setContentLength(h, int64(len(out)))
+	}
+	w.WriteHeader(res.status)
+	if _, err := w.Write(out); err != nil {
+		res.clientGone = true
+		return
+	}
+	_ = http.NewResponseController(w).Flush()
+}
+
+func setContentLength(h http.Header, n int64) {
+	if n >= 0 {
+		h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+	}
+}
+
+// relayLongBody relays the rest of an answer longer than captureLimit as it
+// comes, after head (what was read of it), keeping only its tail to read
+// its usage from.
+func (s *Service) relayLongBody(w http.ResponseWriter, x exchange, bill *biller, resp *http.Response, head, buf []byte, idle *idleWatch, res *result) {
+	setContentLength(w.Header(), resp.ContentLength)
+	w.WriteHeader(res.status)
+	if _, err := w.Write(head); err != nil {
+		res.clientGone = true
+	}
+	capture := append(head[:0], head[len(head)-captureTail:]...)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			idle.touch()
 			if !res.clientGone {
 				if _, werr := w.Write(buf[:n]); werr != nil {
 					res.clientGone = true
@@ -123,7 +178,6 @@ func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, bod
 			res.chunks++
 			capture = append(capture, buf[:n]...)
 			if len(capture) > captureLimit {
-				overflow = true
 				capture = append(capture[:0], capture[len(capture)-captureTail:]...)
 			}
 		}
@@ -137,28 +191,22 @@ func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, bod
 	if !res.clientGone {
 		_ = http.NewResponseController(w).Flush()
 	}
-	if res.status/100 != 2 {
+	// Only the tail is left: its last "usage" key is the top-level one,
+	// since usage comes after the content in every provider's format.
+	i := bytes.LastIndex(capture, []byte(`"usage"`))
+	if i < 0 {
 		return
 	}
-	if overflow {
-		// Only the tail is left: its last "usage" key is the top-level one,
-		// since usage comes after the content in every provider's format.
-		i := bytes.LastIndex(capture, []byte(`"usage"`))
-		if i < 0 {
-			return
-		}
-		rest := capture[i+len(`"usage"`):]
-		j := bytes.IndexByte(rest, ':')
-		if j < 0 {
-			return
-		}
-		var raw json.RawMessage
-		if json.NewDecoder(bytes.NewReader(rest[j+1:])).Decode(&raw) != nil {
-			return
-		}
-		capture = append(append([]byte(`{"usage":`), raw...), '}')
+	rest := capture[i+len(`"usage"`):]
+	j := bytes.IndexByte(rest, ':')
+	if j < 0 {
+		return
 	}
-	x.answer(capture, res, bill)
+	var raw json.RawMessage
+	if json.NewDecoder(bytes.NewReader(rest[j+1:])).Decode(&raw) != nil {
+		return
+	}
+	x.answer(append(append([]byte(`{"usage":`), raw...), '}'), res, bill)
 }
 
 // relaySSE relays a server-sent event stream event by event, flushing each;
