@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -297,16 +296,6 @@ func imageProgram(image string) (string, bool) {
 		return "", false
 	}
 	return "services/" + svc, true
-}
-
-// port is the port of a listen address such as "0.0.0.0:8080".
-func port(addr string) (int, bool) {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.Atoi(p)
-	return n, err == nil
 }
 
 // containerPort resolves a probe's or Service's port (a number or the
