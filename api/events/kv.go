@@ -62,3 +62,15 @@ type BalanceV1 struct {
 	// high-water mark of its applied usage).
 	Leases map[string]Lease `json:"leases,omitempty"`
 }
+
+// StoredResponseV1 is the value stored in KV responses under the id of a
+// Responses API response the provider stores (the gateway's
+// GATEWAY_RESPONSES_STORE): which account created it, and through which
+// channel (whose provider organization holds it). Ids only, never content.
+type StoredResponseV1 struct {
+	V         int       `json:"v"`
+	AccountID string    `json:"account_id"`
+	Channel   string    `json:"channel"`
+	Model     string    `json:"model"`
+	CreatedAt time.Time `json:"created_at"`
+}

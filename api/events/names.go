@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Subject families. The full subject is Family + "." + account id.
@@ -104,7 +105,15 @@ const (
 	// BucketLeases holds single-writer leases (pkg/bus.Lease): key = what
 	// is held (LeaseLedger), value = the holder. Its TTL is the lease's.
 	BucketLeases = "leases"
+	// BucketResponses maps the id of a response stored at a provider (the
+	// Responses API with store on) to the account that created it
+	// (StoredResponseV1). Written and read by the gateway; its TTL is the
+	// providers' retention of stored responses, ResponsesRetention.
+	BucketResponses = "responses"
 )
+
+// ResponsesRetention is how long OpenAI and xAI keep a stored response.
+const ResponsesRetention = 30 * 24 * time.Hour
 
 // LeaseLedger is the lease the ledger's writer holds while it applies
 // events: one writer at a time, even during a rollout.

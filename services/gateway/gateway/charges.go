@@ -79,7 +79,7 @@ func checkCharges(spec apiSpec, m catalog.Model, body []byte) (catalog.Declared,
 	}
 	for _, t := range x.Tools {
 		if !spec.serverTools {
-			return d, refuse("tools", fmt.Sprintf("`tools`: type %q is not supported on chat completions by this gateway: provider-run tools are billed per call and the usage does not report them. Use function tools.", t.Type))
+			return d, refuse("tools", fmt.Sprintf("`tools`: type %q is not supported on %s by this gateway: provider-run tools are billed per call and the usage does not report them. Use function tools.", t.Type, spec.path))
 		}
 		switch {
 		case strings.HasPrefix(t.Type, "web_search_"):

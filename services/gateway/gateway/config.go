@@ -86,6 +86,15 @@ type Config struct {
 	// LeaseTimeout bounds one lease request to the ledger; past it a
 	// request the lease does not cover gets 503. Default 3s.
 	LeaseTimeout time.Duration
+	// ResponsesStore lets OpenAI and xAI store Responses API responses
+	// (GATEWAY_RESPONSES_STORE, default off): the gateway then passes the
+	// client's store through (the providers default it to true), binds each
+	// stored response's id to the account that created it in KV responses,
+	// and serves previous_response_id and GET/DELETE /v1/responses/{id} to
+	// that account only. Off, it sends store: false upstream and refuses
+	// those with a 400 naming the variable: stored responses are content
+	// kept at the provider under the operator's organization.
+	ResponsesStore bool
 }
 
 // ChannelConfig is one upstream channel. In a channels file the key may be
@@ -217,6 +226,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		GenerationRPM:        r.Int("GATEWAY_GENERATION_RPM", DefaultGenerationRPM),
 		LeaseValidity:        r.Duration("GATEWAY_LEASE_VALIDITY", 30*time.Second),
 		LeaseTimeout:         r.Duration("GATEWAY_LEASE_TIMEOUT", 3*time.Second),
+		ResponsesStore:       r.Bool("GATEWAY_RESPONSES_STORE", false),
 	}
 	if c.MaxBodyBytes < 1 {
 		r.Fail("GATEWAY_MAX_BODY_BYTES=%d: want at least 1", c.MaxBodyBytes)

@@ -23,8 +23,8 @@ import (
 // format_dialect.go (the upstream dialects: authorization, base paths).
 
 // clientAPIs are the client APIs the gateway serves, in route order.
-func clientAPIs() []clientAPI {
-	return []clientAPI{chatAPI{}, embeddingsAPI{}, messagesAPI{}, countTokensAPI{}}
+func (s *Service) clientAPIs() []clientAPI {
+	return []clientAPI{chatAPI{}, embeddingsAPI{}, messagesAPI{}, countTokensAPI{}, responsesAPI{store: s.store}}
 }
 
 // A clientAPI is one API the gateway serves to clients.
@@ -79,7 +79,9 @@ type apiSpec struct {
 // streamReader; whatever it cannot translate it refuses in request with a
 // 400 naming the parameter, never dropping it silently.
 //
-// An exchange is shared by every request and must not keep request state.
+// An exchange is shared by every request and must not keep request state,
+// unless its clientAPI's exchange method makes a new one per request (the
+// Responses API's do).
 type exchange interface {
 	// dialect is the upstream wire the pair speaks: its authorization and
 	// request headers.
@@ -123,8 +125,9 @@ type streamReader interface {
 	// when the stream broke off (not at EOF); end sets it too when the
 	// stream ended without the dialect's end of a complete answer, and
 	// sets the final usage (res.usage, res.haveUsage) or the partial one
-	// (res.partial) of a stream that broke off.
-	end(res *result)
+	// (res.partial) of a stream that broke off. It returns the bytes still
+	// owed to the client (a translation's closing events), usually none.
+	end(res *result) []byte
 }
 
 // versionedBase is the path the gateway adds to a channel's base URL before

@@ -143,8 +143,9 @@ func (c *chatStream) event(ev, _, data []byte, res *result) []byte {
 
 // end: a chat stream is complete with its [DONE] or, from an upstream that
 // sends none, its usage chunk.
-func (c *chatStream) end(res *result) {
+func (c *chatStream) end(res *result) []byte {
 	if !c.sawDone && !res.haveUsage {
 		res.aborted = true
 	}
+	return nil
 }

@@ -147,9 +147,9 @@ func (a *messagesStream) event(ev, name, data []byte, res *result) []byte {
 
 // end: a Messages stream has no end marker the gateway needs; its usage is
 // final unless it broke off, when it is the floor of an estimate.
-func (a *messagesStream) end(res *result) {
+func (a *messagesStream) end(res *result) []byte {
 	if !a.anth.Seen() {
-		return
+		return nil
 	}
 	u := res.toolUses.floor(a.anth.Usage())
 	if res.aborted {
@@ -157,7 +157,8 @@ func (a *messagesStream) end(res *result) {
 		// content deltas seen since are a better floor.
 		u.OutputTokens = max(u.OutputTokens, res.chunks)
 		res.partial = &u
-		return
+		return nil
 	}
 	res.bill(u, a.bill)
+	return nil
 }

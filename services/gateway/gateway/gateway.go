@@ -79,7 +79,9 @@ type Service struct {
 	book    *credit.Book
 	limiter *credit.Limiter
 	// counts limits count_tokens per key, apart from the key's own RPM.
-	counts  *credit.Limiter
+	counts *credit.Limiter
+	// store binds stored Responses API responses to accounts.
+	store   *responseStore
 	bodies  bodyBudget
 	out     *outbox.Outbox
 	client  *http.Client
@@ -133,6 +135,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		limiter: credit.NewLimiter(nil), counts: credit.NewLimiter(nil), metrics: deps.Metrics,
 	}
 	s.bodies.max = cfg.MaxInflightBodyBytes
+	s.store = &responseStore{on: cfg.ResponsesStore, bus: deps.Bus, timeout: 3 * time.Second, log: log}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	b := deps.Bus
 	s.keys = kvview.New(events.BucketAPIKeys, func(ctx context.Context) (jetstream.KeyValue, error) {

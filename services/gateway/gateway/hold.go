@@ -97,9 +97,14 @@ type holdPlan struct {
 	want, least money.Micros
 }
 
-func (s *Service) planHold(m catalog.Model, body []byte, info reqbody.Info, d catalog.Declared) holdPlan {
+// atContext holds the input at the model's whole context, for a request
+// whose input is more than its body (a stored response it continues).
+func (s *Service) planHold(m catalog.Model, body []byte, info reqbody.Info, d catalog.Declared, atContext bool) holdPlan {
 	p := holdPlan{choices: max(info.Choices, 1), own: info.MaxOutputTokens > 0, declared: d}
 	p.input, p.guess = inputTokens(m, body)
+	if atContext {
+		p.input = max(p.input, int64(m.ContextLength))
+	}
 	b := catalog.Bound{InputTokens: p.input, OutputTokens: info.MaxOutputTokens, Choices: p.choices, Declared: d}
 	p.want = m.WorstCase(b, s.cfg.MarkupBasisPoints)
 	p.least = p.want

@@ -50,7 +50,10 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models/{id...}", s.getModel)
 	mux.HandleFunc("GET /v1/credits", s.credits)
 	mux.Handle("/v1/generation", s.generationHandler()) // every method: it answers 405 itself
-	apis := clientAPIs()
+	apis := s.clientAPIs()
+	for _, p := range []string{"GET /v1/responses/{id}", "DELETE /v1/responses/{id}", "GET /v1/responses/{id}/input_items"} {
+		mux.HandleFunc(p, s.storedResponse)
+	}
 	for _, a := range apis {
 		mux.HandleFunc("POST "+a.spec().path, func(w http.ResponseWriter, r *http.Request) { s.proxy(w, r, a) })
 	}

@@ -74,6 +74,14 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, a clientAPI) {
 		writeError(w, shape, errUnavailable("provider_unavailable", fmt.Sprintf("No upstream channel is configured for %s models.", m.Provider)))
 		return
 	}
+	x := a.exchange(m)
+	var prep preparation
+	if p, ok := x.(preparer); ok {
+		if prep, aerr = p.prepare(r.Context(), key, body, m); aerr != nil {
+			writeError(w, shape, aerr)
+			return
+		}
+	}
 	var hold credit.Hold
 	var plan holdPlan
 	var bill *biller
@@ -88,7 +96,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, a clientAPI) {
 				message: fmt.Sprintf("Rate limit reached for this API key: %d requests per minute.", key.RPM)})
 			return
 		}
-		plan = s.planHold(m, body, info, declared)
+		plan = s.planHold(m, body, info, declared, prep.holdContext)
 		hold, err = s.book.Admit(r.Context(), credit.Request{AccountID: key.AccountID, KeyID: key.KeyID, CapMicros: key.SpendCapMicros, Want: plan.want, Least: plan.least})
 		switch {
 		case errors.Is(err, credit.ErrSpendCap):
@@ -113,16 +121,19 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, a clientAPI) {
 		}
 		bill = &biller{s: s, m: &m, declared: declared, free: hold.Free}
 	}
-	x := a.exchange(m)
 	up, err := x.request(body, info, m, limit)
 	if err != nil {
 		s.book.Settle(hold, 0, false)
-		writeError(w, shape, errBadRequest(err.Error()))
+		if ae := (*apiError)(nil); errors.As(err, &ae) {
+			writeError(w, shape, ae)
+		} else {
+			writeError(w, shape, errBadRequest(err.Error()))
+		}
 		return
 	}
 	// The body's bytes go back to the budget as soon as the provider has
 	// them, not when a long answer ends.
-	res := s.forward(w, r, spec.shape, x, m, newUpstreamBody(up, func() { s.releaseBody(&held) }), info, bill)
+	res := s.forward(w, r, spec.shape, x, m, newUpstreamBody(up, func() { s.releaseBody(&held) }), info, bill, prep.channel)
 	s.meters.request(spec.name, string(m.Provider), res.status)
 	if !spec.billed {
 		return
@@ -173,8 +184,13 @@ type result struct {
 // sent again. It moves on to the next channel only when the provider provably
 // did no work: the connection failed before the request was written, or the
 // provider answered 429 or its own overload error (503, Anthropic's 529).
-func (s *Service) forward(w http.ResponseWriter, r *http.Request, shape errorShape, x exchange, m catalog.Model, body *upstreamBody, info reqbody.Info, bill *biller) result {
+//
+// pin, when set, names the only channel the request may go to.
+func (s *Service) forward(w http.ResponseWriter, r *http.Request, shape errorShape, x exchange, m catalog.Model, body *upstreamBody, info reqbody.Info, bill *biller, pin string) result {
 	plan := s.chans.Plan(m.Provider, 1+s.cfg.Retries, time.Now())
+	if pin != "" {
+		plan = pinned(plan, pin)
+	}
 	var lastErr error
 	for i, ch := range plan {
 		if i > 0 {
@@ -242,6 +258,17 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, shape errorSha
 	writeError(w, shape, &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
 		message: fmt.Sprintf("The %s upstream could not be reached; try again.", m.Provider)})
 	return result{status: http.StatusBadGateway}
+}
+
+// pinned keeps the attempts of plan on the channel named pin.
+func pinned(plan []*channel.Channel, pin string) []*channel.Channel {
+	out := plan[:0:0]
+	for _, ch := range plan {
+		if ch.Name == pin {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // redactErr keeps an upstream error loggable: it names the failure, never

@@ -108,6 +108,12 @@ func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, res
 	defer readBufs.Put(bp)
 	buf := *bp
 	var doc []byte
+	// A translated answer is kept whole however long (up to
+	// maxWholeAnswer): its bytes are not the client's format.
+	limit, whole := captureLimit, false
+	if wa, ok := x.(wholeAnswer); ok && wa.whole() {
+		limit, whole = maxWholeAnswer, true
+	}
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
@@ -117,7 +123,14 @@ func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, res
 			}
 			res.chunks++
 			doc = append(doc, buf[:n]...)
-			if len(doc) > captureLimit {
+			if len(doc) > limit && whole {
+				res.aborted = true
+				_, _ = io.Copy(io.Discard, touchReader{resp.Body, idle})
+				writeError(w, shapeOpenAI, &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_error",
+					message: "The upstream's answer is too long to translate. The request was processed and is billed an estimate."})
+				return
+			}
+			if len(doc) > limit {
 				s.relayLongBody(w, x, bill, resp, doc, buf, idle, res)
 				return
 			}
@@ -275,7 +288,10 @@ func (s *Service) relaySSE(w http.ResponseWriter, sr streamReader, body io.Reade
 			if !errors.Is(err, io.EOF) {
 				res.aborted = true
 			}
-			sr.end(res)
+			if tail := sr.end(res); len(tail) > 0 && !res.clientGone {
+				_, _ = w.Write(tail)
+				_ = rc.Flush()
+			}
 			return
 		}
 	}

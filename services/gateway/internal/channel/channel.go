@@ -164,3 +164,15 @@ func weighted(group []*Channel) []*Channel {
 	}
 	return out
 }
+
+// Named returns the channel called name, or nil.
+func (s *Set) Named(name string) *Channel {
+	for _, l := range s.by {
+		for _, c := range l {
+			if c.Name == name {
+				return c
+			}
+		}
+	}
+	return nil
+}

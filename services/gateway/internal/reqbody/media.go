@@ -10,9 +10,11 @@ import (
 // Media is what a body holds besides text: parts whose tokens depend on
 // what they show or say, not on their bytes in the body.
 type Media struct {
-	// Images: OpenAI-style image_url parts and Anthropic image blocks.
+	// Images: OpenAI-style image_url parts, Responses input_image parts
+	// and Anthropic image blocks.
 	Images int64
-	// Files: OpenAI-style file parts and Anthropic document blocks with a
+	// Files: OpenAI-style file parts, Responses input_file parts and
+	// Anthropic document blocks with a
 	// base64, URL or file source (a PDF's pages are not counted here).
 	Files int64
 	// Audio: input_audio parts; AudioBytes the bytes of their values.
@@ -25,7 +27,7 @@ type Media struct {
 
 // mediaKeys are byte strings one of which every media part contains; a
 // body with none of them is not walked.
-var mediaKeys = [][]byte{[]byte(`"image_url"`), []byte(`"input_audio"`), []byte(`"file"`), []byte(`"source"`)}
+var mediaKeys = [][]byte{[]byte(`"image_url"`), []byte(`"input_audio"`), []byte(`"file"`), []byte(`"source"`), []byte(`"input_image"`), []byte(`"input_file"`)}
 
 // maxMediaDepth bounds the walk; deeper parts count as text (more tokens
 // per byte than media, so never less held).
@@ -78,7 +80,7 @@ func (m *Media) object(v []byte, depth int) {
 		switch f.Key {
 		case "type":
 			typ = unquote(val)
-		case "image_url", "input_audio", "file":
+		case "image_url", "input_audio", "file", "file_id", "file_data", "file_url":
 			if part == nil {
 				part = val
 				return nil
@@ -92,7 +94,7 @@ func (m *Media) object(v []byte, depth int) {
 		return nil
 	})
 	switch {
-	case part != nil && typ == "image_url":
+	case part != nil && (typ == "image_url" || typ == "input_image"):
 		m.Images++
 		m.Bytes += int64(len(part))
 		part = nil
@@ -101,7 +103,7 @@ func (m *Media) object(v []byte, depth int) {
 		m.AudioBytes += int64(len(part))
 		m.Bytes += int64(len(part))
 		part = nil
-	case part != nil && typ == "file":
+	case part != nil && (typ == "file" || typ == "input_file"):
 		m.Files++
 		m.Bytes += int64(len(part))
 		part = nil

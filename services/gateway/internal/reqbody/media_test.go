@@ -22,6 +22,9 @@ func TestScanMedia_CountsPartsWhereTheProviderReadsMediaNotText(t *testing.T) {
 		{"openai audio and file", `{"messages":[{"content":[{"type":"input_audio","input_audio":{"data":"` + strings.Repeat("B", 800) + `","format":"wav"}},{"type":"file","file":{"file_id":"file-1"}}]}]}`, 0, 1, 1, 800},
 		{"anthropic image and pdf", `{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + strings.Repeat("C", 500) + `"}},{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}`, 1, 1, 0, 500},
 		{"anthropic image in a tool result", `{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"url","url":"https://x/a.png"}}]}]}]}`, 1, 0, 0, 10},
+		// A Responses API image by URL is held as an image, not as the
+		// few bytes of its URL.
+		{"responses image and file", `{"input":[{"role":"user","content":[{"type":"input_image","image_url":` + img + `},{"type":"input_image","image_url":"https://x/a.png"},{"type":"input_file","file_url":"https://x/a.pdf"}]}]}`, 2, 1, 0, 1000},
 		// Text the model reads as text is never discounted.
 		{"plain-text document", `{"messages":[{"content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"` + strings.Repeat("D", 500) + `"}}]}]}`, 0, 0, 0, 0},
 		{"data URL inside text", `{"messages":[{"content":[{"type":"text","text":"data:image/png;base64,` + strings.Repeat("E", 500) + `"}]}]}`, 0, 0, 0, 0},

@@ -104,6 +104,18 @@ func (c Cost) apply(u *Usage) {
 	}
 }
 
+// CostMembers is c as the members added to a usage object:
+// "cost":<USD>,"cost_micros":<n> and, for a free request, "free":true.
+func CostMembers(c Cost) []byte {
+	out := append([]byte(`"cost":`), microsDecimal(c.Micros)...)
+	out = append(out, `,"cost_micros":`...)
+	out = strconv.AppendInt(out, c.Micros, 10)
+	if c.Free {
+		out = append(out, `,"free":true`...)
+	}
+	return out
+}
+
 // microsDecimal writes micro-USD as a decimal USD number, exactly.
 func microsDecimal(m int64) string {
 	neg := m < 0
@@ -200,6 +212,10 @@ type Translation struct {
 	opt   Options
 	items int
 }
+
+// OnUsage sets the function that prices the provider's usage for the
+// answer (Options.Cost).
+func (t *Translation) OnUsage(f func(catalog.Usage) (Cost, bool)) { t.opt.Cost = f }
 
 // newItemID names an output item: the response's id with a counter, so ids
 // are unique and stable for one response.

@@ -183,3 +183,38 @@ func TopLevel(data []byte, v any) (bool, error) {
 	}
 	return true, json.Unmarshal(data[s:e], v)
 }
+
+// Responses is the usage object of OpenAI's Responses API (also xAI's):
+// input_tokens counts the cached input, output_tokens the reasoning.
+type Responses struct {
+	InputTokens        int64 `json:"input_tokens"`
+	InputTokensDetails *struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"input_tokens_details"`
+	OutputTokens        int64 `json:"output_tokens"`
+	OutputTokensDetails *struct {
+		ReasoningTokens int64 `json:"reasoning_tokens"`
+	} `json:"output_tokens_details"`
+	TotalTokens int64 `json:"total_tokens"`
+}
+
+// Usage converts to the catalog's counts. As for chat completions, output
+// is the larger of output_tokens and what total_tokens leaves after the
+// input, so a provider that leaves reasoning out of output_tokens (xAI's
+// chat completions do) is still billed every generated token.
+func (u Responses) Usage() catalog.Usage {
+	var cached, reasoning int64
+	if u.InputTokensDetails != nil {
+		cached = u.InputTokensDetails.CachedTokens
+	}
+	if u.OutputTokensDetails != nil {
+		reasoning = u.OutputTokensDetails.ReasoningTokens
+	}
+	cached = min(max(cached, 0), max(u.InputTokens, 0))
+	return catalog.Usage{
+		InputTokens:       max(u.InputTokens-cached, 0),
+		CachedInputTokens: cached,
+		OutputTokens:      max(u.OutputTokens, u.TotalTokens-u.InputTokens, 0),
+		ReasoningTokens:   max(reasoning, 0),
+	}
+}
