@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/api/money"
 )
 
 // Response is a Responses API response object, as the translators write it.
@@ -97,7 +98,7 @@ type Cost struct {
 func (c Cost) apply(u *Usage) {
 	m := c.Micros
 	u.CostMicros = &m
-	u.Cost = json.RawMessage(microsDecimal(m))
+	u.Cost = json.RawMessage(money.Micros(m).Decimal())
 	if c.Free {
 		t := true
 		u.Free = &t
@@ -107,33 +108,13 @@ func (c Cost) apply(u *Usage) {
 // CostMembers is c as the members added to a usage object:
 // "cost":<USD>,"cost_micros":<n> and, for a free request, "free":true.
 func CostMembers(c Cost) []byte {
-	out := append([]byte(`"cost":`), microsDecimal(c.Micros)...)
+	out := append([]byte(`"cost":`), money.Micros(c.Micros).Decimal()...)
 	out = append(out, `,"cost_micros":`...)
 	out = strconv.AppendInt(out, c.Micros, 10)
 	if c.Free {
 		out = append(out, `,"free":true`...)
 	}
 	return out
-}
-
-// microsDecimal writes micro-USD as a decimal USD number, exactly.
-func microsDecimal(m int64) string {
-	neg := m < 0
-	if neg {
-		m = -m
-	}
-	s := strconv.FormatInt(m/1_000_000, 10)
-	if frac := m % 1_000_000; frac != 0 {
-		f := strconv.FormatInt(frac+1_000_000, 10)[1:]
-		for f[len(f)-1] == '0' {
-			f = f[:len(f)-1]
-		}
-		s += "." + f
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
 }
 
 // Output items.
