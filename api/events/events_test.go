@@ -28,6 +28,7 @@ func TestEvents_RoundTripThroughJSONUnchanged(t *testing.T) {
 		events.CreditAppliedV1{V: 1, ID: "applied:evt_1", Time: now, AccountID: "acc_1", SourceEventID: "evt_1", Method: "card", Kind: events.CreditPurchase, AmountMicros: 10, BalanceMicros: 20},
 		events.BalanceLowV1{V: 1, ID: "low_1", Time: now, AccountID: "acc_1", BalanceMicros: 1, ThresholdMicros: 2},
 		events.PaymentFailedV1{V: 1, ID: "evt_2", Time: now, AccountID: "acc_1", PaymentID: "cs_2", AmountMicros: 3, Reason: "declined"},
+		events.NoticeRequestedV1{V: 1, ID: events.NoticeEventID("ntc_1", "acc_1"), Time: now, NoticeID: "ntc_1", AccountID: "acc_1"},
 		events.MailRequestedV1{V: 1, ID: "mail_1", Time: now, To: "a@example.com", Template: events.MailMagicLink, Data: map[string]string{"link": "http://x"}},
 		events.DeadLetterV1{V: 1, ID: "dl_1", Time: now, Consumer: "ledger-usage", Subject: "usage.recorded.acc_1", MsgID: "req_1", Attempts: 5, Reason: "bad", Payload: []byte(`{"v":1}`)},
 		events.APIKeyV1{V: 1, KeyID: "key_1", ProjectID: "prj_1", AccountID: "acc_1", Status: events.KeyActive, RPM: 60, SpendCapMicros: 7, ExpiresAt: &exp, UpdatedAt: now},
@@ -72,7 +73,7 @@ func TestEvents_EverySubjectIsCapturedByExactlyOneStream(t *testing.T) {
 		events.TxRejectedV1{AccountID: "a"}, events.AccountCreatedV1{AccountID: "a"},
 		events.AccountDeletedV1{AccountID: "a"}, events.CreditAppliedV1{AccountID: "a"},
 		events.BalanceLowV1{AccountID: "a"}, events.PaymentFailedV1{AccountID: "a"},
-		events.MailRequestedV1{}, events.DeadLetterV1{Subject: "usage.recorded.a"},
+		events.MailRequestedV1{}, events.NoticeRequestedV1{AccountID: "a"}, events.DeadLetterV1{Subject: "usage.recorded.a"},
 	}
 	for _, ev := range evs {
 		subj, err := ev.EventSubject()

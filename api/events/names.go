@@ -20,6 +20,7 @@ const (
 	FamilyBalanceLow      = "balance.low"
 	FamilyPaymentFailed   = "payment.failed"
 	FamilyMailRequested   = "mail.requested"
+	FamilyNoticeRequested = "notice.requested"
 	FamilyDeadLetter      = "deadletter"
 )
 
@@ -34,6 +35,7 @@ const (
 	StreamAccounts   = "ACCOUNTS"   // account.created.>, account.deleted.>, account.settings.>
 	StreamNotify     = "NOTIFY"     // credit.applied.>, balance.low.>, payment.failed.>, tx.rejected.>
 	StreamMail       = "MAIL"       // mail.requested.> (short retention: it carries sign-in links)
+	StreamNotices    = "NOTICES"    // notice.requested.> (long enough for a send to every user)
 	StreamDeadLetter = "DEADLETTER" // deadletter.>
 )
 
@@ -50,6 +52,8 @@ func StreamSubjects(stream string) []string {
 		return []string{FamilyCreditApplied + ".>", FamilyBalanceLow + ".>", FamilyPaymentFailed + ".>", FamilyTxRejected + ".>"}
 	case StreamMail:
 		return []string{FamilyMailRequested + ".>"}
+	case StreamNotices:
+		return []string{FamilyNoticeRequested + ".>"}
 	case StreamDeadLetter:
 		return []string{FamilyDeadLetter + ".>"}
 	}
@@ -58,7 +62,7 @@ func StreamSubjects(stream string) []string {
 
 // Streams lists every stream name.
 func Streams() []string {
-	return []string{StreamUsage, StreamBilling, StreamAccounts, StreamNotify, StreamMail, StreamDeadLetter}
+	return []string{StreamUsage, StreamBilling, StreamAccounts, StreamNotify, StreamMail, StreamNotices, StreamDeadLetter}
 }
 
 // Durable consumer names (part of the API: never rename one).
@@ -68,6 +72,7 @@ const (
 	ConsumerLedgerAccounts   = "ledger-accounts"   // on ACCOUNTS
 	ConsumerNotifier         = "notifier"          // on NOTIFY
 	ConsumerNotifierMail     = "notifier-mail"     // on MAIL
+	ConsumerNotifierNotices  = "notifier-notices"  // on NOTICES
 	ConsumerPaymentsTx       = "payments-tx"       // on NOTIFY, filtered to tx.rejected.> (claim status)
 	ConsumerPaymentsAccounts = "payments-accounts" // on ACCOUNTS, filtered to account.deleted.> (erasure)
 )
@@ -85,13 +90,15 @@ func ConsumerStream(consumer string) string {
 		return StreamNotify
 	case ConsumerNotifierMail:
 		return StreamMail
+	case ConsumerNotifierNotices:
+		return StreamNotices
 	}
 	return ""
 }
 
 // Consumers lists every durable consumer name.
 func Consumers() []string {
-	return []string{ConsumerLedgerUsage, ConsumerLedgerBilling, ConsumerLedgerAccounts, ConsumerNotifier, ConsumerNotifierMail, ConsumerPaymentsTx, ConsumerPaymentsAccounts}
+	return []string{ConsumerLedgerUsage, ConsumerLedgerBilling, ConsumerLedgerAccounts, ConsumerNotifier, ConsumerNotifierMail, ConsumerNotifierNotices, ConsumerPaymentsTx, ConsumerPaymentsAccounts}
 }
 
 // KV buckets.

@@ -29,6 +29,12 @@ type Topology struct {
 	LeaseTTL time.Duration
 }
 
+// NoticesRetention is how long the NOTICES stream keeps a notice.requested.
+// A notice to every user is mailed at the notifier's pace
+// (NOTIFIER_NOTICE_INTERVAL, one per second by default, under Resend's
+// default limit of 2 requests/s): 14 days cover 1.2 million accounts.
+const NoticesRetention = 14 * 24 * time.Hour
+
 // DefaultTopology suits the embedded single-node server.
 func DefaultTopology() Topology {
 	return Topology{Replicas: 1, DuplicateWindow: 10 * time.Minute, AckWait: 30 * time.Second, LeaseTTL: 10 * time.Second}
@@ -43,6 +49,7 @@ func (t Topology) streams() []jetstream.StreamConfig {
 		events.StreamAccounts:   365 * 24 * time.Hour,
 		events.StreamNotify:     7 * 24 * time.Hour,
 		events.StreamMail:       time.Hour, // sign-in links: keep briefly
+		events.StreamNotices:    NoticesRetention,
 		events.StreamDeadLetter: 90 * 24 * time.Hour,
 	}
 	var out []jetstream.StreamConfig
@@ -79,6 +86,11 @@ func (t Topology) consumers() []jetstream.ConsumerConfig {
 		}
 		if name == events.ConsumerPaymentsAccounts {
 			cfg.FilterSubject = events.FamilyAccountDeleted + ".>"
+		}
+		if name == events.ConsumerNotifierNotices {
+			// The notifier paces notices; one delivered at a time, so none
+			// waits in a client buffer past its ack wait.
+			cfg.MaxAckPending = 1
 		}
 		out = append(out, cfg)
 	}

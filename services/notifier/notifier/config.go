@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/services/notifier/internal/send"
 )
@@ -54,6 +55,10 @@ type Config struct {
 	// It must outlast the NOTIFY stream's retention (7 days), so that any
 	// redelivery still finds it.
 	RecordRetention time.Duration
+	// NoticeInterval paces notices to every user (tools/notice): at most
+	// one notice mail per interval, leaving the rest of the mail
+	// provider's rate limit to sign-in links and receipts.
+	NoticeInterval time.Duration
 }
 
 // Defaults.
@@ -67,6 +72,7 @@ const (
 	DefaultMaxDeliveries   = 12
 	DefaultRetryBackoff    = 10 * time.Second
 	DefaultRecordRetention = 30 * 24 * time.Hour
+	DefaultNoticeInterval  = time.Second
 	notifyStreamRetention  = 7 * 24 * time.Hour
 )
 
@@ -88,7 +94,8 @@ const (
 //	NOTIFIER_SEND_BACKOFF       500ms      first pause between them (doubling, at most 5s)
 //	NOTIFIER_MAX_DELIVERIES     12         deliveries of a failing NOTIFY event before its dead letter
 //	NOTIFIER_RETRY_BACKOFF      10s        × delivery number, the pause before a redelivery
-//	NOTIFIER_RECORD_RETENTION   720h       how long "mail sent" records are kept (≥ 7 days)
+//	NOTIFIER_RECORD_RETENTION   720h       how long "mail sent" records are kept (≥ 14 days)
+//	NOTIFIER_NOTICE_INTERVAL    1s         at most one notice mail (tools/notice) per interval
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{
@@ -110,6 +117,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		MaxDeliveries:   r.Int("NOTIFIER_MAX_DELIVERIES", DefaultMaxDeliveries),
 		RetryBackoff:    r.Duration("NOTIFIER_RETRY_BACKOFF", DefaultRetryBackoff),
 		RecordRetention: r.Duration("NOTIFIER_RECORD_RETENTION", DefaultRecordRetention),
+		NoticeInterval:  r.Duration("NOTIFIER_NOTICE_INTERVAL", DefaultNoticeInterval),
 	}
 	c.validate(r)
 	if err := r.Err(); err != nil {
@@ -148,6 +156,9 @@ func (c Config) withDefaults() Config {
 	if c.RecordRetention <= 0 {
 		c.RecordRetention = DefaultRecordRetention
 	}
+	if c.NoticeInterval <= 0 {
+		c.NoticeInterval = DefaultNoticeInterval
+	}
 	return c
 }
 
@@ -169,5 +180,10 @@ func (c Config) validate(r *config.Reader) {
 	}
 	if c.RecordRetention > 0 && c.RecordRetention < notifyStreamRetention {
 		r.Fail("NOTIFIER_RECORD_RETENTION=%s is shorter than the NOTIFY stream's %s: a late redelivery could mail twice", c.RecordRetention, notifyStreamRetention)
+	} else if c.RecordRetention > 0 && c.RecordRetention < bus.NoticesRetention {
+		r.Fail("NOTIFIER_RECORD_RETENTION=%s is shorter than the NOTICES stream's %s: a late redelivery could mail twice", c.RecordRetention, bus.NoticesRetention)
+	}
+	if c.NoticeInterval < 0 {
+		r.Fail("NOTIFIER_NOTICE_INTERVAL must not be negative")
 	}
 }

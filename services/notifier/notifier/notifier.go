@@ -1,7 +1,7 @@
 // Package notifier is onekey's e-mail service: it turns bus events into
 // transactional mails and sends each of them once.
 //
-// It consumes two durable consumers (names in api/events):
+// It consumes three durable consumers (names in api/events):
 //   - notifier-mail on MAIL: mail.requested (sign-in links from auth), which
 //     carries the address;
 //   - notifier on NOTIFY: credit.applied (receipts, from the ledger),
@@ -9,6 +9,10 @@
 //     opaque account id; the address is looked up in auth's "users"
 //     collection (_id = account id, email), read-only. A deleted or unknown
 //     account gets no mail.
+//   - notifier-notices on NOTICES: notice.requested (tools/notice), one per
+//     account and notice, with ids only: the notice is read from
+//     api/notices' collection and the address as above; paced at one mail
+//     per NoticeInterval.
 //
 // Once per event: the event id is the mail's Idempotency-Key at Resend, and
 // a record keyed by the event id (a unique insert) says whether the mail
@@ -81,6 +85,8 @@ type Service struct {
 	transport string // "resend" or "outbox"
 	metrics   metrics
 	sweeper   *store.Sweeper
+	notices   *noticeCache
+	pace      *pacer
 	ready     atomic.Bool
 }
 
@@ -115,7 +121,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
-	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: log, now: now, render: rend, metrics: m}
+	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: log, now: now, render: rend, metrics: m,
+		notices: newNoticeCache(deps.Store), pace: &pacer{interval: cfg.NoticeInterval}}
 	if cfg.ResendAPIKey != "" {
 		s.send, err = send.NewResend(send.ResendConfig{
 			APIKey: cfg.ResendAPIKey, BaseURL: cfg.ResendBaseURL, From: cfg.From, ReplyTo: cfg.ReplyTo,
@@ -146,7 +153,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("notifier: %w", err)
 	}
-	for _, c := range []string{events.ConsumerNotifier, events.ConsumerNotifierMail} {
+	for _, c := range []string{events.ConsumerNotifier, events.ConsumerNotifierMail, events.ConsumerNotifierNotices} {
 		if _, err := s.bus.Consumer(ctx, c); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -164,7 +171,7 @@ func (s *Service) Run(ctx context.Context) error {
 		},
 	}
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -196,6 +203,9 @@ func (s *Service) Run(ctx context.Context) error {
 	mailOpts.MaxAttempts = math.MaxInt32
 	run(events.ConsumerNotifierMail, func(ctx context.Context) error {
 		return s.bus.Consume(ctx, events.ConsumerNotifierMail, s.handleMail, mailOpts)
+	})
+	run(events.ConsumerNotifierNotices, func(ctx context.Context) error {
+		return s.bus.Consume(ctx, events.ConsumerNotifierNotices, s.handleNotice, opts)
 	})
 	run("sweeper", s.sweeper.Run)
 	s.ready.Store(true)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/notices"
 	"github.com/onekey-oss/onekey/api/readmodel"
 )
 
@@ -43,6 +44,7 @@ func foreignCollections() []string {
 	return []string{
 		cryptopay.CollWallets, cryptopay.CollClaims, cryptopay.CollCredits,
 		"notifier_mails", // services/notifier's CollMails
+		notices.CollDeliveries,
 	}
 }
 

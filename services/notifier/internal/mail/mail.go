@@ -34,7 +34,7 @@ const (
 
 // Kinds lists every kind of mail.
 func Kinds() []string {
-	return []string{KindMagicLink, KindReceipt, KindBalanceLow, KindPaymentFailed, KindTxRejected}
+	return []string{KindMagicLink, KindReceipt, KindBalanceLow, KindPaymentFailed, KindTxRejected, KindNotice}
 }
 
 // ErrInvalid is returned for an event no mail can be made of (a missing or

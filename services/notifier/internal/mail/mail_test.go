@@ -11,6 +11,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/api/notices"
 	"github.com/onekey-oss/onekey/services/notifier/internal/mail"
 )
 
@@ -144,6 +145,16 @@ func TestMail_EveryKindRendersTextAndHTML(t *testing.T) {
 			},
 			kind: mail.KindTxRejected, subject: "Your Base transfer could not be credited",
 			body: []string{"0xdeadbeef", "not sent from a wallet linked to your account"},
+		},
+		{
+			name: "notice",
+			render: func() (mail.Message, error) {
+				return r.Notice(events.NoticeRequestedV1{V: 1, ID: events.NoticeEventID("privacy-2026-12", "acc_1"), Time: when, NoticeID: "privacy-2026-12", AccountID: "acc_1"},
+					notices.Notice{ID: "privacy-2026-12", Subject: "We are changing our privacy policy",
+						Text: "Hello,\n\nFrom 1 January 2027 <usage metadata> is kept 60 days instead of 90.\nNothing else changes."}, "ada@example.com")
+			},
+			kind: mail.KindNotice, subject: "We are changing our privacy policy",
+			body: []string{"60 days instead of 90", "Nothing else changes."},
 		},
 	}
 	seen := map[string]bool{}
