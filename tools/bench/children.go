@@ -106,24 +106,44 @@ func paused(c *child, f func() (*sample, error)) (*sample, error) {
 	return f()
 }
 
-// warmUp sends one request and wants a 200.
+// warmUp sends one request and wants a 200. It asks again after a 503
+// for up to a minute: the ledger, paused through the previous phases for
+// longer than half its writer lease's TTL, may still be taking the lease
+// back, and until then it grants no credit lease.
 func warmUp(ctx context.Context, url, key, payload string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		status, err := post(ctx, url, key, payload)
+		switch {
+		case err != nil:
+			return fmt.Errorf("warm-up request: %w", err)
+		case status == http.StatusOK:
+			return nil
+		case status != http.StatusServiceUnavailable || time.Now().After(deadline):
+			return fmt.Errorf("warm-up request: status %d", status)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func post(ctx context.Context, url, key, payload string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(payload))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("warm-up request: %w", err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("warm-up request: status %d", resp.StatusCode)
-	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 type child struct {

@@ -2,11 +2,12 @@
 // net/http/httputil.ReverseProxy in front of the same fake upstream.
 //
 // In one run it starts an embedded NATS JetStream server, a fake upstream
-// that answers OpenAI-style chat completions (plain and streamed, with
-// usage), and, each in its own child process so its CPU time can be read
+// that answers OpenAI-style chat completions and Responses (plain and
+// streamed, with usage), and, each in its own child process so its CPU time can be read
 // from /proc, the gateway (real key view from KV, catalog, credit holds,
 // usage published to JetStream) and a bare ReverseProxy. A load generator
-// then measures, for each proxy, plain and streamed: requests/s at
+// then measures, for each proxy and each mode (chat completions and the
+// Responses API, each plain and streamed: modes.go): requests/s at
 // -concurrency clients, p50/p99 latency, CPU time per request of the proxy
 // process, and the p50/p99 latency added over calling the upstream
 // directly, at one client.
@@ -94,8 +95,13 @@ func upstreamHandler() http.Handler {
 	chunk := []byte("data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,\"model\":\"gpt-5-mini-2025-08-07\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},\"logprobs\":null,\"finish_reason\":null}]}\n\n")
 	usage := []byte("data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,\"model\":\"gpt-5-mini-2025-08-07\",\"choices\":[],\"usage\":{\"prompt_tokens\":42,\"completion_tokens\":8,\"total_tokens\":50}}\n\n")
 	done := []byte("data: [DONE]\n\n")
+	responses := responsesUpstream()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if strings.HasSuffix(r.URL.Path, "/responses") {
+			responses(w, body)
+			return
+		}
 		if !strings.Contains(string(body), `"stream":true`) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Content-Length", strconv.Itoa(len(plain)))
@@ -147,10 +153,6 @@ func (s *sample) cpuPerReq() time.Duration {
 
 func newClient(conns int) *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: 90 * time.Second, DisableCompression: true}}
-}
-
-func body(stream bool) string {
-	return fmt.Sprintf(`{"model":"gpt-5-mini","stream":%v,"max_completion_tokens":256,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write one sentence about the sea, please, in a calm and friendly tone."}]}`, stream)
 }
 
 func do(c *http.Client, url, key, payload string) error {
@@ -238,12 +240,12 @@ func load(ctx context.Context, url, key, payload string, conc int, d time.Durati
 	return s, ctx.Err()
 }
 
-// interleaved measures latency at one client against each of targets (base
-// URLs): n rounds, each sending one request to every target, in an order
+// interleaved measures latency at one client against path of each of
+// targets (base URLs): n rounds, each sending one request to every target, in an order
 // that rotates from round to round, so that all targets see the same
 // moments of a shared machine. Each target has its own kept-alive
 // connection.
-func interleaved(ctx context.Context, targets []string, key, payload string, n int) ([]*sample, error) {
+func interleaved(ctx context.Context, targets []string, path, key, payload string, n int) ([]*sample, error) {
 	clients := make([]*http.Client, len(targets))
 	out := make([]*sample, len(targets))
 	for i := range targets {
@@ -251,7 +253,7 @@ func interleaved(ctx context.Context, targets []string, key, payload string, n i
 		defer clients[i].CloseIdleConnections()
 		out[i] = &sample{}
 		for range 200 {
-			_ = do(clients[i], targets[i]+"/v1/chat/completions", key, payload)
+			_ = do(clients[i], targets[i]+path, key, payload)
 		}
 	}
 	start := time.Now()
@@ -262,7 +264,7 @@ func interleaved(ctx context.Context, targets []string, key, payload string, n i
 		for k := range targets {
 			i := (round + k) % len(targets)
 			t0 := time.Now()
-			if err := do(clients[i], targets[i]+"/v1/chat/completions", key, payload); err != nil {
+			if err := do(clients[i], targets[i]+path, key, payload); err != nil {
 				out[i].errs++
 				continue
 			}
@@ -326,8 +328,8 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "onekey gateway vs bare httputil.ReverseProxy, same fake upstream; %d clients for %v each; %d requests per target at one client, interleaved (upstream directly, bare, gateway) for added latency; GOMAXPROCS of this machine: %d CPUs\n\n",
 		o.concurrency, o.duration, o.single, numCPU())
 	var rows []row
-	for _, stream := range []bool{false, true} {
-		r, err := measure(ctx, o, stream, upURL, ns.ClientURL(), dir, key, led)
+	for _, md := range modes {
+		r, err := measure(ctx, o, md, upURL, ns.ClientURL(), dir, key, led)
 		if err != nil {
 			return err
 		}
@@ -335,17 +337,17 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
-	fmt.Fprintf(out, "%-7s %-8s %10s %10s %10s %12s %14s %14s %7s %16s\n", "mode", "proxy", "req/s", "p50", "p99", "CPU/req", "added p50 @1", "added p99 @1", "errors", "rest CPU/req")
+	fmt.Fprintf(out, "%-11s %-8s %10s %10s %10s %12s %14s %14s %7s %16s\n", "mode", "proxy", "req/s", "p50", "p99", "CPU/req", "added p50 @1", "added p99 @1", "errors", "rest CPU/req")
 	for _, r := range rows {
 		for _, p := range []struct {
 			name  string
 			s, s1 *sample
 		}{{"bare", r.bare, r.bare1}, {"gateway", r.gw, r.gw1}} {
-			fmt.Fprintf(out, "%-7s %-8s %10.0f %10s %10s %12s %14s %14s %7d %16s\n", r.name, p.name, p.s.rps(), ms(p.s.p50), ms(p.s.p99), us(p.s.cpuPerReq()),
+			fmt.Fprintf(out, "%-11s %-8s %10.0f %10s %10s %12s %14s %14s %7d %16s\n", r.name, p.name, p.s.rps(), ms(p.s.p50), ms(p.s.p99), us(p.s.cpuPerReq()),
 				ms(p.s1.p50-r.dir1.p50), ms(p.s1.p99-r.dir1.p99), p.s.errs+p.s1.errs, us(p.s.rest/time.Duration(max(p.s.n, 1))))
 		}
-		fmt.Fprintf(out, "%-7s upstream directly at 1 client: p50 %s, p99 %s\n", r.name, ms(r.dir1.p50), ms(r.dir1.p99))
-		fmt.Fprintf(out, "%-7s gateway/bare: throughput %.2fx (goal >= 0.80), CPU per request %.2fx (goal <= 1.30), added p50 at 1 client %s (goal < 0.35 ms)\n\n",
+		fmt.Fprintf(out, "%-11s upstream directly at 1 client: p50 %s, p99 %s\n", r.name, ms(r.dir1.p50), ms(r.dir1.p99))
+		fmt.Fprintf(out, "%-11s gateway/bare: throughput %.2fx (goal >= 0.80), CPU per request %.2fx (goal <= 1.30), added p50 at 1 client %s (goal < 0.35 ms)\n\n",
 			r.name, r.gw.rps()/r.bare.rps(), float64(r.gw.cpuPerReq())/float64(max(r.bare.cpuPerReq(), 1)), ms(r.gw1.p50-r.dir1.p50))
 	}
 	// Every gateway request was billed: its usage event is on the bus.
@@ -374,17 +376,14 @@ type row struct {
 	gw1, bare1, dir1 *sample
 }
 
-// measure runs one mode (plain or stream) against fresh proxy processes:
+// measure runs one mode against fresh proxy processes:
 // Go's transport has been seen to break a streamed response on a
 // connection kept from plain ones (ReverseProxy: "use of closed network
 // connection"), and fresh processes give each mode the same start.
-func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, key string, led *child) (row, error) {
-	r := row{name: "plain"}
-	if stream {
-		r.name = "stream"
-	}
+func measure(ctx context.Context, o options, md mode, upURL, natsURL, dir, key string, led *child) (row, error) {
+	r := row{name: md.name}
 	fmt.Fprintf(os.Stderr, "measuring %s...\n", r.name)
-	payload := body(stream)
+	payload := md.payload
 	args := []string{"-role", "gateway", "-upstream", upURL, "-nats", natsURL, "-dir", filepath.Join(dir, r.name)}
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile+"."+r.name)
@@ -400,7 +399,7 @@ func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, k
 	}
 	defer bare.stop()
 	// The gateway's first request takes its credit lease from the ledger.
-	if err := warmUp(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload); err != nil {
+	if err := warmUp(ctx, "http://"+gw.addr+md.path, key, payload); err != nil {
 		return r, err
 	}
 	// The ledger is paused (SIGSTOP) while each proxy is loaded: in
@@ -409,16 +408,16 @@ func measure(ctx context.Context, o options, stream bool, upURL, natsURL, dir, k
 	// proxies are measured with. The lease it granted stays valid
 	// (GATEWAY_LEASE_VALIDITY is 30s); usage events wait in JetStream.
 	if r.bare, err = paused(led, func() (*sample, error) {
-		return load(ctx, "http://"+bare.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, bare)
+		return load(ctx, "http://"+bare.addr+md.path, key, payload, o.concurrency, o.duration, bare)
 	}); err != nil {
 		return r, err
 	}
 	if r.gw, err = paused(led, func() (*sample, error) {
-		return load(ctx, "http://"+gw.addr+"/v1/chat/completions", key, payload, o.concurrency, o.duration, gw)
+		return load(ctx, "http://"+gw.addr+md.path, key, payload, o.concurrency, o.duration, gw)
 	}); err != nil {
 		return r, err
 	}
-	one, err := interleaved(ctx, []string{upURL, "http://" + bare.addr, "http://" + gw.addr}, key, payload, o.single)
+	one, err := interleaved(ctx, []string{upURL, "http://" + bare.addr, "http://" + gw.addr}, md.path, key, payload, o.single)
 	if err != nil {
 		return r, err
 	}

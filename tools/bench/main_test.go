@@ -34,7 +34,7 @@ func TestBench_ShortRunPrintsEveryFigure(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	text := out.String()
-	for _, mode := range []string{"plain", "stream"} {
+	for _, mode := range []string{"plain", "stream", "responses", "resp-stream"} {
 		for _, proxy := range []string{"bare", "gateway"} {
 			re := regexp.MustCompile(`(?m)^` + mode + `\s+` + proxy + `\s+(\d+)\s`)
 			m := re.FindStringSubmatch(text)
