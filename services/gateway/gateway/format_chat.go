@@ -49,30 +49,34 @@ func (chatAPI) request(body []byte, info reqbody.Info, m catalog.Model, limit in
 }
 
 func (chatAPI) answer(body []byte, res *result, bill *biller) []byte {
-	out, _ := readOpenAIUsage(body, res, bill)
-	return out
+	return openAIAnswer(body, res, bill)
 }
 
 func (chatAPI) stream(info reqbody.Info, bill *biller) streamReader {
 	return &chatStream{strip: info.Stream && !info.IncludeUsage, bill: bill}
 }
 
-// readOpenAIUsage reads the top-level usage of an OpenAI-format answer
-// (chat completion, embeddings, a stream's usage chunk) and returns doc
-// with the charge in it (doc itself without usage or bill); ok: it had
-// usage.
-func readOpenAIUsage(doc []byte, res *result, bill *biller) (out []byte, ok bool) {
+// readOpenAIUsage records the top-level usage of an OpenAI-format answer
+// (chat completion, embeddings, a stream's usage chunk) in res, reporting
+// whether it had one.
+func readOpenAIUsage(doc []byte, res *result, bill *biller) bool {
 	var u usage.OpenAI
 	if ok, err := usage.TopLevel(doc, &u); err != nil || !ok {
-		return doc, false
+		return false
 	}
 	cu := u.Usage()
 	cu.ServiceTier = usage.ServiceTier(doc)
 	res.bill(cu, bill)
-	if bill == nil {
-		return doc, true
+	return true
+}
+
+// openAIAnswer reads a plain OpenAI-format answer's usage and returns the
+// answer with the charge in it.
+func openAIAnswer(doc []byte, res *result, bill *biller) []byte {
+	if !readOpenAIUsage(doc, res, bill) || bill == nil {
+		return doc
 	}
-	return withCost(doc, res.charge), true
+	return withCost(doc, res.charge)
 }
 
 // chatStream reads a chat completions stream: usage from its usage chunk,
@@ -105,8 +109,7 @@ func (c *chatStream) event(ev, _, data []byte, res *result) []byte {
 		}
 		return ev
 	}
-	costed, ok := readOpenAIUsage(data, res, c.bill)
-	if !ok {
+	if !readOpenAIUsage(data, res, c.bill) {
 		return ev
 	}
 	res.chunks--
@@ -115,7 +118,7 @@ func (c *chatStream) event(ev, _, data []byte, res *result) []byte {
 			return ev
 		}
 		// The usage chunk the client asked for states the charge.
-		return sseEvent(nil, costed)
+		return sseEvent(nil, withCost(data, res.charge))
 	}
 	// The client did not ask for usage: drop a usage-only chunk, or cut the
 	// usage member out of a chunk that also carries choices (Gemini).

@@ -38,8 +38,7 @@ func (embeddingsAPI) request(body []byte, info reqbody.Info, m catalog.Model, li
 }
 
 func (embeddingsAPI) answer(body []byte, res *result, bill *biller) []byte {
-	out, _ := readOpenAIUsage(body, res, bill)
-	return out
+	return openAIAnswer(body, res, bill)
 }
 
 // stream: an upstream that streams embeddings anyway is read as a chat

@@ -101,15 +101,22 @@ type messagesStream struct {
 	bill *biller
 }
 
-var anthropicUsageEvents = [...]string{"message_start", "message_delta", "content_block_delta"}
+// anthropicTypes are the events whose name the reader needs, with the type
+// member that names them in their data.
+var anthropicTypes = [...]struct{ name, mark []byte }{
+	{[]byte("message_start"), []byte(`"type":"message_start"`)},
+	{[]byte("message_delta"), []byte(`"type":"message_delta"`)},
+	{[]byte("content_block_delta"), []byte(`"type":"content_block_delta"`)},
+	{[]byte("content_block_start"), []byte(`"type":"content_block_start"`)},
+}
 
 func (a *messagesStream) event(ev, name, data []byte, res *result) []byte {
 	if len(name) == 0 {
 		// Every Anthropic event names itself in an "event:" line; be
 		// lenient with a relay that drops them.
-		for _, t := range anthropicUsageEvents {
-			if bytes.Contains(data, []byte(`"type":"`+t+`"`)) {
-				name = []byte(t)
+		for _, t := range anthropicTypes {
+			if bytes.Contains(data, t.mark) {
+				name = t.name
 				break
 			}
 		}
