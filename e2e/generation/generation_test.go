@@ -226,22 +226,43 @@ func do(t *testing.T, gw *gateway.Service, method, path, key, body string) (*htt
 }
 
 // chat sends one chat completion through gw and returns its request id
-// (x-request-id) once the answer has been read to its end.
-func (s *stack) chat(gw *gateway.Service, key string, stream bool) string {
+// (x-request-id) once the answer has been read to its end, and the cost
+// the answer states in its usage (a stream in its usage chunk).
+func (s *stack) chat(gw *gateway.Service, key string, stream bool) (string, int64) {
 	s.t.Helper()
 	body := fmt.Sprintf(`{"model":"test-model","max_tokens":1000,"stream":%t,"messages":[{"role":"user","content":"hi"}]}`, stream)
+	if stream {
+		body = `{"model":"test-model","max_tokens":1000,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+	}
 	resp, b := do(s.t, gw, http.MethodPost, "/v1/chat/completions", key, body)
 	if resp.StatusCode != http.StatusOK {
 		s.t.Fatalf("chat: status %d: %s", resp.StatusCode, b)
-	}
-	if stream && !bytes.Contains(b, []byte("data: [DONE]")) {
-		s.t.Fatalf("stream did not end with [DONE]: %s", b)
 	}
 	rid := resp.Header.Get("X-Request-Id")
 	if rid == "" {
 		s.t.Fatal("no x-request-id")
 	}
-	return rid
+	withUsage := b
+	if stream {
+		if !bytes.Contains(b, []byte("data: [DONE]")) {
+			s.t.Fatalf("stream did not end with [DONE]: %s", b)
+		}
+		withUsage = nil
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if data, ok := strings.CutPrefix(line, "data: "); ok && strings.Contains(data, `"usage":{`) {
+				withUsage = []byte(data)
+			}
+		}
+	}
+	var u struct {
+		Usage struct {
+			CostMicros *int64 `json:"cost_micros"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal(withUsage, &u); err != nil || u.Usage.CostMicros == nil {
+		s.t.Fatalf("the answer states no cost_micros in its usage (%v): %s", err, b)
+	}
+	return rid, *u.Usage.CostMicros
 }
 
 // generation is GET /v1/generation?id=... as a client sends it.
@@ -368,7 +389,7 @@ func TestGeneration_OwnRequestIsFoundWithExactFiguresWithinASecondOfTheAnswer(t 
 		t.Run(c.name, func(t *testing.T) {
 			s.t = t
 			_, key := s.account(!c.free, money.Dollar)
-			id := s.chat(s.gws[0], key, c.stream)
+			id, stated := s.chat(s.gws[0], key, c.stream)
 			g := s.lookupRightAfter(s.gws[1], key, id).Data
 			u, r := s.usage(id), s.row(id)
 
@@ -403,9 +424,9 @@ func TestGeneration_OwnRequestIsFoundWithExactFiguresWithinASecondOfTheAnswer(t 
 				t.Fatalf("native token counts: prompt %d completion %d reasoning %d cached %d", g.NativePrompt, g.NativeCompletion, g.NativeReasoning, g.NativeCached)
 			}
 			if g.ID != id || g.Object != "generation" || g.Free != c.free || g.CostMicros != int64(charged) ||
-				g.Cost.String() != charged.Decimal() || g.TotalCost.String() != charged.Decimal() {
-				t.Fatalf("answer: id %s object %s free %t cost %s (%s total) cost_micros %d; want id %s, free %t, cost %s = %d micros",
-					g.ID, g.Object, g.Free, g.Cost, g.TotalCost, g.CostMicros, id, c.free, charged.Decimal(), charged)
+				g.Cost.String() != charged.Decimal() || g.TotalCost.String() != charged.Decimal() || stated != g.CostMicros {
+				t.Fatalf("lookup: id %s object %s free %t cost %s (%s total) cost_micros %d; want id %s, free %t, cost %s = %d micros (the chat answer said %d)",
+					g.ID, g.Object, g.Free, g.Cost, g.TotalCost, g.CostMicros, id, c.free, charged.Decimal(), charged, stated)
 			}
 		})
 	}
@@ -415,7 +436,7 @@ func TestGeneration_AnotherAccountsKeyGets404(t *testing.T) {
 	s := newStack(t)
 	_, owner := s.account(true, money.Dollar)
 	_, stranger := s.account(true, money.Dollar)
-	id := s.chat(s.gws[0], owner, false)
+	id, _ := s.chat(s.gws[0], owner, false)
 	s.lookupRightAfter(s.gws[1], owner, id) // the request exists and its owner sees it
 	for i, gw := range s.gws {
 		resp, b := generation(t, gw, stranger, id)
@@ -471,7 +492,7 @@ func TestGeneration_UnknownOrMissingIDIsAnErrorInOpenAIShape(t *testing.T) {
 func TestGeneration_LedgerDownIs503(t *testing.T) {
 	s := newStack(t)
 	_, key := s.account(true, money.Dollar)
-	id := s.chat(s.gws[0], key, false)
+	id, _ := s.chat(s.gws[0], key, false)
 	s.lookupRightAfter(s.gws[0], key, id)
 	s.ledger.stop(t)
 	resp, b := generation(t, s.gws[0], key, id)
