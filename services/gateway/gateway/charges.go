@@ -78,6 +78,9 @@ func checkCharges(spec apiSpec, m catalog.Model, body []byte) (catalog.Declared,
 		return d, refuse("web_search_options", "`web_search_options` is not supported by this gateway: the searches are billed per call and the usage does not report them.")
 	}
 	for _, t := range x.Tools {
+		if spec.clientTools[t.Type] {
+			continue
+		}
 		if !spec.serverTools {
 			return d, refuse("tools", fmt.Sprintf("`tools`: type %q is not supported on %s by this gateway: provider-run tools are billed per call and the usage does not report them. Use function tools.", t.Type, spec.path))
 		}

@@ -64,6 +64,10 @@ type apiSpec struct {
 	// catalog prices them; elsewhere every tool but function and custom
 	// is refused (see checkCharges).
 	serverTools bool
+	// clientTools are the tool types besides function and custom that the
+	// client runs and the provider bills as tokens only (the Responses
+	// API's local_shell, shell and apply_patch): allowed.
+	clientTools map[string]bool
 }
 
 // An exchange is one (client API, upstream dialect) pair: how a request of

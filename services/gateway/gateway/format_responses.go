@@ -29,8 +29,14 @@ import (
 // request.
 type responsesAPI struct{ store *responseStore }
 
+// responsesClientTools are the Responses API's tools the client runs (Codex
+// CLI's shell and patch tools): the provider bills their calls as tokens.
+// Translated models refuse them (internal/responses translates function
+// tools only).
+var responsesClientTools = map[string]bool{"local_shell": true, "shell": true, "apply_patch": true}
+
 func (responsesAPI) spec() apiSpec {
-	return apiSpec{name: "responses", path: "/v1/responses", shape: shapeOpenAI, billed: true}
+	return apiSpec{name: "responses", path: "/v1/responses", shape: shapeOpenAI, billed: true, clientTools: responsesClientTools}
 }
 
 func (responsesAPI) accept(m catalog.Model) *apiError {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -40,6 +41,14 @@ func TestFormats_EachClientAPIAndProviderPairMatchesItsGoldenFiles(t *testing.T)
 		{"messages_anthropic", "/v1/messages", catalog.Anthropic, "/v1/messages", true},
 		{"messages_anthropic_stream", "/v1/messages", catalog.Anthropic, "/v1/messages", true},
 		{"count_tokens_anthropic", "/v1/messages/count_tokens", catalog.Anthropic, "/v1/messages/count_tokens", false},
+		{"responses_openai", "/v1/responses", catalog.OpenAI, "/v1/responses", true},
+		{"responses_openai_stream", "/v1/responses", catalog.OpenAI, "/v1/responses", true},
+		{"responses_xai", "/v1/responses", catalog.XAI, "/v1/responses", true},
+		{"responses_xai_stream", "/v1/responses", catalog.XAI, "/v1/responses", true},
+		{"responses_anthropic", "/v1/responses", catalog.Anthropic, "/v1/messages", true},
+		{"responses_anthropic_stream", "/v1/responses", catalog.Anthropic, "/v1/messages", true},
+		{"responses_gemini", "/v1/responses", catalog.Google, "/v1beta/openai/chat/completions", true},
+		{"responses_gemini_stream", "/v1/responses", catalog.Google, "/v1beta/openai/chat/completions", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := golden(t, "pairs/"+tc.name+".request.json")
@@ -57,7 +66,7 @@ func TestFormats_EachClientAPIAndProviderPairMatchesItsGoldenFiles(t *testing.T)
 			if sent.Path != tc.path {
 				t.Errorf("upstream path %s, want %s", sent.Path, tc.path)
 			}
-			if tc.provider == catalog.Anthropic && tc.api != "/v1/chat/completions" {
+			if tc.provider == catalog.Anthropic && tc.api != "/v1/chat/completions" && tc.api != "/v1/responses" || tc.path == "/v1/messages" {
 				if k := sent.Header.Get("X-Api-Key"); k != providerKeys[tc.provider] {
 					t.Errorf("x-api-key %q, want the provider's key", k)
 				}
@@ -72,12 +81,29 @@ func TestFormats_EachClientAPIAndProviderPairMatchesItsGoldenFiles(t *testing.T)
 				out = ".client.sse"
 			}
 			checkGolden(t, "pairs/"+tc.name+".upstream.json", sent.Body)
+			if tc.api == "/v1/responses" {
+				got = stableResponseIDs(got)
+			}
 			checkGolden(t, "pairs/"+tc.name+out, got)
 			if tc.billed {
 				h.waitUsage(resp.Header.Get("X-Request-Id"))
 			}
 		})
 	}
+}
+
+var (
+	gatewayResponseID = regexp.MustCompile(`\bresp_[0-9a-z]{26}\b`)
+	gatewayItemID     = regexp.MustCompile(`\b(msg|fc|rs)_[0-9a-z]{26}[0-9]+\b`)
+	createdAt         = regexp.MustCompile(`"created_at":[0-9]+`)
+)
+
+// stableResponseIDs replaces what differs in every translated Responses
+// answer: the ids the gateway makes and the creation time.
+func stableResponseIDs(b []byte) []byte {
+	b = gatewayResponseID.ReplaceAll(b, []byte("resp_ID"))
+	b = gatewayItemID.ReplaceAll(b, []byte("${1}_ID"))
+	return createdAt.ReplaceAll(b, []byte(`"created_at":0`))
 }
 
 // checkGolden compares got with the golden file, or writes it when

@@ -141,6 +141,11 @@ func (f *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		if req.Stream {
 			file = "chat_stream.sse"
 		}
+	case path == "/responses" && (f.provider == catalog.OpenAI || f.provider == catalog.XAI):
+		file = "responses_text.json"
+		if req.Stream {
+			file = "responses_text.sse"
+		}
 	case path == "/embeddings":
 		file = "embeddings_response.json"
 	case path == "/v1/messages":

@@ -373,9 +373,19 @@ func TestResponses_WhatTheGatewayCannotBillOrTranslateIsRefusedWithA400TheSDKPar
 		_, err = client.Responses.New(context.Background(), responses.ResponseNewParams{Model: model, Input: hello, Background: param.NewOpt(true)})
 		wantAPIError(t, err, 400, "background", "background")
 	}
+	// Tools the client runs (Codex CLI's shell) pass for OpenAI models,
+	// and are refused where they would have to be translated.
+	shell := responses.ToolUnionParam{OfLocalShell: &responses.ToolLocalShellParam{}}
+	var raw *http.Response
+	if _, err := client.Responses.New(context.Background(), responses.ResponseNewParams{Model: "gpt-5-mini", Input: hello, Tools: []responses.ToolUnionParam{shell}}, option.WithResponseInto(&raw)); err != nil {
+		t.Errorf("local_shell on an OpenAI model: %v", err)
+	}
+	served := h.waitUsage(raw.Header.Get("X-Request-Id")).ID
+	_, err := client.Responses.New(context.Background(), responses.ResponseNewParams{Model: "claude-sonnet-4-5", Input: hello, Tools: []responses.ToolUnionParam{shell}})
+	wantAPIError(t, err, 400, "tools[0].type", "local_shell")
 	// previous_response_id: translated models keep no content; native ones
 	// only with stored responses on.
-	_, err := client.Responses.New(context.Background(), responses.ResponseNewParams{Model: "claude-sonnet-4-5", Input: hello, PreviousResponseID: param.NewOpt("resp_1")})
+	_, err = client.Responses.New(context.Background(), responses.ResponseNewParams{Model: "claude-sonnet-4-5", Input: hello, PreviousResponseID: param.NewOpt("resp_1")})
 	wantAPIError(t, err, 400, "previous_response_id", "stores no conversation content")
 	_, err = client.Responses.New(context.Background(), responses.ResponseNewParams{Model: "gpt-5-mini", Input: hello, PreviousResponseID: param.NewOpt("resp_1")})
 	wantAPIError(t, err, 400, "previous_response_id", "GATEWAY_RESPONSES_STORE")
@@ -401,7 +411,7 @@ func TestResponses_WhatTheGatewayCannotBillOrTranslateIsRefusedWithA400TheSDKPar
 	wantAPIError(t, err, 400, "", "non-empty")
 	time.Sleep(200 * time.Millisecond)
 	for _, ev := range h.usageEvents() {
-		if ev.CostMicros != 0 {
+		if ev.CostMicros != 0 && ev.ID != served {
 			t.Errorf("a refused request was charged: %+v", ev)
 		}
 	}
