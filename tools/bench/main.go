@@ -54,6 +54,7 @@ type options struct {
 	duration    time.Duration
 	concurrency int
 	single      int
+	modes       string
 	cpuprofile  string
 }
 
@@ -68,6 +69,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each throughput measurement runs")
 	fs.IntVar(&o.concurrency, "concurrency", 50, "concurrent clients for the throughput measurement")
 	fs.IntVar(&o.single, "single", 2000, "requests per added-latency measurement at one client")
+	fs.StringVar(&o.modes, "modes", "", "comma-separated modes to measure (plain, stream, responses, resp-stream); empty: all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -283,6 +285,10 @@ func interleaved(ctx context.Context, targets []string, path, key, payload strin
 }
 
 func runBench(ctx context.Context, o options, out io.Writer) error {
+	todo, err := selectModes(o.modes)
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "onekey-bench-")
 	if err != nil {
 		return err
@@ -328,7 +334,7 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "onekey gateway vs bare httputil.ReverseProxy, same fake upstream; %d clients for %v each; %d requests per target at one client, interleaved (upstream directly, bare, gateway) for added latency; GOMAXPROCS of this machine: %d CPUs\n\n",
 		o.concurrency, o.duration, o.single, numCPU())
 	var rows []row
-	for _, md := range modes {
+	for _, md := range todo {
 		r, err := measure(ctx, o, md, upURL, ns.ClientURL(), dir, key, led)
 		if err != nil {
 			return err

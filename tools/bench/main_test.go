@@ -63,3 +63,19 @@ func TestBench_ShortRunPrintsEveryFigure(t *testing.T) {
 		t.Errorf("a figure is NaN:\n%s", text)
 	}
 }
+
+func TestBench_ModesSelectsInTheBenchsOrderAndRefusesUnknownNames(t *testing.T) {
+	got, err := selectModes("resp-stream, plain")
+	if err != nil || len(got) != 2 || got[0].name != "plain" || got[1].name != "resp-stream" {
+		t.Fatalf("selectModes = %v, %v", got, err)
+	}
+	if all, err := selectModes(""); err != nil || len(all) != 4 {
+		t.Fatalf("every mode: %v, %v", all, err)
+	}
+	if _, err := selectModes("plain,chat"); err == nil || !strings.Contains(err.Error(), `"chat"`) {
+		t.Fatalf("unknown mode: %v", err)
+	}
+	if err := run(context.Background(), []string{"-modes", "nope"}, &bytes.Buffer{}); err == nil {
+		t.Fatal("run accepted an unknown mode")
+	}
+}

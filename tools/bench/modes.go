@@ -25,6 +25,29 @@ var modes = []mode{
 	{"resp-stream", "/v1/responses", responsesBody(true)},
 }
 
+// selectModes returns the modes named in list (comma-separated), in the
+// bench's order; an empty list is every mode.
+func selectModes(list string) ([]mode, error) {
+	if list == "" {
+		return modes, nil
+	}
+	want := map[string]bool{}
+	for n := range strings.SplitSeq(list, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	var out []mode
+	for _, m := range modes {
+		if want[m.name] {
+			out = append(out, m)
+			delete(want, m.name)
+		}
+	}
+	for n := range want {
+		return nil, fmt.Errorf("-modes: unknown mode %q", n)
+	}
+	return out, nil
+}
+
 func chatBody(stream bool) string {
 	return fmt.Sprintf(`{"model":"gpt-5-mini","stream":%v,"max_completion_tokens":256,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write one sentence about the sea, please, in a calm and friendly tone."}]}`, stream)
 }
