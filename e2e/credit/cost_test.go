@@ -47,6 +47,15 @@ const (
 		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
 )
 
+// A Responses API answer and stream (OpenAI's wire format).
+const (
+	respUsage  = `{"input_tokens":1500,"input_tokens_details":{"cached_tokens":1024},"output_tokens":333,"output_tokens_details":{"reasoning_tokens":100},"total_tokens":1833}`
+	respAnswer = `{"id":"resp_1","object":"response","created_at":1,"status":"completed","error":null,"incomplete_details":null,"model":"test-chat-up","output":[{"id":"msg_1","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","annotations":[],"text":"ok"}]}],"store":false,"usage":` + respUsage + `}`
+	respStream = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"created_at\":1,\"status\":\"in_progress\",\"model\":\"test-chat-up\",\"output\":[],\"usage\":null}}\n\n" +
+		"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"ok\"}\n\n" +
+		"event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":" + respAnswer + "}\n\n"
+)
+
 // costStack is a stack with one gateway whose OpenAI and Anthropic channels
 // answer chat completions, embeddings and Messages, plain and streamed,
 // and which records every usage event published.
@@ -90,6 +99,12 @@ func newCostStack(t *testing.T) *costStack {
 			for _, c := range []string{chatChunk, chatUsage, "[DONE]"} {
 				fmt.Fprintf(w, "data: %s\n\n", c)
 			}
+		case r.URL.Path == "/v1/responses" && !req.Stream:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, respAnswer)
+		case r.URL.Path == "/v1/responses":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, respStream)
 		case r.URL.Path == "/v1/embeddings":
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, embedAnswer)
@@ -199,9 +214,18 @@ func (s *costStack) ask(t *testing.T, key, path, body string) (string, answerCha
 			continue
 		}
 		var ev struct {
-			Usage json.RawMessage `json:"usage"`
+			Usage    json.RawMessage `json:"usage"`
+			Response *struct {
+				Usage json.RawMessage `json:"usage"`
+			} `json:"response"` // Responses: response.completed
 		}
-		if json.Unmarshal([]byte(data), &ev) == nil && len(ev.Usage) > 0 && string(ev.Usage) != "null" {
+		if json.Unmarshal([]byte(data), &ev) != nil {
+			continue
+		}
+		if ev.Response != nil {
+			ev.Usage = ev.Response.Usage
+		}
+		if len(ev.Usage) > 0 && string(ev.Usage) != "null" {
 			usage = ev.Usage
 		}
 	}
@@ -246,10 +270,15 @@ var costCases = []struct{ name, path, body string }{
 	{"embeddings", "/v1/embeddings", `{"model":"test-embed","input":"hi"}`},
 	{"messages", "/v1/messages", `{"model":"test-claude","max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}`},
 	{"messages_stream", "/v1/messages", `{"model":"test-claude","max_tokens":1000,"messages":[{"role":"user","content":"hi"}],"stream":true}`},
+	{"responses", "/v1/responses", `{"model":"test-chat","input":"hi"}`},
+	{"responses_stream", "/v1/responses", `{"model":"test-chat","input":"hi","stream":true}`},
+	{"responses_translated", "/v1/responses", `{"model":"test-claude","input":"hi","max_output_tokens":1000}`},
+	{"responses_translated_stream", "/v1/responses", `{"model":"test-claude","input":"hi","max_output_tokens":1000,"stream":true}`},
 }
 
 // TestCost_AnswerUsageEventAndLedgerAgreeToTheMicroDollar: for chat
-// completions, embeddings and Messages, plain and streamed, the charge the
+// completions, embeddings, Messages and Responses (passed through and
+// translated to Messages), plain and streamed, the charge the
 // answer states (usage.cost_micros, usage.cost, the header) is the usage
 // event's cost, the ledger's usage row's charge and what left the balance.
 func TestCost_AnswerUsageEventAndLedgerAgreeToTheMicroDollar(t *testing.T) {
