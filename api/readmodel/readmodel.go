@@ -9,7 +9,7 @@ package readmodel
 
 import "time"
 
-// Collections owned by the ledger.
+// Collections owned by the ledger (and CollUsageDays, CollPayments).
 const (
 	CollAccounts = "accounts"
 	CollJournal  = "journal"
@@ -35,6 +35,16 @@ type Account struct {
 	KeySpendMicros map[string]int64 `bson:"key_spend_micros,omitempty" json:"key_spend_micros,omitempty"`
 	CreatedAt      time.Time        `bson:"created_at" json:"created_at"`
 	UpdatedAt      time.Time        `bson:"updated_at" json:"updated_at"`
+	// ReadModels is ReadModelsVersion once the ledger keeps the fields
+	// below and the documents they name (views.go); 0: read the rollups
+	// and the journal instead.
+	ReadModels int `bson:"read_models,omitempty" json:"-"`
+	// UsageDays names the account's usage_days documents of the last
+	// UsageDaysKept days, each with the seq of the last usage entry
+	// folded into it (FormatUsageDays). A day not named has no usage.
+	UsageDays string `bson:"usage_days,omitempty" json:"-"`
+	// PaymentsSeq is the Seq of the account's payments document (0: none).
+	PaymentsSeq int64 `bson:"payments_seq,omitempty" json:"-"`
 }
 
 // Rollup is one document of "usage_rollups": the totals of one account's

@@ -92,6 +92,9 @@ type harness struct {
 	svc   *auth.Service
 	srv   *httptest.Server
 	kv    jetstream.KeyValue
+	// cfg and deps built svc (restarted builds another, as a new process).
+	cfg  auth.Config
+	deps auth.Deps
 
 	mu      sync.Mutex
 	mails   []events.MailRequestedV1
@@ -122,7 +125,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = svc
+	h.svc, h.cfg, h.deps = svc, cfg, deps
 	handler = svc.Handler()
 	ctx := context.Background()
 	if h.kv, err = h.bus.KV(ctx, events.BucketAPIKeys); err != nil {
@@ -150,6 +153,17 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	return h
+}
+
+// restarted is the handler of a new auth service on the harness's bus
+// and database: what a restarted process (with nothing in memory) serves.
+func (h *harness) restarted() http.Handler {
+	h.t.Helper()
+	svc, err := auth.New(h.cfg, h.deps)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return svc.Handler()
 }
 
 func (h *harness) mailCount(addr string) int {

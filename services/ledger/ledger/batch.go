@@ -26,6 +26,7 @@ const (
 	PointJournal     = "journal"      // after the journal entries
 	PointUsage       = "usage"        // after the usage rows
 	PointRollups     = "rollups"      // after the rollups
+	PointViews       = "views"        // after the dashboard's usage_days and payments documents
 	PointAccounts    = "accounts"     // after the account documents
 	PointKV          = "kv"           // after KV balances
 	PointNotify      = "notify"       // after credit.applied / balance.low
@@ -34,7 +35,7 @@ const (
 
 // FailPoints lists every fail point.
 func FailPoints() []string {
-	return []string{PointBatchRecord, PointJournal, PointUsage, PointRollups, PointAccounts, PointKV, PointNotify, PointDone}
+	return []string{PointBatchRecord, PointJournal, PointUsage, PointRollups, PointViews, PointAccounts, PointKV, PointNotify, PointDone}
 }
 
 // item is one event of a batch: a bus message (in), a replica's lease
@@ -248,7 +249,7 @@ func (s *Service) write(ctx context.Context, items []item) (map[string]string, e
 		rejected[d.ID] = fmt.Sprintf("event id %s is already in the journal with other content (account %s)", d.ID, old.AccountID)
 	}
 	s.log.Debug("ledger: batch written", "items", len(items), "refused", len(refused), "load", w1.Sub(w0), "record", w2.Sub(w1), "journal", w3.Sub(w2), "probe", time.Since(w3))
-	if err := s.finish(ctx, rec, confirmed); err != nil {
+	if err := s.finish(ctx, rec, confirmed, nil); err != nil {
 		return nil, err
 	}
 	return rejected, nil
@@ -274,10 +275,12 @@ func (s *Service) account(ctx context.Context, id string) (*book.Account, error)
 }
 
 // finish does every write after the journal for the entries of rec that
-// are in the journal (confirmed): usage rows, rollups, accounts, KV
-// balances, notifications, then deletes rec. Each step is idempotent, so
-// finishing a batch twice leaves what finishing it once does.
-func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed []ledgerdb.BatchEntry) error {
+// are in the journal (confirmed): usage rows, rollups, the dashboard's
+// read models, accounts, KV balances, notifications, then deletes rec.
+// Each step is idempotent, so finishing a batch twice leaves what
+// finishing it once does; rollupDone (recovery only) names the rollups the
+// batch had already added to, whose usage rows are written too.
+func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed []ledgerdb.BatchEntry, rollupDone map[string]bool) error {
 	now := s.now().UTC()
 	states := map[string]*book.Account{}
 	var order []string
@@ -292,6 +295,7 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 	rollups := map[string]*ledgerdb.RollupDelta{}
 	var rollupOrder []string
 	var notes []events.Event
+	views := newViewChanges()
 	for _, be := range confirmed {
 		a := states[be.Entry.AccountID]
 		if a == nil {
@@ -300,6 +304,7 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 		before := a.Balance
 		e := a.ApplyEntry(be.Entry.ToEntry())
 		if e.Kind == book.KindCredit {
+			views.credit(a, e)
 			notes = append(notes, events.CreditAppliedV1{
 				V: 1, ID: "applied:" + e.ID, Time: now, AccountID: e.Account, SourceEventID: e.ID,
 				Method: e.Method, Kind: e.CreditKind, AmountMicros: e.Amount, BalanceMicros: e.BalanceAfter,
@@ -313,15 +318,18 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 		}
 		if be.Usage != nil {
 			u := *be.Usage
-			usage = append(usage, u)
+			views.usage(a, e.Seq, u)
 			rid := readmodel.RollupID(u.AccountID, readmodel.Day(u.Time), u.Model, u.KeyID)
-			r, ok := rollups[rid]
-			if !ok {
-				r = &ledgerdb.RollupDelta{ID: rid, AccountID: u.AccountID, Day: readmodel.Day(u.Time), Model: u.Model, KeyID: u.KeyID, ProjectID: u.ProjectID}
-				rollups[rid] = r
-				rollupOrder = append(rollupOrder, rid)
+			if !rollupDone[rid] { // else its usage row and rollup are written
+				usage = append(usage, u)
+				r, ok := rollups[rid]
+				if !ok {
+					r = &ledgerdb.RollupDelta{ID: rid, AccountID: u.AccountID, Day: readmodel.Day(u.Time), Model: u.Model, KeyID: u.KeyID, ProjectID: u.ProjectID}
+					rollups[rid] = r
+					rollupOrder = append(rollupOrder, rid)
+				}
+				r.Add(u)
 			}
-			r.Add(u)
 		}
 		s.m.applied.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", e.Kind)))
 	}
@@ -344,6 +352,12 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 	if err := s.point(PointRollups); err != nil {
 		return err
 	}
+	if err := s.writeViews(ctx, views); err != nil {
+		return err
+	}
+	if err := s.point(PointViews); err != nil {
+		return err
+	}
 	// Only accounts with an entry here changed; the others' documents
 	// already hold their base state.
 	touched := map[string]bool{}
@@ -353,7 +367,12 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 	accounts := make([]book.Account, 0, len(touched))
 	for _, id := range order {
 		if touched[id] {
-			accounts = append(accounts, *states[id])
+			a := states[id]
+			pruneDays(a, now)
+			if s.readModels {
+				a.ReadModels = readmodel.ReadModelsVersion
+			}
+			accounts = append(accounts, *a)
 		}
 	}
 	t2 := time.Now()
@@ -390,9 +409,13 @@ func (s *Service) finish(ctx context.Context, rec ledgerdb.BatchDoc, confirmed [
 }
 
 // recover finishes every batch a previous run (or a failed batch) left
-// behind: the entries of its record found in the journal under its batch
-// id are the ones it inserted.
+// behind (the entries of its record found in the journal under its batch
+// id are the ones it inserted), then builds the read models once if a
+// ledger that did not keep them ran before (views.go).
 func (s *Service) recover(ctx context.Context) error {
+	if err := s.readModelsKept(ctx); err != nil {
+		return err
+	}
 	recs, err := s.db.PendingBatches(ctx)
 	if err != nil {
 		return err
@@ -418,12 +441,12 @@ func (s *Service) recover(ctx context.Context) error {
 			}
 			done[rid] = b == rec.ID
 		}
-		if err := s.finishRecovered(ctx, rec, confirmed, done); err != nil {
+		if err := s.finish(ctx, rec, confirmed, done); err != nil {
 			return err
 		}
 		s.log.Info("ledger: finished a half-written batch", "batch", rec.ID, "entries", len(confirmed))
 	}
-	return nil
+	return s.backfillViews(ctx)
 }
 
 // confirmed tells which entries of a half-written batch are in the journal
@@ -492,23 +515,6 @@ func entryIDs(docs []ledgerdb.EntryDoc) []string {
 	return ids
 }
 
-// finishRecovered is finish for a recovered batch, leaving out the usage of
-// rollups the batch had already added to.
-func (s *Service) finishRecovered(ctx context.Context, rec ledgerdb.BatchDoc, confirmed []ledgerdb.BatchEntry, rollupDone map[string]bool) error {
-	var trimmed []ledgerdb.BatchEntry
-	for _, be := range confirmed {
-		if be.Usage != nil {
-			rid := readmodel.RollupID(be.Usage.AccountID, readmodel.Day(be.Usage.Time), be.Usage.Model, be.Usage.KeyID)
-			if rollupDone[rid] {
-				// Its usage row and rollup are written; keep the money part.
-				be.Usage = nil
-			}
-		}
-		trimmed = append(trimmed, be)
-	}
-	return s.finish(ctx, rec, trimmed)
-}
-
 // usageDoc is the usage row of a request with what the ledger charged.
 func (s *Service) usageDoc(u *events.UsageRecordedV1, e book.Entry) ledgerdb.UsageDoc {
 	t := u.Time.UTC()
@@ -536,6 +542,7 @@ func accountDoc(a book.Account) ledgerdb.AccountDoc {
 	}
 	d.Leases = ledgerdb.LeasesToDoc(a.Leases)
 	d.LeasedMicros, d.LeasedFree = int64(a.Leased), a.LeasedFree
+	d.UsageDays, d.PaymentsSeq, d.ReadModels = readmodel.FormatUsageDays(a.UsageDays), a.PaymentsSeq, a.ReadModels
 	return d
 }
 

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,7 +30,7 @@ import (
 // order) while the ledger is crashed at 20 random points, some between its
 // own writes, and restarted. Afterwards every balance is the sum of its
 // journal, the journal holds each distinct event exactly once, and KV, the
-// rollups and reconcile agree. Set LEDGER_SEED to replay a failing run.
+// rollups, the dashboard's read models and reconcile agree. Set LEDGER_SEED to replay a failing run.
 func TestLedger_RandomCrashesAndRestartsConvergeToTheJournal(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("LEDGER_SEED"); s != "" {
@@ -291,6 +293,7 @@ func checkInvariants(t *testing.T, h *harness, distinct map[string]events.Event)
 		}
 	}
 	checkRollups(t, h, "")
+	checkReadModels(t, h, accounts)
 	rep, err := ledger.Verify(ctx, h.st)
 	if err != nil {
 		t.Fatal(err)
@@ -374,5 +377,103 @@ func dumpJournal(t *testing.T, h *harness, acc string) {
 	t.Logf("account %v", doc)
 	for _, e := range all {
 		t.Logf("entry %v seq %v kind %v amount %v free %v batch %v applied %v", e["_id"], e["seq"], e["kind"], e["amount_micros"], e["free_delta"], e["batch"], e["applied_at"])
+	}
+}
+
+// checkReadModels requires the usage_days documents to hold what the
+// rollups of their days hold, each account to name each of its days with
+// the day's seq, and the payments documents to list the newest credits of
+// the journal.
+func checkReadModels(t *testing.T, h *harness, accounts []readmodel.Account) {
+	t.Helper()
+	ctx := context.Background()
+	oldest := readmodel.Day(time.Now().AddDate(0, 0, -(readmodel.UsageDaysKept - 1)))
+	cur, err := h.st.Collection(readmodel.CollRollups).Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rollups []readmodel.Rollup
+	if err := cur.All(ctx, &rollups); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]readmodel.Rollup{} // usage_days id -> rollup id -> rollup
+	for _, r := range rollups {
+		if r.Day < oldest {
+			continue
+		}
+		id := readmodel.UsageDayID(r.AccountID, r.Day)
+		if want[id] == nil {
+			want[id] = map[string]readmodel.Rollup{}
+		}
+		r.ID = readmodel.RollupID(r.AccountID, r.Day, r.Model, r.KeyID)
+		want[id][r.ID] = r
+	}
+	cur, err = h.st.Collection(readmodel.CollUsageDays).Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var days []readmodel.UsageDay
+	if err := cur.All(ctx, &days); err != nil {
+		t.Fatal(err)
+	}
+	seqs := map[string]int64{}
+	for _, d := range days {
+		seqs[d.ID] = d.Seq
+		gs, err := readmodel.DecodeDayGroups(d.Groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]readmodel.Rollup{}
+		for _, g := range gs {
+			r := g.Rollup(d.AccountID, d.Day)
+			got[r.ID] = r
+		}
+		if !reflect.DeepEqual(got, want[d.ID]) {
+			t.Errorf("usage day %s holds %+v, its rollups %+v", d.ID, got, want[d.ID])
+		}
+		delete(want, d.ID)
+	}
+	for id := range want {
+		t.Errorf("rollups of %s but no usage_days document", id)
+	}
+	credits := map[string][]readmodel.Payment{}
+	cur, err = h.st.Collection(readmodel.CollJournal).Find(ctx, bson.D{{Key: "kind", Value: readmodel.JournalCredit}},
+		options.Find().SetSort(bson.D{{Key: "seq", Value: -1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []readmodel.JournalEntry
+	if err := cur.All(ctx, &entries); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		credits[e.AccountID] = append(credits[e.AccountID], readmodel.Payment{ID: e.ID, Seq: e.Seq, Time: e.Time.UTC(),
+			CreditKind: e.CreditKind, Method: e.Method, AmountMicros: e.AmountMicros})
+	}
+	for _, a := range accounts {
+		named, err := readmodel.ParseUsageDays(a.UsageDays)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, seq := range seqs {
+			acc, day, _ := strings.Cut(id, "|")
+			if acc == a.ID && day >= oldest && named[day] != seq {
+				t.Errorf("account %s names day %s with seq %d, its document has %d", a.ID, day, named[day], seq)
+			}
+		}
+		if a.ReadModels != readmodel.ReadModelsVersion {
+			t.Errorf("account %s: read_models %d", a.ID, a.ReadModels)
+		}
+		got := h.payments(a.ID)
+		w := credits[a.ID]
+		if len(w) > readmodel.PaymentsKept {
+			w = w[:readmodel.PaymentsKept]
+		}
+		if len(got) != len(w) || (len(w) > 0 && !reflect.DeepEqual(got, w)) {
+			t.Errorf("account %s: payments document lists %d, the journal %d newest credits", a.ID, len(got), len(w))
+		}
+		if len(w) > 0 && a.PaymentsSeq != w[0].Seq {
+			t.Errorf("account %s: payments_seq %d, newest credit %d", a.ID, a.PaymentsSeq, w[0].Seq)
+		}
 	}
 }

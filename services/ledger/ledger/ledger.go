@@ -174,6 +174,11 @@ type Service struct {
 	renewed         map[string]map[string]time.Time
 	leaseReqs       chan *nats.Msg
 	lastReclaimScan time.Time
+	// days caches usage_days documents as last written (views.go), and
+	// readModels is set once the read models are kept for every account
+	// (after the start-up backfill). Writer goroutine only.
+	days       map[string]*dayState
+	readModels bool
 }
 
 // New builds the ledger.
@@ -188,6 +193,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		cfg: cfg, bus: deps.Bus, st: deps.Store, db: ledgerdb.New(deps.Store),
 		log: deps.Logger, now: deps.Now, fail: deps.FailPoint,
 		accounts: map[string]*book.Account{}, renewed: map[string]map[string]time.Time{},
+		days: map[string]*dayState{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -216,5 +222,5 @@ func (s *Service) Indexes() []store.Index {
 }
 
 func (s *Service) sweeper() *store.Sweeper {
-	return store.NewSweeper(s.st, s.log, s.cfg.SweepInterval, s.now, readmodel.CollUsage)
+	return store.NewSweeper(s.st, s.log, s.cfg.SweepInterval, s.now, readmodel.CollUsage, readmodel.CollUsageDays)
 }

@@ -109,6 +109,7 @@ func (s *Service) runWriter(ctx context.Context) error {
 			}
 			// Lease requests get no reply: the replicas ask again.
 			clear(s.accounts)
+			clear(s.days)
 			if err := s.recoverUntilDone(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil

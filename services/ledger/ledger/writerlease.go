@@ -53,6 +53,7 @@ func (s *Service) Run(ctx context.Context) error {
 		// Another writer may change accounts (and credit leases) from now
 		// on: what this one cached is stale.
 		clear(s.accounts)
+		clear(s.days)
 		clear(s.renewed)
 		s.log.Error("ledger: lost the writer lease; waiting to take it again")
 	}

@@ -102,6 +102,7 @@ type Store struct {
 
 	grantKey      []byte
 	beforeKVWrite func(keyID string)
+	days          *dayCache // usagedays.go
 }
 
 // New returns a Store. Call EnsureIndexes before serving.
@@ -114,7 +115,8 @@ func New(d Deps) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, grantKey: d.GrantKey, beforeKVWrite: d.BeforeKVWrite}
+	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, grantKey: d.GrantKey, beforeKVWrite: d.BeforeKVWrite,
+		days: newDayCache(cachedDayRows)}
 }
 
 // Now is the store's clock.

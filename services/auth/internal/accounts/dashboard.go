@@ -27,25 +27,6 @@ func (s *Store) DeleteSessions(ctx context.Context, accountID string) (int64, er
 	return res.DeletedCount, nil
 }
 
-// Rollups reads an account's usage rollups for the UTC days from..to
-// inclusive (the ledger maintains them; DESIGN.md §3: no aggregation in
-// the database).
-func (s *Store) Rollups(ctx context.Context, accountID string, from, to time.Time) ([]readmodel.Rollup, error) {
-	filter := bson.D{
-		{Key: "account_id", Value: accountID},
-		{Key: "day", Value: bson.D{{Key: "$gte", Value: readmodel.Day(from)}, {Key: "$lte", Value: readmodel.Day(to)}}},
-	}
-	cur, err := s.st.Collection(readmodel.CollRollups).Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "batch", Value: 0}}))
-	if err != nil {
-		return nil, fmt.Errorf("read rollups: %w", err)
-	}
-	var out []readmodel.Rollup
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("read rollups: %w", err)
-	}
-	return out, nil
-}
-
 // AllKeys lists every key of an account (all projects), oldest first,
 // without usage.
 func (s *Store) AllKeys(ctx context.Context, accountID string) ([]Key, error) {
@@ -117,11 +98,21 @@ type Payment struct {
 }
 
 // MaxPayments is how many payments the history returns (newest first).
-const MaxPayments = 200
+const MaxPayments = readmodel.PaymentsKept
 
-// Payments lists the money that reached an account, newest first, from the
-// ledger's journal (credits only: usage is in Usage).
+// Payments lists the money that reached an account, newest first: the
+// ledger's credits (usage is in Usage).
 func (s *Store) Payments(ctx context.Context, accountID string) ([]Payment, error) {
+	a, err := s.ledgerAccount(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return s.PaymentsOf(ctx, a)
+}
+
+// scanPayments reads an account's credits from the journal (a scan on
+// FerretDB; on MongoDB the (account_id, seq) index serves it).
+func (s *Store) scanPayments(ctx context.Context, accountID string) ([]Payment, error) {
 	cur, err := s.st.Collection(readmodel.CollJournal).Find(ctx,
 		bson.D{{Key: "account_id", Value: accountID}, {Key: "kind", Value: readmodel.JournalCredit}},
 		options.Find().SetSort(bson.D{{Key: "seq", Value: -1}}).SetLimit(MaxPayments))
@@ -134,14 +125,18 @@ func (s *Store) Payments(ctx context.Context, accountID string) ([]Payment, erro
 	}
 	out := make([]Payment, 0, len(entries))
 	for _, e := range entries {
-		m := money.Micros(e.AmountMicros)
-		kind := e.CreditKind
-		if kind == "" {
-			kind = e.Method
-		}
-		out = append(out, Payment{ID: e.ID, Time: e.Time, Kind: kind, Method: e.Method, AmountMicros: m, Amount: m.Display()})
+		out = append(out, payment(e.ID, e.Time, e.CreditKind, e.Method, e.AmountMicros))
 	}
 	return out, nil
+}
+
+func payment(id string, t time.Time, creditKind, method string, amount int64) Payment {
+	m := money.Micros(amount)
+	kind := creditKind
+	if kind == "" {
+		kind = method
+	}
+	return Payment{ID: id, Time: t, Kind: kind, Method: method, AmountMicros: m, Amount: m.Display()}
 }
 
 // KeysLastUsed maps key id → the latest UTC day it has usage on.

@@ -80,26 +80,24 @@ func (s *Store) Usage(ctx context.Context, accountID string, q UsageQuery) ([]Us
 	if q.To.Sub(q.From) > 400*24*time.Hour {
 		return nil, invalid("the range may span at most 400 days")
 	}
-	filter := bson.D{
-		{Key: "account_id", Value: accountID},
-		{Key: "day", Value: bson.D{{Key: "$gte", Value: readmodel.Day(q.From)}, {Key: "$lte", Value: readmodel.Day(q.To)}}},
-	}
 	if q.ProjectID != "" {
 		if _, err := s.Project(ctx, accountID, q.ProjectID); err != nil {
 			return nil, err
 		}
-		filter = append(filter, bson.E{Key: "project_id", Value: q.ProjectID})
 	}
-	cur, err := s.st.Collection(readmodel.CollRollups).Find(ctx, filter)
+	a, err := s.ledgerAccount(ctx, accountID)
 	if err != nil {
-		return nil, fmt.Errorf("read usage: %w", err)
+		return nil, err
 	}
-	var rollups []readmodel.Rollup
-	if err := cur.All(ctx, &rollups); err != nil {
+	rollups, err := s.RollupsOf(ctx, a, q.From, q.To)
+	if err != nil {
 		return nil, fmt.Errorf("read usage: %w", err)
 	}
 	groups := map[string]*UsageRow{}
 	for _, r := range rollups {
+		if q.ProjectID != "" && r.ProjectID != q.ProjectID {
+			continue
+		}
 		g := r.Day
 		switch q.GroupBy {
 		case ByModel:

@@ -21,17 +21,12 @@ type ledgerView struct {
 }
 
 // viewCache keeps the rollups and payments of the accounts viewed last,
-// keyed by the ledger's sequence number of the account.
-//
-// Why: on the embedded FerretDB (devstack, tests) any query other than by
-// _id reads the whole collection (FerretDB v1.24 pushes down only _id
-// equality), so reading an account's rollups or its credits costs about a
-// second per 5,000 documents. The account document is read by _id (cheap)
-// on every page; its seq changes with every journal entry the ledger
-// applies to the account, and the ledger writes rollups before the account
-// document, so an unchanged seq means unchanged rollups and payments.
-// On MongoDB the (account_id, day) and (account_id, seq) indexes make the
-// cold path fast as well.
+// keyed by the ledger's sequence number of the account: an unchanged seq
+// means unchanged rollups and payments (the ledger writes them before the
+// account document), so a repeat view reads only the account document.
+// When the seq changed, accounts.RollupsOf reads only the days the ledger
+// changed (by _id, usually today's) and takes the others from its own
+// cache; see api/readmodel/views.go for why reads are by _id only.
 //
 // Safe for concurrent use; at most maxAccounts are kept (least recently
 // used dropped).
@@ -94,7 +89,7 @@ func (p *Pages) ledger(ctx context.Context, accountID string, withPayments bool)
 	v := p.cache.get(accountID, seq, key)
 	if v == nil {
 		from := today.AddDate(0, 0, -(MaxUsageDays - 1))
-		rs, err := p.acc.Rollups(ctx, accountID, from, today)
+		rs, err := p.acc.RollupsOf(ctx, la, from, today)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +98,7 @@ func (p *Pages) ledger(ctx context.Context, accountID string, withPayments bool)
 	out := *v
 	out.Account = la
 	if withPayments && !out.paid {
-		pays, err := p.acc.Payments(ctx, accountID)
+		pays, err := p.acc.PaymentsOf(ctx, la)
 		if err != nil {
 			return nil, err
 		}

@@ -34,6 +34,15 @@ type Account struct {
 	Leases     map[string]events.Lease
 	Leased     money.Micros
 	LeasedFree int64
+
+	// Read-model bookkeeping, no money (readmodel.Account): UsageDays maps
+	// each recent UTC day with usage to the seq of its last usage entry,
+	// PaymentsSeq is the seq of the last credit, and ReadModels is the
+	// version of the read models kept for the account (0: not yet). The
+	// writer maintains them; the rules here neither read nor change them.
+	UsageDays   map[string]int64
+	PaymentsSeq int64
+	ReadModels  int
 }
 
 // Available is what the account has left to lease: its balance and free
@@ -47,6 +56,7 @@ func (a *Account) Available() (money.Micros, int64) {
 func (a Account) Clone() Account {
 	a.KeySpend = maps.Clone(a.KeySpend)
 	a.Leases = maps.Clone(a.Leases)
+	a.UsageDays = maps.Clone(a.UsageDays)
 	return a
 }
 

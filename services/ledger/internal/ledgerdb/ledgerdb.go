@@ -69,6 +69,10 @@ type AccountDoc struct {
 	LeasedMicros int64               `bson:"leased_micros,omitempty"`
 	LeasedFree   int64               `bson:"leased_free,omitempty"`
 	HasLeases    bool                `bson:"has_leases,omitempty"`
+	// The dashboard's read-model bookkeeping (readmodel.Account).
+	ReadModels  int    `bson:"read_models,omitempty"`
+	UsageDays   string `bson:"usage_days,omitempty"`
+	PaymentsSeq int64  `bson:"payments_seq,omitempty"`
 }
 
 // LeaseDoc is one replica's lease counters (events.Lease).
@@ -94,7 +98,13 @@ func LeasesToDoc(m map[string]events.Lease) map[string]LeaseDoc {
 // ToAccount converts the document to the ledger's state.
 func (d AccountDoc) ToAccount() book.Account {
 	a := book.Account{ID: d.ID, Balance: money.Micros(d.BalanceMicros), Free: d.FreeRequestsLeft, Seq: d.Seq,
-		Opened: d.Opened, LowThreshold: money.Micros(d.LowBalanceMicros), CreatedAt: d.CreatedAt}
+		Opened: d.Opened, LowThreshold: money.Micros(d.LowBalanceMicros), CreatedAt: d.CreatedAt,
+		PaymentsSeq: d.PaymentsSeq, ReadModels: d.ReadModels}
+	// The ledger writes usage_days itself; a value it cannot read (never
+	// seen) is dropped and rebuilt by the next usage of each day.
+	if days, err := readmodel.ParseUsageDays(d.UsageDays); err == nil && len(days) > 0 {
+		a.UsageDays = days
+	}
 	if len(d.KeySpendMicros) > 0 {
 		a.KeySpend = make(map[string]money.Micros, len(d.KeySpendMicros))
 		for k, v := range d.KeySpendMicros {
@@ -492,6 +502,8 @@ func (db *DB) SaveAccounts(ctx context.Context, accounts []book.Account, default
 					{Key: "key_spend_micros", Value: spend}, {Key: "updated_at", Value: now.UTC()},
 					{Key: "leases", Value: leases}, {Key: "leased_micros", Value: int64(a.Leased)},
 					{Key: "leased_free", Value: a.LeasedFree}, {Key: "has_leases", Value: a.Leased > 0 || a.LeasedFree > 0},
+					{Key: "usage_days", Value: readmodel.FormatUsageDays(a.UsageDays)}, {Key: "payments_seq", Value: a.PaymentsSeq},
+					{Key: "read_models", Value: a.ReadModels},
 				}},
 				{Key: "$setOnInsert", Value: bson.D{
 					{Key: "created_at", Value: created.UTC()},

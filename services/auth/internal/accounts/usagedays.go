@@ -1,0 +1,245 @@
+package accounts
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/onekey-oss/onekey/api/readmodel"
+)
+
+// Reading an account's usage and payments from the ledger's read models
+// (api/readmodel/views.go): the account document names the usage_days
+// documents of its last days with the seq of each, so a day already read
+// with that seq is taken from memory and the others are read by _id. An
+// account the ledger has not yet given read models (an older ledger, or
+// before its start-up backfill) is read from the rollups and the journal,
+// as is any day older than the read models keep.
+
+// RollupsOf returns the account's rollups of the UTC days from..to
+// inclusive; a is its ledger document (LedgerAccount).
+func (s *Store) RollupsOf(ctx context.Context, a readmodel.Account, from, to time.Time) ([]readmodel.Rollup, error) {
+	if a.ReadModels < readmodel.ReadModelsVersion {
+		return s.scanRollups(ctx, a.ID, from, to)
+	}
+	kept := day(s.now()).AddDate(0, 0, -(readmodel.UsageDaysKept - 1))
+	var out []readmodel.Rollup
+	if from.Before(kept) {
+		end := kept.AddDate(0, 0, -1)
+		if to.Before(end) {
+			end = to
+		}
+		older, err := s.scanRollups(ctx, a.ID, from, end)
+		if err != nil {
+			return nil, err
+		}
+		out = older
+		from = kept
+	}
+	if to.Before(from) {
+		return out, nil
+	}
+	days, err := readmodel.ParseUsageDays(a.UsageDays)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", a.ID, err)
+	}
+	lo, hi := readmodel.Day(from), readmodel.Day(to)
+	var missing []dayRef
+	for d, seq := range days {
+		if d < lo || d > hi {
+			continue
+		}
+		id := readmodel.UsageDayID(a.ID, d)
+		if rs, ok := s.days.get(id, seq); ok {
+			out = append(out, rs...)
+			continue
+		}
+		missing = append(missing, dayRef{id: id, seq: seq})
+	}
+	read, err := s.readDays(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, read...), nil
+}
+
+type dayRef struct {
+	id  string
+	seq int64
+}
+
+// dayReaders is how many usage_days documents are read at once.
+const dayReaders = 4
+
+// readDays reads usage_days documents by _id, a few at a time, and caches
+// them under the seq the account named them with (a document read may be
+// newer: the next view then reads it again).
+func (s *Store) readDays(ctx context.Context, refs []dayRef) ([]readmodel.Rollup, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	results := make([][]readmodel.Rollup, len(refs))
+	errs := make([]error, len(refs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(dayReaders, len(refs)) {
+		wg.Go(func() {
+			for i := range next {
+				results[i], errs[i] = s.readDay(ctx, refs[i])
+			}
+		})
+	}
+	for i := range refs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []readmodel.Rollup
+	for _, rs := range results {
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+func (s *Store) readDay(ctx context.Context, ref dayRef) ([]readmodel.Rollup, error) {
+	var d readmodel.UsageDay
+	err := s.st.Collection(readmodel.CollUsageDays).FindOne(ctx, bson.D{{Key: "_id", Value: ref.id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		// Expired (the account's list is pruned when it next changes).
+		s.days.put(ref.id, ref.seq, nil)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read usage day %s: %w", ref.id, err)
+	}
+	gs, err := readmodel.DecodeDayGroups(d.Groups)
+	if err != nil {
+		return nil, fmt.Errorf("usage day %s: %w", ref.id, err)
+	}
+	rs := make([]readmodel.Rollup, len(gs))
+	for i, g := range gs {
+		rs[i] = g.Rollup(d.AccountID, d.Day)
+	}
+	s.days.put(ref.id, ref.seq, rs)
+	return rs, nil
+}
+
+// scanRollups reads the rollups collection (a scan on FerretDB; on MongoDB
+// the (account_id, day) index serves it).
+func (s *Store) scanRollups(ctx context.Context, accountID string, from, to time.Time) ([]readmodel.Rollup, error) {
+	filter := bson.D{
+		{Key: "account_id", Value: accountID},
+		{Key: "day", Value: bson.D{{Key: "$gte", Value: readmodel.Day(from)}, {Key: "$lte", Value: readmodel.Day(to)}}},
+	}
+	cur, err := s.st.Collection(readmodel.CollRollups).Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "batch", Value: 0}}))
+	if err != nil {
+		return nil, fmt.Errorf("read rollups: %w", err)
+	}
+	var out []readmodel.Rollup
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("read rollups: %w", err)
+	}
+	return out, nil
+}
+
+// PaymentsOf lists the money that reached the account, newest first (at
+// most MaxPayments); a is its ledger document.
+func (s *Store) PaymentsOf(ctx context.Context, a readmodel.Account) ([]Payment, error) {
+	if a.ReadModels < readmodel.ReadModelsVersion {
+		return s.scanPayments(ctx, a.ID)
+	}
+	out := []Payment{}
+	if a.PaymentsSeq == 0 {
+		return out, nil
+	}
+	var d readmodel.Payments
+	err := s.st.Collection(readmodel.CollPayments).FindOne(ctx, bson.D{{Key: "_id", Value: a.ID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read payments: %w", err)
+	}
+	ps, err := readmodel.DecodePayments(d.Entries)
+	if err != nil {
+		return nil, fmt.Errorf("read payments: %w", err)
+	}
+	for _, p := range ps[:min(len(ps), MaxPayments)] {
+		out = append(out, payment(p.ID, p.Time, p.CreditKind, p.Method, p.AmountMicros))
+	}
+	return out, nil
+}
+
+func day(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// dayCache keeps usage_days documents read, as rollups, under the seq the
+// account named them with. Safe for concurrent use; the least recently
+// used days are dropped past maxRows rollups in all.
+type dayCache struct {
+	mu      sync.Mutex
+	maxRows int
+	rows    int
+	order   *list.List // of *cachedDay, front = most recent
+	byID    map[string]*list.Element
+}
+
+type cachedDay struct {
+	id      string
+	seq     int64
+	rollups []readmodel.Rollup
+}
+
+// cachedDayRows bounds the day cache: about 200 bytes a rollup.
+const cachedDayRows = 200_000
+
+func newDayCache(maxRows int) *dayCache {
+	return &dayCache{maxRows: maxRows, order: list.New(), byID: map[string]*list.Element{}}
+}
+
+func (c *dayCache) get(id string, seq int64) ([]readmodel.Rollup, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	if !ok || e.Value.(*cachedDay).seq != seq {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*cachedDay).rollups, true
+}
+
+func (c *dayCache) put(id string, seq int64, rs []readmodel.Rollup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[id]; ok {
+		d := e.Value.(*cachedDay)
+		if seq < d.seq {
+			return // a slower reader of an older view
+		}
+		c.rows += len(rs) - len(d.rollups)
+		d.seq, d.rollups = seq, rs
+		c.order.MoveToFront(e)
+	} else {
+		c.byID[id] = c.order.PushFront(&cachedDay{id: id, seq: seq, rollups: rs})
+		c.rows += len(rs)
+	}
+	for c.rows > c.maxRows && c.order.Len() > 1 {
+		last := c.order.Back()
+		d := last.Value.(*cachedDay)
+		c.order.Remove(last)
+		delete(c.byID, d.id)
+		c.rows -= len(d.rollups)
+	}
+}
