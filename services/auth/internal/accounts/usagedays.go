@@ -75,40 +75,66 @@ type dayRef struct {
 	seq int64
 }
 
-// dayReaders is how many usage_days documents are read at once.
-const dayReaders = 4
+// fewDays is the most days read one by one; more are read in one query
+// ($in on _id: on MongoDB one index lookup, on FerretDB one pass over the
+// collection instead of one per day).
+const fewDays = 4
 
-// readDays reads usage_days documents by _id, a few at a time, and caches
-// them under the seq the account named them with (a document read may be
-// newer: the next view then reads it again).
+// readDays reads usage_days documents by _id and caches them under the
+// seq the account named them with (a document read may be newer than
+// that: the next view then reads it again).
 func (s *Store) readDays(ctx context.Context, refs []dayRef) ([]readmodel.Rollup, error) {
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	results := make([][]readmodel.Rollup, len(refs))
-	errs := make([]error, len(refs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(dayReaders, len(refs)) {
-		wg.Go(func() {
-			for i := range next {
-				results[i], errs[i] = s.readDay(ctx, refs[i])
+	if len(refs) <= fewDays {
+		var out []readmodel.Rollup
+		for _, r := range refs {
+			rs, err := s.readDay(ctx, r)
+			if err != nil {
+				return nil, err
 			}
-		})
+			out = append(out, rs...)
+		}
+		return out, nil
 	}
-	for i := range refs {
-		next <- i
+	seqs := make(map[string]int64, len(refs))
+	ids := make([]string, 0, len(refs))
+	for _, r := range refs {
+		seqs[r.id] = r.seq
+		ids = append(ids, r.id)
 	}
-	close(next)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	cur, err := s.st.Collection(readmodel.CollUsageDays).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("read %d usage days: %w", len(ids), err)
+	}
+	var docs []readmodel.UsageDay
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read %d usage days: %w", len(ids), err)
 	}
 	var out []readmodel.Rollup
-	for _, rs := range results {
+	for _, d := range docs {
+		rs, err := dayRollups(d)
+		if err != nil {
+			return nil, err
+		}
+		s.days.put(d.ID, seqs[d.ID], rs)
+		delete(seqs, d.ID)
 		out = append(out, rs...)
 	}
+	for id, seq := range seqs { // expired
+		s.days.put(id, seq, nil)
+	}
 	return out, nil
+}
+
+func dayRollups(d readmodel.UsageDay) ([]readmodel.Rollup, error) {
+	gs, err := readmodel.DecodeDayGroups(d.Groups)
+	if err != nil {
+		return nil, fmt.Errorf("usage day %s: %w", d.ID, err)
+	}
+	rs := make([]readmodel.Rollup, len(gs))
+	for i, g := range gs {
+		rs[i] = g.Rollup(d.AccountID, d.Day)
+	}
+	return rs, nil
 }
 
 func (s *Store) readDay(ctx context.Context, ref dayRef) ([]readmodel.Rollup, error) {
@@ -122,13 +148,9 @@ func (s *Store) readDay(ctx context.Context, ref dayRef) ([]readmodel.Rollup, er
 	if err != nil {
 		return nil, fmt.Errorf("read usage day %s: %w", ref.id, err)
 	}
-	gs, err := readmodel.DecodeDayGroups(d.Groups)
+	rs, err := dayRollups(d)
 	if err != nil {
-		return nil, fmt.Errorf("usage day %s: %w", ref.id, err)
-	}
-	rs := make([]readmodel.Rollup, len(gs))
-	for i, g := range gs {
-		rs[i] = g.Rollup(d.AccountID, d.Day)
+		return nil, err
 	}
 	s.days.put(ref.id, ref.seq, rs)
 	return rs, nil

@@ -3,6 +3,8 @@ package web
 import (
 	"container/list"
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 // document, its rollups of the last MaxUsageDays days and its payments.
 type ledgerView struct {
 	Account  readmodel.Account
-	Rollups  []readmodel.Rollup // days ≥ From
+	Rollups  []readmodel.Rollup // days ≥ From, sorted by day
 	From     time.Time
 	payments []accounts.Payment
 	paid     bool // payments loaded
@@ -93,6 +95,7 @@ func (p *Pages) ledger(ctx context.Context, accountID string, withPayments bool)
 		if err != nil {
 			return nil, err
 		}
+		slices.SortFunc(rs, func(a, b readmodel.Rollup) int { return strings.Compare(a.Day, b.Day) })
 		v = &ledgerView{Rollups: rs, From: from}
 	}
 	out := *v
@@ -108,26 +111,21 @@ func (p *Pages) ledger(ctx context.Context, accountID string, withPayments bool)
 	return &out, nil
 }
 
-// since returns the rollups of days ≥ from.
+// since returns the rollups of days ≥ from (shared: not to be changed).
 func (v *ledgerView) since(from time.Time) []readmodel.Rollup {
-	k := readmodel.Day(from)
-	out := make([]readmodel.Rollup, 0, len(v.Rollups))
-	for _, r := range v.Rollups {
-		if r.Day >= k {
-			out = append(out, r)
-		}
-	}
-	return out
+	return v.Rollups[v.first(readmodel.Day(from)):]
 }
 
-// between returns the rollups of days from..to.
+// between returns the rollups of days from..to (shared: not to be
+// changed).
 func (v *ledgerView) between(from, to time.Time) []readmodel.Rollup {
-	a, b := readmodel.Day(from), readmodel.Day(to)
-	var out []readmodel.Rollup
-	for _, r := range v.Rollups {
-		if r.Day >= a && r.Day <= b {
-			out = append(out, r)
-		}
-	}
-	return out
+	i, j := v.first(readmodel.Day(from)), v.first(readmodel.Day(to.AddDate(0, 0, 1)))
+	return v.Rollups[i:max(i, j)]
+}
+
+// first is the index of the first rollup of a day ≥ day (Rollups are
+// sorted by day).
+func (v *ledgerView) first(day string) int {
+	i, _ := slices.BinarySearchFunc(v.Rollups, day, func(r readmodel.Rollup, d string) int { return strings.Compare(r.Day, d) })
+	return i
 }
