@@ -68,10 +68,12 @@ type anthToolChoice struct {
 
 type anthThinking struct {
 	Type         string `json:"type"`
-	BudgetTokens int64  `json:"budget_tokens"`
+	BudgetTokens int64  `json:"budget_tokens,omitempty"`
+	Display      string `json:"display,omitempty"`
 }
 
 type anthOutput struct {
+	Effort string      `json:"effort,omitempty"`
 	Format *anthFormat `json:"format,omitempty"`
 }
 
@@ -84,8 +86,30 @@ type anthMetadata struct {
 	UserID string `json:"user_id"`
 }
 
-// thinkingBudget maps a reasoning effort to an extended thinking budget.
+// thinkingBudget maps a reasoning effort to an extended thinking budget,
+// for the models without adaptive thinking.
 var thinkingBudget = map[string]int64{"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32000}
+
+// adaptiveEffort maps a reasoning effort to output_config.effort, for the
+// models with adaptive thinking (Claude 4.6 and later; Opus 4.7 and later
+// accept no other thinking). xhigh is Opus 4.7's and later's; the 4.6
+// models get high.
+var adaptiveEffort = map[string]string{"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh"}
+
+// budgetThinkingModels are the upstream model id prefixes of the Claude
+// models that think with a budget (thinking.type "enabled") and have no
+// adaptive thinking: 4.5 and before.
+var budgetThinkingModels = []string{"claude-3", "claude-haiku-4", "claude-sonnet-4-5", "claude-sonnet-4-2", "claude-sonnet-4-0",
+	"claude-opus-4-5", "claude-opus-4-1", "claude-opus-4-2", "claude-opus-4-0"}
+
+func budgetThinking(upstreamModel string) bool {
+	for _, p := range budgetThinkingModels {
+		if strings.HasPrefix(upstreamModel, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // ToAnthropic translates a parsed request into a Messages API body.
 func ToAnthropic(r *Request, opt Options) ([]byte, *Translation, error) {
@@ -169,25 +193,17 @@ func ToAnthropic(r *Request, opt Options) ([]byte, *Translation, error) {
 			out.ToolChoice.DisableParallelToolUse = true
 		}
 	}
-	switch e := r.effort(); e {
-	case "", "none":
-	default:
-		budget, ok := thinkingBudget[e]
-		if !ok {
-			return nil, nil, invalid("reasoning.effort", "`reasoning.effort` %q is not one of none, minimal, low, medium, high, xhigh.", e)
-		}
-		// Anthropic wants 1024 ≤ budget < max_tokens.
-		budget = min(budget, out.MaxTokens-1)
-		if budget < 1024 {
-			return nil, nil, invalid("max_output_tokens", "Reasoning on Anthropic models needs `max_output_tokens` above 1024 (the least thinking budget); it is %d.", out.MaxTokens)
-		}
-		out.Thinking = &anthThinking{Type: "enabled", BudgetTokens: budget}
+	if err := anthThinkingFor(r, &out); err != nil {
+		return nil, nil, err
 	}
 	if f := r.jsonFormat(); f != nil {
 		if f.Type != "json_schema" {
 			return nil, nil, refuse("text.format.type", "`text.format.type` \"json_object\" is not supported for Anthropic models; use \"json_schema\" with a schema.")
 		}
-		out.OutputConfig = &anthOutput{Format: &anthFormat{Type: "json_schema", Schema: f.Schema}}
+		if out.OutputConfig == nil {
+			out.OutputConfig = &anthOutput{}
+		}
+		out.OutputConfig.Format = &anthFormat{Type: "json_schema", Schema: f.Schema}
 	}
 	if id := firstNonEmpty(r.SafetyIdentifier, r.User); id != "" {
 		out.Metadata = &anthMetadata{UserID: id}
@@ -197,6 +213,39 @@ func ToAnthropic(r *Request, opt Options) ([]byte, *Translation, error) {
 		return nil, nil, fmt.Errorf("encode messages request: %w", err)
 	}
 	return body, t, nil
+}
+
+// anthThinkingFor sets the thinking of reasoning.effort: adaptive thinking
+// with output_config.effort on the models that have it, a thinking budget
+// below max_tokens on the older ones. A summary asked for shows the
+// thinking (display "summarized").
+func anthThinkingFor(r *Request, out *anthRequest) error {
+	e := r.effort()
+	if e == "" || e == "none" {
+		return nil
+	}
+	if _, ok := thinkingBudget[e]; !ok {
+		return invalid("reasoning.effort", "`reasoning.effort` %q is not one of none, minimal, low, medium, high, xhigh.", e)
+	}
+	if budgetThinking(out.Model) {
+		// Anthropic wants 1024 ≤ budget < max_tokens.
+		budget := min(thinkingBudget[e], out.MaxTokens-1)
+		if budget < 1024 {
+			return invalid("max_output_tokens", "Reasoning on this Anthropic model needs `max_output_tokens` above 1024 (the least thinking budget); it is %d.", out.MaxTokens)
+		}
+		out.Thinking = &anthThinking{Type: "enabled", BudgetTokens: budget}
+		return nil
+	}
+	effort := adaptiveEffort[e]
+	if effort == "xhigh" && strings.Contains(out.Model, "-4-6") {
+		effort = "high"
+	}
+	out.Thinking = &anthThinking{Type: "adaptive"}
+	if r.Reasoning.Summary != nil && *r.Reasoning.Summary != "" {
+		out.Thinking.Display = "summarized"
+	}
+	out.OutputConfig = &anthOutput{Effort: effort}
+	return nil
 }
 
 func firstNonEmpty(ps ...*string) string {

@@ -78,6 +78,25 @@ var dialects = []dialect{
 	{"gemini", "Gemini", responses.ToChat},
 }
 
+func TestTranslate_ReasoningIsABudgetOnClaude45AndAdaptiveAfter(t *testing.T) {
+	r, err := responses.Parse(read(t, "requests/structured.json"), "Anthropic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ model, golden string }{
+		{"claude-sonnet-4-5-20250929", "anthropic_structured_budget.request.json"},
+		{"claude-opus-4-6", "anthropic_structured_opus46.request.json"},
+	} {
+		opt := options()
+		opt.UpstreamModel = c.model
+		body, _, err := responses.ToAnthropic(r, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, c.golden, body)
+	}
+}
+
 func TestTranslate_RequestsBecomeTheUpstreamsDocumentedBodies(t *testing.T) {
 	for _, d := range dialects {
 		for _, name := range []string{"text", "tool_call", "tool_result", "tool_result_chat", "image", "structured"} {
