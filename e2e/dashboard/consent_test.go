@@ -273,3 +273,95 @@ func cspOf(t *testing.T, u, cookie string) string {
 	resp.Body.Close()
 	return resp.Header.Get("Content-Security-Policy")
 }
+
+// fakeCookiebot stands in for consent.cookiebot.com: its uc.js keeps the
+// visitor's choice in the CookieConsent cookie in Cookiebot's format, shows
+// a dialog ("Allow all", "Deny") when there is none or when renew() is
+// called, and fires Cookiebot's CookiebotOnAccept / CookiebotOnDecline
+// events, as its documented JavaScript API does.
+const fakeCookiebotScript = `(function () {
+  function stored() { var m = document.cookie.match(/(?:^|; )CookieConsent=([^;]*)/); return m ? decodeURIComponent(m[1]) : null; }
+  var dialog = null;
+  var cb = window.Cookiebot = { consent: { necessary: true, statistics: false }, renew: show };
+  function decide(stats) {
+    var v = "{stamp:'e2e',necessary:true,preferences:false,statistics:" + stats + ",marketing:false,method:'explicit',ver:1}";
+    document.cookie = "CookieConsent=" + encodeURIComponent(v) + "; path=/; max-age=31536000";
+    cb.consent.statistics = stats;
+    if (dialog) { dialog.remove(); dialog = null; }
+    window.dispatchEvent(new Event(stats ? "CookiebotOnAccept" : "CookiebotOnDecline"));
+  }
+  function button(id, text, stats) {
+    var b = document.createElement("button"); b.type = "button"; b.id = id; b.textContent = text;
+    b.addEventListener("click", function () { decide(stats); }); return b;
+  }
+  function show() {
+    if (dialog) return;
+    dialog = document.createElement("div"); dialog.id = "CybotCookiebotDialog"; dialog.setAttribute("role", "dialog"); dialog.setAttribute("aria-label", "Cookie consent (Cookiebot)");
+    dialog.appendChild(button("CybotCookiebotDialogBodyLevelButtonLevelOptinAllowAll", "Allow all", true));
+    dialog.appendChild(button("CybotCookiebotDialogBodyButtonDecline", "Deny", false));
+    document.body.appendChild(dialog);
+  }
+  var v = stored();
+  if (v === null) { document.readyState === "loading" ? document.addEventListener("DOMContentLoaded", show) : show(); }
+  else cb.consent.statistics = v.indexOf("statistics:true") >= 0;
+})();
+`
+
+func TestConsent_CookiebotBannerIsTheOnlyThirdPartyBeforeConsentAndDecidesTheTag(t *testing.T) {
+	t.Parallel()
+	tags := startFakeTagManager(t)
+	var cbRequests sync.Map
+	cookiebot := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cbRequests.Store(r.URL.Path, true)
+		if r.URL.Path != "/uc.js" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		fmt.Fprint(w, fakeCookiebotScript)
+	}))
+	t.Cleanup(cookiebot.Close)
+	s := newStack(t, stackOptions{Analytics: auth.AnalyticsConfig{GTMID: "GTM-E2ETEST", TagURL: tags.Origin(),
+		CookiebotID: "00000000-0000-4000-8000-000000000000", CookiebotURL: cookiebot.URL}})
+	p := visitor(t).NewPage()
+	p.AllowOrigin(cookiebot.URL) // Cookiebot's script, before any consent
+
+	p.Visit("cookiebot-dialog", s.AuthURL+"/sign-in")
+	p.WaitVisible("#CybotCookiebotDialog")
+	if _, ok := cbRequests.Load("/uc.js"); !ok {
+		t.Fatal("Cookiebot's uc.js was not loaded")
+	}
+	if p.Has(tid("consent-banner")) {
+		t.Error("with Cookiebot the first-party banner is shown too")
+	}
+	if n := len(tags.Requests()); n != 0 || tagScripts(p, tags.Origin()) != 0 {
+		t.Fatalf("before consent: %d requests to the tag manager", n)
+	}
+	if csp := cspOf(t, s.AuthURL+"/sign-in", ""); !strings.Contains(csp, cookiebot.URL) || strings.Contains(csp, tags.Origin()) {
+		t.Fatalf("before consent the CSP is %q: want Cookiebot's origin and not the tag manager's", csp)
+	}
+
+	// "Allow all": the page reloads with the tag.
+	p.AllowOrigin(tags.Origin())
+	p.ClickToLoad("cookiebot-accepted", "#CybotCookiebotDialogBodyLevelButtonLevelOptinAllowAll")
+	waitFor(t, "the tag after Cookiebot's consent", browser.Timeout, func() bool { return len(gaCookies(p)) == 2 })
+
+	// "Cookie settings" reopens Cookiebot's dialog; "Deny" withdraws.
+	p.Click(tid("cookie-settings"))
+	p.WaitVisible("#CybotCookiebotDialog")
+	p.ClickToLoad("cookiebot-withdrawn", "#CybotCookiebotDialogBodyButtonDecline")
+	p.ForbidOrigin(tags.Origin())
+	if c := gaCookies(p); len(c) != 0 {
+		t.Fatalf("after withdrawing in Cookiebot, analytics cookies remain: %v", c)
+	}
+	before := len(tags.Requests())
+	for _, path := range []string{"/privacy", "/under-the-hood", "/sign-in"} {
+		p.Visit("cookiebot-declined"+strings.ReplaceAll(path, "/", "-"), s.AuthURL+path)
+		if n := tagScripts(p, tags.Origin()); n != 0 {
+			t.Errorf("%s after withdrawing: %d tag scripts", path, n)
+		}
+	}
+	if got := tags.Requests()[before:]; len(got) != 0 {
+		t.Errorf("after withdrawing in Cookiebot the tag manager got %v", got)
+	}
+}

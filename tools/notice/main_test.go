@@ -77,7 +77,10 @@ func TestNotice_RunTwiceAndKilledHalfWayMailsEveryUserExactlyOnce(t *testing.T) 
 	}
 
 	nt, err := notifier.New(notifier.Config{ResendAPIKey: resendtest.APIKey, ResendBaseURL: rs.URL(), From: "onekey <noreply@onekey.test>",
-		SiteURL: "https://onekey.test", NoticeInterval: time.Millisecond, RetryBackoff: 50 * time.Millisecond}, notifier.Deps{Bus: b, Store: st})
+		SiteURL: "https://onekey.test", NoticeInterval: time.Millisecond, RetryBackoff: 50 * time.Millisecond,
+		// Resend fails the first sends (below): a notice is retried until
+		// it goes, never dead-lettered after MaxDeliveries.
+		SendAttempts: 1, MaxDeliveries: 1}, notifier.Deps{Bus: b, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +94,7 @@ func TestNotice_RunTwiceAndKilledHalfWayMailsEveryUserExactlyOnce(t *testing.T) 
 		}
 	})
 
+	rs.FailNext(3, 503)
 	body := filepath.Join(t.TempDir(), "notice.txt")
 	if err := os.WriteFile(body, []byte("Hello,\n\nFrom 1 January 2027 usage metadata is kept 60 days.\n"), 0o600); err != nil {
 		t.Fatal(err)

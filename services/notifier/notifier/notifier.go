@@ -204,8 +204,14 @@ func (s *Service) Run(ctx context.Context) error {
 	run(events.ConsumerNotifierMail, func(ctx context.Context) error {
 		return s.bus.Consume(ctx, events.ConsumerNotifierMail, s.handleMail, mailOpts)
 	})
+	// A notice that fails for a passing reason (Resend down or limiting)
+	// is retried until it goes, never dead-lettered: the send stalls and
+	// resumes, and the stream keeps it for 14 days. Only one that can never
+	// be sent (ErrPermanent) becomes a dead letter (ids only).
+	noticeOpts := opts
+	noticeOpts.MaxAttempts = math.MaxInt32
 	run(events.ConsumerNotifierNotices, func(ctx context.Context) error {
-		return s.bus.Consume(ctx, events.ConsumerNotifierNotices, s.handleNotice, opts)
+		return s.bus.Consume(ctx, events.ConsumerNotifierNotices, s.handleNotice, noticeOpts)
 	})
 	run("sweeper", s.sweeper.Run)
 	s.ready.Store(true)
