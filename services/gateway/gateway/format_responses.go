@@ -104,6 +104,10 @@ type responsesNative struct {
 	forceNoStore bool
 }
 
+// whole: a stored response's id is bound before it reaches the client,
+// however long the answer (up to maxWholeAnswer).
+func (x *responsesNative) whole() bool { return x.storing }
+
 func (x *responsesNative) dialect() dialect { return openAIDialect{} }
 
 func (x *responsesNative) path(*http.Request) string { return "/responses" }

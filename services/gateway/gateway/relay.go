@@ -108,8 +108,9 @@ func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, res
 	defer readBufs.Put(bp)
 	buf := *bp
 	var doc []byte
-	// A translated answer is kept whole however long (up to
-	// maxWholeAnswer): its bytes are not the client's format.
+	// Some answers are kept whole however long (up to maxWholeAnswer): a
+	// translated one (its bytes are not the client's format), a stored
+	// response (bound before its id reaches the client).
 	limit, whole := captureLimit, false
 	if wa, ok := x.(wholeAnswer); ok && wa.whole() {
 		limit, whole = maxWholeAnswer, true
@@ -127,7 +128,7 @@ func (s *Service) relayBody(w http.ResponseWriter, x exchange, bill *biller, res
 				res.aborted = true
 				_, _ = io.Copy(io.Discard, touchReader{resp.Body, idle})
 				writeError(w, shapeOpenAI, &apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_error",
-					message: "The upstream's answer is too long to translate. The request was processed and is billed an estimate."})
+					message: "The upstream's answer is longer than this gateway keeps whole (64 MiB). The request was processed and is billed an estimate."})
 				return
 			}
 			if len(doc) > limit {

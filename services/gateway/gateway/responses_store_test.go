@@ -54,10 +54,16 @@ func TestResponses_AStoredResponseIsFetchedDeletedAndContinuedByItsOwnAccountOnl
 			for s.Next() {
 			}
 			wantAPIError(t, s.Err(), 404, "previous_response_id", id)
-			// Its owner: fetched, continued.
+			_, err = other.Responses.InputItems.List(ctx, id, responses.InputItemListParams{})
+			wantAPIError(t, err, 404, "", id)
+			// Its owner: fetched, its input listed, continued.
 			got, err := owner.Responses.Get(ctx, id, responses.ResponseGetParams{})
 			if err != nil || got.ID != id {
 				t.Fatalf("owner's GET: %v", err)
+			}
+			items, err := owner.Responses.InputItems.List(ctx, id, responses.InputItemListParams{})
+			if err != nil || len(items.Data) != 1 {
+				t.Fatalf("owner's input items: %v", err)
 			}
 			var raw *http.Response
 			cont, err := owner.Responses.New(ctx, responses.ResponseNewParams{Model: model, Input: hello, PreviousResponseID: param.NewOpt(id)}, option.WithResponseInto(&raw))
@@ -66,6 +72,24 @@ func TestResponses_AStoredResponseIsFetchedDeletedAndContinuedByItsOwnAccountOnl
 			}
 			if ev := h.waitUsage(raw.Header.Get("X-Request-Id")); ev.CostMicros <= 0 || ev.AccountID != h.accountID {
 				t.Errorf("continuation billed %+v", ev)
+			}
+			// A streamed response is bound by the time its id reaches the
+			// client.
+			s = owner.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: model, Input: hello})
+			var streamedID string
+			for s.Next() {
+				if ev := s.Current(); ev.Type == "response.created" && streamedID == "" {
+					streamedID = ev.Response.ID
+					if _, err := other.Responses.Get(ctx, streamedID, responses.ResponseGetParams{}); err == nil {
+						t.Errorf("another account fetched a streamed response")
+					}
+					if _, err := owner.Responses.Get(ctx, streamedID, responses.ResponseGetParams{}); err != nil {
+						t.Errorf("the owner cannot fetch a streamed response while it streams: %v", err)
+					}
+				}
+			}
+			if s.Err() != nil || streamedID == "" {
+				t.Fatalf("stream: %v", s.Err())
 			}
 			// Deleted by its owner, then gone for the owner too.
 			if err := owner.Responses.Delete(ctx, id); err != nil {

@@ -57,6 +57,10 @@ func responsesFake(p catalog.Provider) func(http.ResponseWriter, *http.Request, 
 				id := filepath.Base(r.URL.Path)
 				fmt.Fprintf(w, `{"id":%q,"object":"response","deleted":true}`, id)
 				return true
+			case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/input_items"):
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"object":"list","data":[{"id":"msg_abc123","type":"message","role":"user","status":"completed","content":[{"type":"input_text","text":"Hello"}]}],"first_id":"msg_abc123","last_id":"msg_abc123","has_more":false}`))
+				return true
 			case r.Method == http.MethodGet:
 				raw, _ := os.ReadFile(dir + "responses_text.json")
 				w.Header().Set("Content-Type", "application/json")
