@@ -19,9 +19,33 @@ type composeService struct {
 	Build *struct {
 		Args map[string]string `json:"args"`
 	} `json:"build"`
-	Environment json.RawMessage `json:"environment"`
-	EnvFile     json.RawMessage `json:"env_file"`
-	Volumes     []string        `json:"volumes"`
+	Environment json.RawMessage   `json:"environment"`
+	EnvFile     json.RawMessage   `json:"env_file"`
+	Volumes     []string          `json:"volumes"`
+	Secrets     []json.RawMessage `json:"secrets"`
+}
+
+// secretPaths are where compose mounts the service's secrets: a name, or
+// {source, target}, at /run/secrets/<target> (or the absolute target).
+func (s composeService) secretPaths() []string {
+	var out []string
+	for _, raw := range s.Secrets {
+		var name string
+		var long struct{ Source, Target string }
+		switch {
+		case json.Unmarshal(raw, &name) == nil:
+		case json.Unmarshal(raw, &long) == nil:
+			name = long.Source
+			if long.Target != "" {
+				name = long.Target
+			}
+		}
+		if !strings.HasPrefix(name, "/") {
+			name = "/run/secrets/" + name
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // interpolation is compose's ${NAME}, ${NAME:-default}, ${NAME-default},
@@ -110,6 +134,9 @@ func TestCompose_EveryVariableSetIsReadAndEveryRequiredOneIsSet(t *testing.T) {
 			e.problems = append(e.problems, "env_file sets variables nobody can check (and gives every service every secret): name each in environment")
 		}
 		checkEnv(t, "compose service "+name, e, scans.of(prog), specs[svc])
+		checkSecretFiles(t, "compose service "+name, e, scans.of(prog), func(p string) (string, bool) {
+			return p, contains(s.secretPaths(), p)
+		})
 		if svc == "gateway" {
 			dir, _ := e.get("GATEWAY_OUTBOX_DIR")
 			onVolume := false

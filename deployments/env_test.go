@@ -134,6 +134,43 @@ func checkEnv(t *testing.T, where string, e env, reads envNames, sp spec) {
 	}
 }
 
+// secretFiles are the variables naming a file that holds a secret (a NATS
+// user's credentials): a program that reads one must get it set, to a file
+// of a Secret mounted into its container.
+func secretFiles() []string { return []string{"NATS_CREDS_FILE"} }
+
+func checkSecretFiles(t *testing.T, where string, e env, reads envNames, mounted func(path string) (string, bool)) {
+	t.Helper()
+	for _, name := range secretFiles() {
+		if !reads.reads(name) {
+			continue
+		}
+		v, ok := e.get(name)
+		if !ok || v.value == "" {
+			t.Errorf("%s: %s is not set: the program would reach the bus with no user of its own", where, name)
+			continue
+		}
+		if _, ok := mounted(v.value); !ok {
+			t.Errorf("%s: %s=%s is not a file of a mounted Secret", where, name, v.value)
+		}
+	}
+}
+
+// mountedSecret finds the Secret volume that file p of container c is on.
+func mountedSecret(w workload, c container, p string) (string, bool) {
+	for _, m := range c.VolumeMounts {
+		if !strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			continue
+		}
+		for _, v := range w.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil {
+				return v.Secret.SecretName, true
+			}
+		}
+	}
+	return "", false
+}
+
 // sourceScans scans each program once per test binary.
 type sourceScans struct {
 	t    *testing.T
@@ -174,7 +211,9 @@ func TestManifests_EveryVariableSetIsReadAndEveryRequiredOneIsSet(t *testing.T) 
 						continue
 					}
 					deployed[path.Base(prog)] = true
-					checkEnv(t, where, containerEnv(c, cms), scans.of(prog), specs[path.Base(prog)])
+					e := containerEnv(c, cms)
+					checkEnv(t, where, e, scans.of(prog), specs[path.Base(prog)])
+					checkSecretFiles(t, where, e, scans.of(prog), func(p string) (string, bool) { return mountedSecret(w, c, p) })
 				}
 			}
 			var missing []string

@@ -285,17 +285,27 @@ func (r rendered) services(t *testing.T) map[string]service {
 }
 
 // imageProgram maps a container image to the program it runs, as a folder
-// of the repository: ghcr.io/onekey-oss/onekey-<name> is services/<name>.
+// of the repository: ghcr.io/onekey-oss/onekey-<name> is services/<name>,
+// or tools/<name> for a tool (a job's).
 func imageProgram(image string) (string, bool) {
 	name := image[strings.LastIndex(image, "/")+1:]
 	if i := strings.IndexAny(name, ":@"); i >= 0 {
 		name = name[:i]
 	}
-	svc, ok := strings.CutPrefix(name, "onekey-")
+	prog, ok := strings.CutPrefix(name, "onekey-")
 	if !ok {
 		return "", false
 	}
-	return "services/" + svc, true
+	root, err := findRoot()
+	if err != nil {
+		return "", false
+	}
+	for _, dir := range []string{"services/" + prog, "tools/" + prog} {
+		if _, err := os.Stat(filepath.Join(root, dir)); err == nil {
+			return dir, true
+		}
+	}
+	return "", false
 }
 
 // containerPort resolves a probe's or Service's port (a number or the
