@@ -27,7 +27,7 @@ import (
 // could have made in the last generationRecent is asked about again, with
 // a growing pause, for up to generationWait before it is a 404.
 const (
-	generationWait       = 2 * time.Second
+	generationWait       = 5 * time.Second
 	generationRecent     = time.Hour
 	generationAskTimeout = 3 * time.Second
 	// requestIDPrefix is newRequestID's.
