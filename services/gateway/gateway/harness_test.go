@@ -353,8 +353,6 @@ func (h *harness) putKey(key string, v events.APIKeyV1) {
 	}
 }
 
-var balanceSeq sync.Map
-
 // setBalance writes KV balances as the ledger would.
 func (h *harness) setBalance(accountID string, bal money.Micros, free int64, keySpend ...map[string]money.Micros) {
 	h.t.Helper()

@@ -46,8 +46,7 @@ type idleWatch struct {
 
 func watchIdle(period time.Duration, cancel context.CancelFunc) *idleWatch {
 	w := &idleWatch{}
-	var check func()
-	check = func() {
+	check := func() {
 		if p := w.progress.Load(); p != w.seen {
 			w.seen = p
 			w.t.Reset(period)

@@ -95,9 +95,6 @@ func (c *Config) defaults() {
 	}
 }
 
-// freeAsk is how many free requests one lease request asks for.
-const freeAsk = 4
-
 // shortBackoff: after the ledger granted less than asked, the account's
 // requests do not ask again for this long (or until its balance changes),
 // so a spent account costs no bus round trip per request.
