@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"strings"
 
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/services/gateway/internal/usage"
@@ -13,18 +13,17 @@ import (
 // Responses → chat completions (Gemini's OpenAI-compatible endpoint).
 
 type chatRequest struct {
-	Model             string          `json:"model"`
-	Messages          []chatMessage   `json:"messages"`
-	Tools             []chatTool      `json:"tools,omitempty"`
-	ToolChoice        any             `json:"tool_choice,omitempty"`
-	ParallelToolCalls *bool           `json:"parallel_tool_calls,omitempty"`
-	MaxTokens         int64           `json:"max_tokens,omitempty"`
-	Temperature       *float64        `json:"temperature,omitempty"`
-	TopP              *float64        `json:"top_p,omitempty"`
-	ReasoningEffort   string          `json:"reasoning_effort,omitempty"`
-	ResponseFormat    *chatFormat     `json:"response_format,omitempty"`
-	Stream            bool            `json:"stream,omitempty"`
-	StreamOptions     *chatStreamOpts `json:"stream_options,omitempty"`
+	Model           string          `json:"model"`
+	Messages        []chatMessage   `json:"messages"`
+	Tools           []chatTool      `json:"tools,omitempty"`
+	ToolChoice      any             `json:"tool_choice,omitempty"`
+	MaxTokens       int64           `json:"max_tokens,omitempty"`
+	Temperature     *float64        `json:"temperature,omitempty"`
+	TopP            *float64        `json:"top_p,omitempty"`
+	ReasoningEffort string          `json:"reasoning_effort,omitempty"`
+	ResponseFormat  *chatFormat     `json:"response_format,omitempty"`
+	Stream          bool            `json:"stream,omitempty"`
+	StreamOptions   *chatStreamOpts `json:"stream_options,omitempty"`
 }
 
 type chatStreamOpts struct {
@@ -56,6 +55,39 @@ type chatToolCall struct {
 		Name      string `json:"name"`
 		Arguments string `json:"arguments"`
 	} `json:"function"`
+	ExtraContent *extraContent `json:"extra_content,omitempty"`
+}
+
+// extraContent is where Gemini's OpenAI-compatible endpoint puts a tool
+// call's thought signature, which Gemini 3 wants back with the call.
+type extraContent struct {
+	Google struct {
+		ThoughtSignature string `json:"thought_signature,omitempty"`
+	} `json:"google"`
+}
+
+// signatureSep joins a Gemini tool call's id and its thought signature in
+// the call_id the client gets: clients send call_ids back as they got them,
+// so the signature comes back with its call, and the gateway keeps nothing.
+const signatureSep = "|ts:"
+
+// joinCallID is the call_id of a Gemini tool call.
+func joinCallID(id string, x *extraContent) string {
+	if x == nil || x.Google.ThoughtSignature == "" {
+		return id
+	}
+	return id + signatureSep + x.Google.ThoughtSignature
+}
+
+// splitCallID undoes joinCallID.
+func splitCallID(callID string) (string, *extraContent) {
+	id, sig, ok := strings.Cut(callID, signatureSep)
+	if !ok || sig == "" {
+		return callID, nil
+	}
+	x := &extraContent{}
+	x.Google.ThoughtSignature = sig
+	return id, x
 }
 
 type chatTool struct {
@@ -87,10 +119,8 @@ var chatEfforts = map[string]bool{"none": true, "minimal": true, "low": true, "m
 func ToChat(r *Request, opt Options) ([]byte, *Translation, error) {
 	t := &Translation{req: r, opt: opt}
 	out := chatRequest{Model: opt.UpstreamModel, Temperature: r.Temperature, TopP: r.TopP, Stream: r.Stream}
-	if r.ParallelToolCalls != nil && !*r.ParallelToolCalls && len(r.Tools) > 0 {
-		// Sent only when it changes the default.
-		out.ParallelToolCalls = r.ParallelToolCalls
-	}
+	// parallel_tool_calls is not sent: Gemini's endpoint refuses it (the
+	// README says so).
 	out.MaxTokens = opt.MaxOutputTokens
 	if out.MaxTokens <= 0 && r.MaxOutputTokens != nil {
 		out.MaxTokens = *r.MaxOutputTokens
@@ -163,7 +193,8 @@ func chatMessages(tn turn) ([]chatMessage, error) {
 				}
 				text += c.text
 			}
-			out = append(out, chatMessage{Role: "tool", ToolCallID: p.callID, Content: text})
+			id, _ := splitCallID(p.callID)
+			out = append(out, chatMessage{Role: "tool", ToolCallID: id, Content: text})
 		}
 		return out, nil
 	case "assistant":
@@ -175,7 +206,8 @@ func chatMessages(tn turn) ([]chatMessage, error) {
 				text += p.text
 			case "call":
 				var c chatToolCall
-				c.ID, c.Type = p.callID, "function"
+				c.ID, c.ExtraContent = splitCallID(p.callID)
+				c.Type = "function"
 				c.Function.Name, c.Function.Arguments = p.name, p.args
 				if c.Function.Arguments == "" {
 					c.Function.Arguments = "{}"
@@ -282,7 +314,7 @@ func (t *Translation) FromChat(body []byte) ([]byte, error) {
 			b.closeText(it)
 		}
 		for _, tc := range c.Message.ToolCalls {
-			ci := b.openCall(tc.ID, tc.Function.Name)
+			ci := b.openCall(joinCallID(tc.ID, tc.ExtraContent), tc.Function.Name)
 			b.argsDelta(ci, tc.Function.Arguments)
 			b.closeCall(ci)
 		}
@@ -297,7 +329,12 @@ type ChatStream struct {
 	b       *builder
 	text    *textItem
 	refusal *textItem
-	calls   map[int]*callItem
+	// The open function calls: in order, by their index, the last one,
+	// and each one's id as the upstream sent it.
+	order   []*callItem
+	byIndex map[int]*callItem
+	last    *callItem
+	rawID   map[*callItem]string
 	finish  string
 	usage   *usage.OpenAI
 	ended   bool
@@ -305,7 +342,7 @@ type ChatStream struct {
 
 // NewChatStream starts the translation of a stream.
 func (t *Translation) NewChatStream() *ChatStream {
-	return &ChatStream{t: t, b: newBuilder(t), calls: map[int]*callItem{}}
+	return &ChatStream{t: t, b: newBuilder(t), byIndex: map[int]*callItem{}, rawID: map[*callItem]string{}}
 }
 
 type chatChunk struct {
@@ -314,9 +351,11 @@ type chatChunk struct {
 			Content   *string `json:"content"`
 			Refusal   *string `json:"refusal"`
 			ToolCalls []struct {
-				Index    int    `json:"index"`
-				ID       string `json:"id"`
-				Function struct {
+				Index *int   `json:"index"`
+				ID    string `json:"id"`
+				// ExtraContent carries Gemini's thought signature.
+				ExtraContent *extraContent `json:"extra_content"`
+				Function     struct {
 					Name      string `json:"name"`
 					Arguments string `json:"arguments"`
 				} `json:"function"`
@@ -362,12 +401,27 @@ func (s *ChatStream) Event(data []byte) []byte {
 			b.textDelta(s.refusal, *d)
 		}
 		for _, tc := range c.Delta.ToolCalls {
-			ci := s.calls[tc.Index]
+			// A call's deltas share its index; Gemini may send whole calls
+			// without one: then a new id is a new call.
+			var ci *callItem
+			if tc.Index != nil {
+				ci = s.byIndex[*tc.Index]
+			} else {
+				ci = s.last
+			}
+			if ci != nil && tc.ID != "" && s.rawID[ci] != tc.ID {
+				ci = nil
+			}
 			if ci == nil {
 				s.closeText()
-				ci = b.openCall(tc.ID, tc.Function.Name)
-				s.calls[tc.Index] = ci
+				ci = b.openCall(joinCallID(tc.ID, tc.ExtraContent), tc.Function.Name)
+				s.rawID[ci] = tc.ID
+				s.order = append(s.order, ci)
+				if tc.Index != nil {
+					s.byIndex[*tc.Index] = ci
+				}
 			}
+			s.last = ci
 			b.argsDelta(ci, tc.Function.Arguments)
 		}
 		if c.FinishReason != nil && *c.FinishReason != "" {
@@ -390,15 +444,11 @@ func (s *ChatStream) closeText() {
 
 func (s *ChatStream) closeAll() {
 	s.closeText()
-	idx := make([]int, 0, len(s.calls))
-	for i := range s.calls {
-		idx = append(idx, i)
+	for _, c := range s.order {
+		s.b.closeCall(c)
 	}
-	sort.Ints(idx)
-	for _, i := range idx {
-		s.b.closeCall(s.calls[i])
-	}
-	s.calls = map[int]*callItem{}
+	s.order, s.last = nil, nil
+	clear(s.byIndex)
 }
 
 func (s *ChatStream) complete() {

@@ -371,3 +371,65 @@ func TestParse_WhatCannotBeTranslatedIsRefusedByName(t *testing.T) {
 		}
 	})
 }
+
+// Gemini 3 wants each tool call's thought signature back with the call; its
+// OpenAI-compatible endpoint sends whole calls in one chunk, possibly
+// without an index.
+func TestTranslate_GeminiThoughtSignaturesComeBackWithTheirCalls(t *testing.T) {
+	r, err := responses.Parse(read(t, "requests/tool_call.json"), "Gemini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, streamed := range []bool{false, true} {
+		_, tr, err := responses.ToChat(r, options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls []oresponses.ResponseOutputItemUnion
+		if streamed {
+			out := translateStream(read(t, "upstream/gemini/tool_use_signed.sse"), tr.NewChatStream())
+			stream := ssestream.NewStream[oresponses.ResponseStreamEventUnion](decodeSSE(t, out), nil)
+			for stream.Next() {
+				if ev := stream.Current(); ev.Type == "response.completed" {
+					calls = ev.Response.Output
+				}
+			}
+		} else {
+			out, err := tr.FromChat(read(t, "upstream/gemini/tool_use_signed.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls = parseResponse(t, out).Output
+		}
+		if len(calls) != 2 || calls[0].CallID == calls[1].CallID || !strings.Contains(calls[1].Arguments.OfString, "Rome") {
+			t.Fatalf("streamed %v: calls %+v", streamed, calls)
+		}
+		// The client sends the calls and their outputs back.
+		var input []map[string]any
+		input = append(input, map[string]any{"role": "user", "content": "Weather in Paris and Rome?"})
+		for _, c := range calls {
+			input = append(input, map[string]any{"type": "function_call", "call_id": c.CallID, "name": c.Name, "arguments": c.Arguments.OfString})
+		}
+		for _, c := range calls {
+			input = append(input, map[string]any{"type": "function_call_output", "call_id": c.CallID, "output": "18"})
+		}
+		body, _ := json.Marshal(map[string]any{"model": "m", "input": input})
+		next, err := responses.Parse(body, "Gemini")
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, _, err := responses.ToChat(next, options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			`{"id":"function-call-1111","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Paris, France\",\"unit\":\"celsius\"}"},"extra_content":{"google":{"thought_signature":"CiQBcsjafE0k1x9Qh3Lx/8uY2Q=="}}}`,
+			`{"id":"function-call-2222","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Rome, Italy\",\"unit\":\"celsius\"}"}}`,
+			`"tool_call_id":"function-call-1111"`, `"tool_call_id":"function-call-2222"`,
+		} {
+			if !strings.Contains(string(up), want) {
+				t.Errorf("streamed %v: the upstream request lacks %s:\n%s", streamed, want, up)
+			}
+		}
+	}
+}
