@@ -74,3 +74,12 @@ type StoredResponseV1 struct {
 	Model     string    `json:"model"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// AssistantCounterV1 is a value of KV assistant: a count of questions
+// (key "asks.<account>.<YYYYMMDDHH>", UTC hour) or the micro-USD the
+// assistant spent (key "spend.<YYYY-MM-DD>", UTC day, shared by every auth
+// replica). Changed only by a revision-checked update of the value read.
+type AssistantCounterV1 struct {
+	V int   `json:"v"`
+	N int64 `json:"n"`
+}

@@ -117,6 +117,11 @@ const (
 	// (StoredResponseV1). Written and read by the gateway; its TTL is the
 	// providers' retention of stored responses, ResponsesRetention.
 	BucketResponses = "responses"
+	// BucketAssistant holds the dashboard assistant's shared counters
+	// (written by auth only, with revision-checked updates): questions per
+	// account per hour and the cost spent per UTC day, in micro-USD. Never
+	// a message of a conversation. Its TTL drops past windows and days.
+	BucketAssistant = "assistant"
 )
 
 // ResponsesRetention is how long OpenAI and xAI keep a stored response.

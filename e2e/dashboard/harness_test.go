@@ -79,6 +79,9 @@ type stackOptions struct {
 	// Analytics configures the dashboard's consent-based analytics (off
 	// when zero).
 	Analytics auth.AnalyticsConfig
+	// AssistantURL, when set, turns the dashboard's assistant on against
+	// this Messages API (a fake: services/auth/anthropicfake).
+	AssistantURL string
 }
 
 func newStack(t *testing.T, opt stackOptions) *stack {
@@ -151,7 +154,8 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 30, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "dashboard-e2e-free-grant-secret-0123456789",
 		Dashboard: auth.DashboardConfig{GatewayPublicURL: s.GatewayURL, OperatorName: "the onekey e2e tests", OperatorContact: "ops@onekey.test",
-			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax, Analytics: opt.Analytics}},
+			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax, Analytics: opt.Analytics},
+		Assistant: assistantConfig(opt.AssistantURL)},
 		auth.Deps{Bus: s.bus, Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)

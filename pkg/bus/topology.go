@@ -103,6 +103,7 @@ func (t Topology) buckets() []jetstream.KeyValueConfig {
 		{Bucket: events.BucketBalances, History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas},
 		{Bucket: events.BucketLeases, History: 1, TTL: cmp.Or(t.LeaseTTL, 10*time.Second), Storage: jetstream.FileStorage, Replicas: t.Replicas},
 		{Bucket: events.BucketResponses, History: 1, TTL: events.ResponsesRetention, Storage: jetstream.FileStorage, Replicas: t.Replicas},
+		{Bucket: events.BucketAssistant, History: 1, TTL: 49 * time.Hour, Storage: jetstream.FileStorage, Replicas: t.Replicas},
 	}
 }
 

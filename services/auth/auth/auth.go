@@ -23,6 +23,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+	"github.com/onekey-oss/onekey/services/auth/internal/assistant"
 	"github.com/onekey-oss/onekey/services/auth/internal/httpapi"
 	"github.com/onekey-oss/onekey/services/auth/internal/oauth"
 )
@@ -48,6 +49,8 @@ type Service struct {
 	acc     *accounts.Store
 	api     *httpapi.API
 	sweeper *store.Sweeper
+	// assistant is nil when it is off.
+	assistant *assistant.Assistant
 }
 
 // Intervals of the background work.
@@ -93,20 +96,28 @@ func New(cfg Config, d Deps) (*Service, error) {
 			RedirectURL: cfg.callback("github"), HTTPClient: d.HTTPClient,
 		}))
 	}
-	pages, err := dashboard(cfg, acc, providers, log)
+	asst, err := newAssistant(cfg, acc, d.Bus, d, log)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
+	}
+	pages, err := dashboard(cfg, acc, providers, asst != nil, log)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	var answers httpapi.Assistant
+	if asst != nil {
+		answers = asst
 	}
 	api, err := httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, AppURL: cfg.AppURL, TrustProxy: cfg.TrustProxy,
 		MagicPerAddress: cfg.MagicLinksPerAddress, MagicPerIP: cfg.MagicLinksPerIP, MagicAddressCap: cfg.magicAddressCap(), MagicWindow: cfg.MagicLinkWindow,
 		MarkSignUps: cfg.Dashboard.Analytics.web().On(),
-	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Crypto: natsCrypto{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider, Pages: pages})
+	}, httpapi.Deps{Accounts: acc, Providers: providers, Checkout: natsCheckout{d.Bus.Conn()}, Crypto: natsCrypto{d.Bus.Conn()}, Logger: log, Now: d.Now, MeterProvider: d.MeterProvider, Pages: pages, Assistant: answers})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return &Service{
-		cfg: cfg, log: log, acc: acc, api: api,
+		cfg: cfg, log: log, acc: acc, api: api, assistant: asst,
 		sweeper: store.NewSweeper(d.Store, log, sweepInterval, d.Now, accounts.SweptCollections()...),
 	}, nil
 }

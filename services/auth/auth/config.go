@@ -43,6 +43,8 @@ type Config struct {
 
 	// Dashboard is what the web pages show that is not per user.
 	Dashboard DashboardConfig
+	// Assistant is the dashboard's assistant (off without an API key).
+	Assistant AssistantConfig
 
 	// MetricsAddr, when set, serves Prometheus /metrics (AUTH_METRICS_ADDR;
 	// main only: the API's own address is public).
@@ -104,6 +106,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		MetricsAddr:     r.String("AUTH_METRICS_ADDR", ""),
 		FreeGrantSecret: r.String("AUTH_FREE_GRANT_SECRET", ""),
 		Dashboard:       dashboardFromEnv(r),
+		Assistant:       assistantFromEnv(r),
 		NATSURL:         r.Required("NATS_URL"),
 		MongoURI:        r.Required("MONGODB_URI"),
 		MongoDB:         r.String("MONGODB_DB", "onekey"),
@@ -134,6 +137,7 @@ func (c Config) problems() []string {
 		out = append(out, "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together")
 	}
 	out = append(out, c.Dashboard.problems()...)
+	out = append(out, c.Assistant.problems()...)
 	if len(c.FreeGrantSecret) < MinFreeGrantSecret {
 		out = append(out, fmt.Sprintf("AUTH_FREE_GRANT_SECRET: want a random secret of at least %d characters", MinFreeGrantSecret))
 	}

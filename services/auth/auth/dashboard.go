@@ -59,7 +59,7 @@ func (d DashboardConfig) problems() []string {
 	return append(out, d.Analytics.problems()...)
 }
 
-func dashboard(cfg Config, acc *accounts.Store, providers []oauth.Provider, log *slog.Logger) (*web.Pages, error) {
+func dashboard(cfg Config, acc *accounts.Store, providers []oauth.Provider, withAssistant bool, log *slog.Logger) (*web.Pages, error) {
 	d := cfg.Dashboard
 	if d.GatewayPublicURL == "" {
 		d.GatewayPublicURL = DefaultGatewayPublicURL
@@ -68,6 +68,7 @@ func dashboard(cfg Config, acc *accounts.Store, providers []oauth.Provider, log 
 		GatewayURL: d.GatewayPublicURL, OperatorName: d.OperatorName, OperatorContact: d.OperatorContact,
 		CheckoutMin: d.CheckoutMin, CheckoutMax: d.CheckoutMax, CSRFToken: httpapi.CSRFToken,
 		Analytics: d.Analytics.web(),
+		Assistant: withAssistant,
 	}
 	for _, p := range providers {
 		wc.Providers = append(wc.Providers, p.Name())

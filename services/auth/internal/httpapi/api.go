@@ -88,6 +88,8 @@ type Deps struct {
 	MeterProvider metric.MeterProvider
 	// Pages is the dashboard served beside the API (nil: API only).
 	Pages Pages
+	// Assistant answers questions on the dashboard (nil: off).
+	Assistant Assistant
 }
 
 // Pages is the dashboard: HTML pages on the API's origin.
@@ -116,6 +118,8 @@ type API struct {
 	cryptoAcc *ratelimit.Limiter
 	linkPage  *template.Template
 	pages     Pages
+	assistant Assistant
+	now       func() time.Time
 	metrics   metrics
 	echo      *echo.Echo
 }
@@ -138,6 +142,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	}
 	a := &API{
 		cfg: cfg, acc: d.Accounts, checkout: d.Checkout, crypto: d.Crypto, log: log, pages: d.Pages,
+		assistant: d.Assistant, now: d.Now,
 		origin:    u.Scheme + "://" + u.Host,
 		providers: map[string]oauth.Provider{},
 		perAddrIP: ratelimit.New(cfg.MagicPerAddress, cfg.MagicWindow, d.Now),
@@ -149,6 +154,9 @@ func New(cfg Config, d Deps) (*API, error) {
 		// has chainwatcher query a chain until it is settled: bounded per
 		// account.
 		cryptoAcc: ratelimit.New(CryptoWritesPerHour, time.Hour, d.Now),
+	}
+	if a.now == nil {
+		a.now = time.Now
 	}
 	if a.metrics, err = newMetrics(d.MeterProvider); err != nil {
 		return nil, err
@@ -209,6 +217,7 @@ func (a *API) routes() {
 	api.GET("/account/export", a.export)
 	api.DELETE("/account", a.deleteAccount)
 	a.dashboardRoutes(api)
+	a.assistantRoutes(api)
 	if a.pages != nil {
 		a.pages.Register(e)
 	}

@@ -67,6 +67,8 @@ type Config struct {
 	CSRFToken func(sessionToken string) string
 	// Analytics, off by default, load only after consent (analytics.go).
 	Analytics Analytics
+	// Assistant shows the assistant's panel on signed-in pages.
+	Assistant bool
 }
 
 // Pages serves the dashboard.
@@ -137,9 +139,20 @@ func New(cfg Config, acc *accounts.Store, log *slog.Logger) (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	// Partials (_name.html) define templates every page may use.
+	var partials []string
+	for _, name := range names {
+		if strings.HasPrefix(path.Base(name), "_") {
+			body, err := templateFS.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("web: %w", err)
+			}
+			partials = append(partials, string(body))
+		}
+	}
 	for _, name := range names {
 		base := strings.TrimSuffix(path.Base(name), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "_") {
 			continue
 		}
 		body, err := templateFS.ReadFile(name)
@@ -147,6 +160,11 @@ func New(cfg Config, acc *accounts.Store, log *slog.Logger) (*Pages, error) {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 		t, err := template.New("layout").Funcs(funcs()).Parse(string(layout))
+		for _, part := range partials {
+			if err == nil {
+				_, err = t.Parse(part)
+			}
+		}
 		if err == nil {
 			_, err = t.Parse(string(body))
 		}
