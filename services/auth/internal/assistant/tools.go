@@ -168,7 +168,11 @@ func (t tools) usage(ctx context.Context, groupBy string, days int) (any, error)
 	days = min(days, maxUsageDays)
 	today := t.now().UTC().Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -(days - 1))
-	rs, err := t.acc.Rollups(ctx, t.account, from, today)
+	la, err := t.acc.LedgerAccount(ctx, t.account)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := t.acc.RollupsOf(ctx, la, from, today)
 	if err != nil {
 		return nil, err
 	}
