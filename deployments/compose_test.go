@@ -25,10 +25,18 @@ type composeService struct {
 	Secrets     []json.RawMessage `json:"secrets"`
 }
 
-// secretPaths are where compose mounts the service's secrets: a name, or
-// {source, target}, at /run/secrets/<target> (or the absolute target).
+// secretPaths are where compose mounts the service's secret files: its
+// secrets (a name, or {source, target}, at /run/secrets/<target> or the
+// absolute target), and files of the host bound into it read-only
+// ("./creds/gateway.nk:/run/secrets/nats.nk:ro").
 func (s composeService) secretPaths() []string {
 	var out []string
+	for _, v := range s.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) == 3 && parts[2] == "ro" && (strings.HasPrefix(parts[0], "./") || strings.HasPrefix(parts[0], "/")) {
+			out = append(out, parts[1])
+		}
+	}
 	for _, raw := range s.Secrets {
 		var name string
 		var long struct{ Source, Target string }
@@ -119,12 +127,15 @@ func TestCompose_EveryVariableSetIsReadAndEveryRequiredOneIsSet(t *testing.T) {
 	deployed := map[string]bool{}
 	for _, name := range sortedKeys(f.Services) {
 		s := f.Services[name]
-		prog := ""
+		prog, ok := imageProgram(s.Image)
 		if s.Build != nil && s.Build.Args["SERVICE"] != "" {
-			prog = "services/" + s.Build.Args["SERVICE"]
-		} else if p, ok := imageProgram(s.Image); ok {
-			prog = p
-		} else {
+			prog, ok = programDir(s.Build.Args["SERVICE"])
+			if !ok {
+				t.Errorf("compose service %s: builds %s, which is no program of services/ or tools/", name, s.Build.Args["SERVICE"])
+				continue
+			}
+		}
+		if !ok {
 			continue // NATS, MongoDB
 		}
 		svc := filepath.Base(prog)

@@ -285,8 +285,7 @@ func (r rendered) services(t *testing.T) map[string]service {
 }
 
 // imageProgram maps a container image to the program it runs, as a folder
-// of the repository: ghcr.io/onekey-oss/onekey-<name> is services/<name>,
-// or tools/<name> for a tool (a job's).
+// of the repository: ghcr.io/onekey-oss/onekey-<name> runs <name>.
 func imageProgram(image string) (string, bool) {
 	name := image[strings.LastIndex(image, "/")+1:]
 	if i := strings.IndexAny(name, ":@"); i >= 0 {
@@ -296,12 +295,18 @@ func imageProgram(image string) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	return programDir(prog)
+}
+
+// programDir is where the program name lives: services/<name>, or
+// tools/<name> for a tool (a job's, such as the bus admin).
+func programDir(name string) (string, bool) {
 	root, err := findRoot()
-	if err != nil {
+	if err != nil || name == "" {
 		return "", false
 	}
-	for _, dir := range []string{"services/" + prog, "tools/" + prog} {
-		if _, err := os.Stat(filepath.Join(root, dir)); err == nil {
+	for _, dir := range []string{"services/" + name, "tools/" + name} {
+		if _, err := os.Stat(filepath.Join(root, dir, "main.go")); err == nil {
 			return dir, true
 		}
 	}
