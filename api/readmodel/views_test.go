@@ -35,6 +35,9 @@ func TestReadModel_PackedRowsReadBackAsWritten(t *testing.T) {
 	if back, err := readmodel.ParseUsageDays(s); err != nil || !reflect.DeepEqual(back, days) {
 		t.Fatalf("usage days parsed as %v (%v)", back, err)
 	}
+	if plain, err := readmodel.DecodeDayGroups([]byte("m\tk\tp\t2\n")); err != nil || len(plain) != 1 || plain[0].Requests != 2 {
+		t.Fatalf("plain lines read as %+v (%v)", plain, err)
+	}
 	if _, err := readmodel.DecodeDayGroups([]byte("m\tk\tp\tnot-a-number\n")); err == nil {
 		t.Fatal("a bad number decoded without an error")
 	}

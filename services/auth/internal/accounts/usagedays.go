@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,55 +26,71 @@ import (
 // as is any day older than the read models keep.
 
 // RollupsOf returns the account's rollups of the UTC days from..to
-// inclusive; a is its ledger document (LedgerAccount).
+// inclusive, sorted by day; a is its ledger document (LedgerAccount). The
+// caller must not change them (they are shared with the cache).
 func (s *Store) RollupsOf(ctx context.Context, a readmodel.Account, from, to time.Time) ([]readmodel.Rollup, error) {
 	if a.ReadModels < readmodel.ReadModelsVersion {
 		return s.scanRollups(ctx, a.ID, from, to)
 	}
 	kept := day(s.now()).AddDate(0, 0, -(readmodel.UsageDaysKept - 1))
-	var out []readmodel.Rollup
+	var older []readmodel.Rollup
 	if from.Before(kept) {
 		end := kept.AddDate(0, 0, -1)
 		if to.Before(end) {
 			end = to
 		}
-		older, err := s.scanRollups(ctx, a.ID, from, end)
-		if err != nil {
+		var err error
+		if older, err = s.scanRollups(ctx, a.ID, from, end); err != nil {
 			return nil, err
 		}
-		out = older
 		from = kept
 	}
 	if to.Before(from) {
-		return out, nil
+		return older, nil
 	}
 	days, err := readmodel.ParseUsageDays(a.UsageDays)
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", a.ID, err)
 	}
 	lo, hi := readmodel.Day(from), readmodel.Day(to)
+	var want []string
+	for d := range days {
+		if d >= lo && d <= hi {
+			want = append(want, d)
+		}
+	}
+	slices.Sort(want)
+	byDay := make(map[string][]readmodel.Rollup, len(want))
 	var missing []dayRef
-	for d, seq := range days {
-		if d < lo || d > hi {
-			continue
-		}
+	n := len(older)
+	for _, d := range want {
 		id := readmodel.UsageDayID(a.ID, d)
-		if rs, ok := s.days.get(id, seq); ok {
-			out = append(out, rs...)
+		if rs, ok := s.days.get(id, days[d]); ok {
+			byDay[d] = rs
+			n += len(rs)
 			continue
 		}
-		missing = append(missing, dayRef{id: id, seq: seq})
+		missing = append(missing, dayRef{id: id, day: d, seq: days[d]})
 	}
 	read, err := s.readDays(ctx, missing)
 	if err != nil {
 		return nil, err
 	}
-	return append(out, read...), nil
+	for d, rs := range read {
+		byDay[d] = rs
+		n += len(rs)
+	}
+	out := make([]readmodel.Rollup, 0, n)
+	out = append(out, older...)
+	for _, d := range want {
+		out = append(out, byDay[d]...)
+	}
+	return out, nil
 }
 
 type dayRef struct {
-	id  string
-	seq int64
+	id, day string
+	seq     int64
 }
 
 // fewDays is the most days read one by one; more are read in one query
@@ -80,25 +98,25 @@ type dayRef struct {
 // collection instead of one per day).
 const fewDays = 4
 
-// readDays reads usage_days documents by _id and caches them under the
-// seq the account named them with (a document read may be newer than
-// that: the next view then reads it again).
-func (s *Store) readDays(ctx context.Context, refs []dayRef) ([]readmodel.Rollup, error) {
+// readDays reads usage_days documents by _id, by day, and caches them
+// under the seq the account named them with (a document read may be newer
+// than that: the next view then reads it again).
+func (s *Store) readDays(ctx context.Context, refs []dayRef) (map[string][]readmodel.Rollup, error) {
+	out := make(map[string][]readmodel.Rollup, len(refs))
 	if len(refs) <= fewDays {
-		var out []readmodel.Rollup
 		for _, r := range refs {
 			rs, err := s.readDay(ctx, r)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, rs...)
+			out[r.day] = rs
 		}
 		return out, nil
 	}
-	seqs := make(map[string]int64, len(refs))
+	byID := make(map[string]dayRef, len(refs))
 	ids := make([]string, 0, len(refs))
 	for _, r := range refs {
-		seqs[r.id] = r.seq
+		byID[r.id] = r
 		ids = append(ids, r.id)
 	}
 	cur, err := s.st.Collection(readmodel.CollUsageDays).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
@@ -109,24 +127,28 @@ func (s *Store) readDays(ctx context.Context, refs []dayRef) ([]readmodel.Rollup
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("read %d usage days: %w", len(ids), err)
 	}
-	var out []readmodel.Rollup
+	var dec readmodel.Decoder
 	for _, d := range docs {
-		rs, err := dayRollups(d)
+		ref, ok := byID[d.ID]
+		if !ok {
+			continue
+		}
+		rs, err := dayRollups(&dec, d)
 		if err != nil {
 			return nil, err
 		}
-		s.days.put(d.ID, seqs[d.ID], rs)
-		delete(seqs, d.ID)
-		out = append(out, rs...)
+		s.days.put(d.ID, ref.seq, rs)
+		delete(byID, d.ID)
+		out[ref.day] = rs
 	}
-	for id, seq := range seqs { // expired
-		s.days.put(id, seq, nil)
+	for id, ref := range byID { // expired
+		s.days.put(id, ref.seq, nil)
 	}
 	return out, nil
 }
 
-func dayRollups(d readmodel.UsageDay) ([]readmodel.Rollup, error) {
-	gs, err := readmodel.DecodeDayGroups(d.Groups)
+func dayRollups(dec *readmodel.Decoder, d readmodel.UsageDay) ([]readmodel.Rollup, error) {
+	gs, err := dec.DayGroups(d.Groups)
 	if err != nil {
 		return nil, fmt.Errorf("usage day %s: %w", d.ID, err)
 	}
@@ -148,7 +170,7 @@ func (s *Store) readDay(ctx context.Context, ref dayRef) ([]readmodel.Rollup, er
 	if err != nil {
 		return nil, fmt.Errorf("read usage day %s: %w", ref.id, err)
 	}
-	rs, err := dayRollups(d)
+	rs, err := dayRollups(new(readmodel.Decoder), d)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +193,7 @@ func (s *Store) scanRollups(ctx context.Context, accountID string, from, to time
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("read rollups: %w", err)
 	}
+	slices.SortStableFunc(out, func(a, b readmodel.Rollup) int { return strings.Compare(a.Day, b.Day) })
 	return out, nil
 }
 

@@ -27,7 +27,7 @@ type billingData struct {
 func (p *Pages) billing(c echo.Context) error {
 	ctx := p.ctx(c)
 	u := viewerOf(c).User
-	v, err := p.ledger(ctx, u.ID, true)
+	v, err := p.ledger(ctx, u.ID, needPayments)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ type ledgerView struct {
 	Rollups  []readmodel.Rollup // days ≥ From, sorted by day
 	From     time.Time
 	payments []accounts.Payment
+	rolled   bool // Rollups loaded
 	paid     bool // payments loaded
 }
 
@@ -77,10 +78,15 @@ func (c *viewCache) put(account string, seq int64, day string, v *ledgerView) {
 	}
 }
 
-// ledger returns the account's ledger view, from the cache when the
-// account has not changed since it was read. withPayments also loads the
-// payment history.
-func (p *Pages) ledger(ctx context.Context, accountID string, withPayments bool) (*ledgerView, error) {
+// What a page needs of the ledger view besides the account document.
+const (
+	needRollups  = 1 << iota // the rollups of the last MaxUsageDays days
+	needPayments             // the payment history
+)
+
+// ledger returns the account's ledger view with what need asks for, from
+// the cache when the account has not changed since it was read.
+func (p *Pages) ledger(ctx context.Context, accountID string, need int) (*ledgerView, error) {
 	la, err := p.acc.LedgerAccount(ctx, accountID)
 	if err != nil {
 		return nil, err
@@ -88,19 +94,20 @@ func (p *Pages) ledger(ctx context.Context, accountID string, withPayments bool)
 	seq := la.Seq
 	today := day(p.acc.Now())
 	key := readmodel.Day(today)
-	v := p.cache.get(accountID, seq, key)
-	if v == nil {
+	out := ledgerView{}
+	if v := p.cache.get(accountID, seq, key); v != nil {
+		out = *v
+	}
+	out.Account = la
+	if need&needRollups != 0 && !out.rolled {
 		from := today.AddDate(0, 0, -(MaxUsageDays - 1))
 		rs, err := p.acc.RollupsOf(ctx, la, from, today)
 		if err != nil {
 			return nil, err
 		}
-		slices.SortFunc(rs, func(a, b readmodel.Rollup) int { return strings.Compare(a.Day, b.Day) })
-		v = &ledgerView{Rollups: rs, From: from}
+		out.Rollups, out.From, out.rolled = rs, from, true
 	}
-	out := *v
-	out.Account = la
-	if withPayments && !out.paid {
+	if need&needPayments != 0 && !out.paid {
 		pays, err := p.acc.PaymentsOf(ctx, la)
 		if err != nil {
 			return nil, err

@@ -39,7 +39,7 @@ func (p *Pages) keys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.ledger(ctx, u.ID, false)
+	v, err := p.ledger(ctx, u.ID, needRollups)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func (p *Pages) overview(c echo.Context) error {
 	ctx := p.ctx(c)
 	u := viewerOf(c).User
 	now := p.acc.Now()
-	v, err := p.ledger(ctx, u.ID, false)
+	v, err := p.ledger(ctx, u.ID, needRollups)
 	if err != nil {
 		return err
 	}

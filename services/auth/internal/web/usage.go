@@ -63,7 +63,7 @@ func (p *Pages) usageRange(c echo.Context) (from, to time.Time, notice string) {
 func (p *Pages) usageGroups(c echo.Context, from, to time.Time) (usageData, error) {
 	ctx := p.ctx(c)
 	u := viewerOf(c).User
-	v, err := p.ledger(ctx, u.ID, false)
+	v, err := p.ledger(ctx, u.ID, needRollups)
 	if err != nil {
 		return usageData{}, err
 	}
