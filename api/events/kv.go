@@ -71,6 +71,7 @@ type StoredResponseV1 struct {
 	V         int       `json:"v"`
 	AccountID string    `json:"account_id"`
 	Channel   string    `json:"channel"`
+	Provider  string    `json:"provider"`
 	Model     string    `json:"model"`
 	CreatedAt time.Time `json:"created_at"`
 }

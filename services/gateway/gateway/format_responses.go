@@ -95,9 +95,10 @@ func responseCost(bill *biller, u catalog.Usage) (responses.Cost, bool) {
 // off, sets store: false; with them on, it binds the id of a response the
 // provider stores to the account.
 type responsesNative struct {
-	store   *responseStore
-	account string
-	model   string
+	store    *responseStore
+	account  string
+	model    string
+	provider string
 	// storing: the provider stores this response (store not false).
 	storing bool
 	// forceNoStore: the body's store is set to false.
@@ -133,7 +134,7 @@ func (x *responsesNative) prepare(ctx context.Context, key events.APIKeyV1, body
 	if string(background) == "true" {
 		return p, refuse("background", "`background` is not supported by this gateway: a background response is polled later, which the gateway does not bill. Use `stream` instead.")
 	}
-	x.account, x.model = key.AccountID, m.ID
+	x.account, x.model, x.provider = key.AccountID, m.ID, string(m.Provider)
 	if !x.store.on {
 		if len(prev) > 0 && string(prev) != "null" {
 			return p, errStoreOff("previous_response_id")
@@ -154,6 +155,10 @@ func (x *responsesNative) prepare(ctx context.Context, key events.APIKeyV1, body
 		if !ok {
 			return p, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", param: "previous_response_id", code: "previous_response_not_found",
 				message: fmt.Sprintf("Previous response with id '%s' not found.", truncate(id, 100))}
+		}
+		if b.Provider != string(m.Provider) {
+			return p, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", param: "previous_response_id", code: "invalid_value",
+				message: fmt.Sprintf("Previous response with id '%s' was made by a %s model (`%s`); continue it with a %s model.", truncate(id, 100), b.Provider, b.Model, b.Provider)}
 		}
 		p.holdContext, p.channel = true, b.Channel
 	}
@@ -196,7 +201,7 @@ func (x *responsesNative) bindID(id, channel string) {
 	if !x.storing || id == "" {
 		return
 	}
-	err := x.store.bind(context.Background(), id, events.StoredResponseV1{AccountID: x.account, Channel: channel, Model: x.model, CreatedAt: time.Now().UTC()})
+	err := x.store.bind(context.Background(), id, events.StoredResponseV1{AccountID: x.account, Channel: channel, Provider: x.provider, Model: x.model, CreatedAt: time.Now().UTC()})
 	if err != nil {
 		x.store.log.Warn("stored response not bound: its owner will get 404 for it", "err", err)
 	}

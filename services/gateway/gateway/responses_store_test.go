@@ -91,6 +91,10 @@ func TestResponses_AStoredResponseIsFetchedDeletedAndContinuedByItsOwnAccountOnl
 			if s.Err() != nil || streamedID == "" {
 				t.Fatalf("stream: %v", s.Err())
 			}
+			// Continued with another provider's model: refused, not sent.
+			otherModel := map[string]string{"gpt-5-mini": "grok-4", "grok-4": "gpt-5-mini"}[model]
+			_, err = owner.Responses.New(ctx, responses.ResponseNewParams{Model: otherModel, Input: hello, PreviousResponseID: param.NewOpt(id)})
+			wantAPIError(t, err, 400, "previous_response_id", "continue it with")
 			// Deleted by its owner, then gone for the owner too.
 			if err := owner.Responses.Delete(ctx, id); err != nil {
 				t.Fatalf("owner's DELETE: %v", err)
