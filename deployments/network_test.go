@@ -236,6 +236,22 @@ func TestManifests_NetworkPoliciesAllowOnlyTheNeededPeers(t *testing.T) {
 					}
 				}
 			}
+			// A tool run as a job (the bus admin declaring the topology)
+			// reaches DNS and NATS, and nothing reaches it.
+			for _, w := range r.workloads(t) {
+				for _, c := range w.Spec.Template.Spec.Containers {
+					if prog, ok := imageProgram(c.Image); ok && strings.HasPrefix(prog, "tools/") {
+						labels := w.Spec.Template.Metadata.Labels
+						gotIn, _ := allowed(t, pols, labels, c, "Ingress")
+						gotOut, _ := allowed(t, pols, labels, c, "Egress")
+						where := w.Kind + "/" + w.Metadata.Name
+						compareSets(t, where+" ingress", gotIn, map[string]bool{})
+						compareSets(t, where+" egress", gotOut, map[string]bool{
+							peerDNS + " UDP/53": true, peerDNS + " TCP/53": true, peerNATS + " TCP/4222": true,
+						})
+					}
+				}
+			}
 			for name, d := range deployedServices(t, r) {
 				sp := specs[name]
 				wantOut := map[string]bool{peerDNS + " UDP/53": true, peerDNS + " TCP/53": true}
