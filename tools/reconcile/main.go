@@ -22,11 +22,8 @@ import (
 
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store"
-	"github.com/onekey-oss/onekey/services/ledger/ledger"
+	"github.com/onekey-oss/onekey/tools/internal/reconcilecheck"
 )
-
-// errDifferences is returned when the journal and the accounts disagree.
-var errDifferences = errors.New("differences found")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -34,7 +31,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	switch {
 	case err == nil:
-	case errors.Is(err, errDifferences):
+	case errors.Is(err, reconcilecheck.ErrDifferences):
 		os.Exit(1)
 	default:
 		fmt.Fprintln(os.Stderr, "reconcile:", err)
@@ -61,19 +58,5 @@ func run(ctx context.Context, _ []string, getenv func(string) string, out io.Wri
 		defer ccancel()
 		_ = st.Close(cctx)
 	}()
-	rep, err := ledger.Verify(ctx, st)
-	if err != nil {
-		return err
-	}
-	for _, p := range rep.Problems {
-		fmt.Fprintln(out, "DIFFERENCE", p)
-	}
-	if rep.Pending > 0 {
-		fmt.Fprintf(out, "note: %d batch(es) half-written; the ledger finishes them at its next start\n", rep.Pending)
-	}
-	fmt.Fprintf(out, "%d accounts, %d journal entries, %d differences\n", rep.Accounts, rep.Entries, len(rep.Problems))
-	if !rep.OK() {
-		return errDifferences
-	}
-	return nil
+	return reconcilecheck.Run(ctx, st, out)
 }

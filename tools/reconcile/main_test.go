@@ -18,6 +18,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
+	"github.com/onekey-oss/onekey/tools/internal/reconcilecheck"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -97,7 +98,7 @@ func TestReconcile_PassesOnACleanLedgerAndFindsAHandMadeDiscrepancy(t *testing.T
 	}
 	out.Reset()
 	err = run(ctx, nil, env, &out)
-	if !errors.Is(err, errDifferences) {
+	if !errors.Is(err, reconcilecheck.ErrDifferences) {
 		t.Fatalf("reconcile after editing a balance returned %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "account acc_b: balance") || !strings.Contains(out.String(), "difference 42") || strings.Contains(out.String(), "acc_a") {
@@ -117,7 +118,7 @@ func TestReconcile_PassesOnACleanLedgerAndFindsAHandMadeDiscrepancy(t *testing.T
 	}
 	out.Reset()
 	err = run(ctx, nil, env, &out)
-	if !errors.Is(err, errDifferences) || !strings.Contains(out.String(), "account acc_a: leased 1000007") || strings.Contains(out.String(), "acc_b") {
+	if !errors.Is(err, reconcilecheck.ErrDifferences) || !strings.Contains(out.String(), "account acc_a: leased 1000007") || strings.Contains(out.String(), "acc_b") {
 		t.Fatalf("reconcile after editing a lease returned %v:\n%s", err, out.String())
 	}
 }
