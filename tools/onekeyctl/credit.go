@@ -112,11 +112,15 @@ func (e *env) creditAdjust(ctx context.Context, args []string) error {
 			return err
 		}
 		if done != nil {
+			// The journal entry is written before the account: wait
+			// for the account to have folded it in (its seq).
 			if err := st.Collection(readmodel.CollAccounts).FindOne(ctx, bson.D{{Key: "_id", Value: account}}).Decode(&acc); err != nil {
 				return fmt.Errorf("read account %s: %w", account, err)
 			}
-			fmt.Fprintf(e.out, "applied (journal seq %d); balance now %s\n", done.Seq, money.Micros(acc.BalanceMicros).Display())
-			return nil
+			if acc.Seq >= done.Seq {
+				fmt.Fprintf(e.out, "applied (journal seq %d); balance now %s\n", done.Seq, money.Micros(acc.BalanceMicros).Display())
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("published, but the ledger has not applied %s within %s (is it running? see dlq list)", ev.ID, *wait)
