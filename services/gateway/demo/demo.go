@@ -3,8 +3,10 @@
 // formats the gateway forwards to (OpenAI-style chat completions and
 // embeddings, plain and streamed with usage; Anthropic's Messages API and
 // count_tokens) and answers every prompt with the same clearly labelled
-// canned text. It never reads, logs or keeps what it is sent, beyond its
-// length (for a plausible token count).
+// canned text. It never logs or keeps what it is sent, and reads of it only
+// its length (for a plausible token count) and, on the Messages API, the
+// tool names and tool results that drive the dashboard assistant's scripted
+// tool-use exchange (see assistantTurn).
 package demo
 
 import (
@@ -45,6 +47,10 @@ func Handler() http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"input_tokens":%d}`, prompt)
 		case strings.HasSuffix(p, "/messages"):
+			if t, ok := assistantTurn(body); ok && info.Stream {
+				t.stream(w, prompt)
+				return
+			}
 			messages(w, info, prompt)
 		default:
 			http.NotFound(w, r)

@@ -121,6 +121,15 @@ func (s *Service) authenticate(r *http.Request) (events.APIKeyV1, *apiError) {
 	return k, nil
 }
 
+// authenticateIfSent checks the request's key when it has one.
+func (s *Service) authenticateIfSent(r *http.Request) *apiError {
+	if r.Header.Get("X-Api-Key") == "" && r.Header.Get("Authorization") == "" {
+		return nil
+	}
+	_, aerr := s.authenticate(r)
+	return aerr
+}
+
 // modelObject is a model in OpenAI's list format, with onekey's additions.
 type modelObject struct {
 	ID            string       `json:"id"`
@@ -187,8 +196,11 @@ func (s *Service) buildModels() error {
 	return nil
 }
 
+// The model list and each model, with prices, are public (the dashboard's
+// assistant reads them without a key); a key that is sent is still
+// checked, so a client with a wrong key learns it here too.
 func (s *Service) listModels(w http.ResponseWriter, r *http.Request) {
-	if _, aerr := s.authenticate(r); aerr != nil {
+	if aerr := s.authenticateIfSent(r); aerr != nil {
 		writeError(w, shapeOpenAI, aerr)
 		return
 	}
@@ -197,7 +209,7 @@ func (s *Service) listModels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) getModel(w http.ResponseWriter, r *http.Request) {
-	if _, aerr := s.authenticate(r); aerr != nil {
+	if aerr := s.authenticateIfSent(r); aerr != nil {
 		writeError(w, shapeOpenAI, aerr)
 		return
 	}

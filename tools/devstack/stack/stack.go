@@ -77,7 +77,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if logOut == nil {
 		logOut = os.Stderr
 	}
-	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "devstack", Level: cfg.LogLevel, Output: logOut})
+	otlp := ""
+	if cfg.Getenv != nil {
+		otlp = cfg.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "devstack", Level: cfg.LogLevel, Output: logOut, OTLPEndpoint: otlp})
 	if err != nil {
 		return err
 	}

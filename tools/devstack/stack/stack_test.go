@@ -45,11 +45,16 @@ type started struct {
 
 func start(t *testing.T, dir string) *started {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg := stack.Config{
+	return startWith(t, stack.Config{
 		DataDir: dir, GatewayAddr: "127.0.0.1:0", AccountAddr: "127.0.0.1:0", PaymentsAddr: "127.0.0.1:0",
 		NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", LogOutput: io.Discard,
-	}
+	})
+}
+
+// startWith runs devstack with cfg until its demo key is printed.
+func startWith(t *testing.T, cfg stack.Config) *started {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &started{cancel: cancel, done: make(chan error, 1)}
 	go func() {

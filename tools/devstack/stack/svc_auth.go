@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -39,13 +40,22 @@ func authService(env *Env) (*runner, error) {
 			CheckoutMax:      1000 * money.Dollar,
 		},
 	}
+	asst, demoRun, err := assistantConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Assistant = asst
 	svc, err := auth.New(cfg, auth.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "auth"), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}
 	env.auth = svc
 	fmt.Fprintf(env.Out, "dashboard: open %s/ and sign in with any e-mail address (the sign-in link is printed here)\n", base)
-	return &runner{name: "auth", addr: cfg.Addr, run: svc.Run}, nil
+	run := svc.Run
+	if demoRun != nil {
+		run = func(ctx context.Context) error { return demoRun(ctx, svc.Run) }
+	}
+	return &runner{name: "auth", addr: cfg.Addr, run: run}, nil
 }
 
 // freeGrantSecret is $AUTH_FREE_GRANT_SECRET, or else a random secret made
