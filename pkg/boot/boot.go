@@ -1,5 +1,5 @@
 // Package boot opens what every service's main needs from the environment
-// (telemetry, the bus with its topology declared, the database) and closes
+// (telemetry, the bus as the service's own user, the database) and closes
 // it again in reverse order, so each main.go only adds its own service.
 package boot
 
@@ -37,16 +37,17 @@ type Runtime struct {
 	closers []func(context.Context) error
 }
 
-// Open reads NATS_URL, NATS_STREAM_REPLICAS, LOG_LEVEL, LOG_FORMAT,
+// Open reads NATS_URL, NATS_CREDS_FILE, LOG_LEVEL, LOG_FORMAT,
 // OTEL_EXPORTER_OTLP_ENDPOINT and, with Options.Store, MONGODB_URI and
-// MONGODB_DB; sets up telemetry; connects to the bus and declares the
-// topology; and opens the database. configErr is the service's own
+// MONGODB_DB; sets up telemetry; connects to the bus as the user named
+// Options.Service; and opens the database. It declares nothing: the
+// topology is the admin's (tools/busadmin declare), and the service binds
+// to it, waiting while it is not there (bus.WaitKV, bus.WaitConsumer). configErr is the service's own
 // configuration error, so that every problem of the environment is
 // reported at once. On error nothing is left open.
 func Open(ctx context.Context, getenv config.Getenv, o Options, configErr error) (*Runtime, error) {
 	r := config.NewReader(getenv)
-	natsURL := r.Required("NATS_URL")
-	topology := bus.TopologyFrom(r)
+	bcfg := bus.ConfigFrom(r, o.Service)
 	tcfg := telemetry.ConfigFrom(r, o.Service)
 	var mongoURI, mongoDB string
 	if o.Store {
@@ -71,15 +72,13 @@ func Open(ctx context.Context, getenv config.Getenv, o Options, configErr error)
 	rt.Telemetry = tel
 	rt.closers = append(rt.closers, tel.Shutdown)
 
-	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: o.Service, Logger: tel.Logger, TracerProvider: tel.TracerProvider})
+	bcfg.Logger, bcfg.TracerProvider = tel.Logger, tel.TracerProvider
+	b, err := bus.Connect(ctx, bcfg)
 	if err != nil {
 		return fail(err)
 	}
 	rt.Bus = b
 	rt.closers = append(rt.closers, func(context.Context) error { b.Close(); return nil })
-	if err := b.Declare(ctx, topology); err != nil {
-		return fail(err)
-	}
 
 	if o.Store {
 		st, err := store.Open(ctx, mongoURI, mongoDB, tel.Logger)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/boot"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
@@ -17,17 +18,18 @@ import (
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-func TestOpen_ConnectsDeclaresAndOpensTheStoreThenClosesInOrder(t *testing.T) {
+func TestOpen_ConnectsAsTheServiceAndOpensTheStoreThenClosesInOrder(t *testing.T) {
 	nats := bustest.Start(t)
 	env := config.MapEnv(map[string]string{
-		"NATS_URL": nats.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "boot_test", "LOG_LEVEL": "error",
+		"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserGateway),
+		"MONGODB_URI": storetest.URI(t), "MONGODB_DB": "boot_test", "LOG_LEVEL": "error",
 	})
 	ctx := context.Background()
-	rt, err := boot.Open(ctx, env, boot.Options{Service: "test", Store: true}, nil)
+	rt, err := boot.Open(ctx, env, boot.Options{Service: bus.UserGateway, Store: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The topology is declared: a usage event has a stream to land in.
+	// Connected as the gateway: a usage event lands in its stream.
 	if _, err := rt.Bus.Publish(ctx, events.UsageRecordedV1{V: 1, ID: "r1", AccountID: "acc1"}); err != nil {
 		t.Fatalf("publish after Open: %v", err)
 	}
@@ -47,7 +49,7 @@ func TestOpen_ConnectsDeclaresAndOpensTheStoreThenClosesInOrder(t *testing.T) {
 
 func TestOpen_WithoutStoreNeedsNoDatabase(t *testing.T) {
 	nats := bustest.Start(t)
-	rt, err := boot.Open(context.Background(), config.MapEnv(map[string]string{"NATS_URL": nats.ClientURL()}), boot.Options{Service: "gateway"}, nil)
+	rt, err := boot.Open(context.Background(), config.MapEnv(map[string]string{"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserGateway)}), boot.Options{Service: bus.UserGateway}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +61,12 @@ func TestOpen_WithoutStoreNeedsNoDatabase(t *testing.T) {
 
 func TestOpen_ReportsEveryProblemOfTheEnvironmentAtOnce(t *testing.T) {
 	serviceErr := errors.New("GATEWAY_ADDR: bad address")
-	_, err := boot.Open(context.Background(), config.MapEnv(map[string]string{"LOG_LEVEL": "loud", "NATS_STREAM_REPLICAS": "2"}),
+	_, err := boot.Open(context.Background(), config.MapEnv(map[string]string{"LOG_LEVEL": "loud"}),
 		boot.Options{Service: "test", Store: true}, serviceErr)
 	if err == nil {
 		t.Fatal("Open succeeded with a broken environment")
 	}
-	for _, want := range []string{"GATEWAY_ADDR", "NATS_URL", "MONGODB_URI", "LOG_LEVEL", "NATS_STREAM_REPLICAS"} {
+	for _, want := range []string{"GATEWAY_ADDR", "NATS_URL", "MONGODB_URI", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -32,6 +33,15 @@ type Config struct {
 	// Name identifies this connection in the server's monitoring (the
 	// service name).
 	Name string
+	// User is the bus user this connection authenticates as (UserGateway...):
+	// it sets the inbox prefix its permissions allow. Empty: the default
+	// inbox, for a server without users.
+	User string
+	// CredsFile is the user's credentials file (NATS_CREDS_FILE: an nkey
+	// seed, see Credentials); Seed is the seed itself. Neither: no
+	// authentication.
+	CredsFile string
+	Seed      []byte
 	// Logger for connection state changes; nil discards.
 	Logger *slog.Logger
 	// TracerProvider for publish/consume spans; nil means no tracing.
@@ -83,6 +93,16 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 			log.Warn("nats async error", "err", err)
 		}),
 	}
+	if cfg.User != "" {
+		opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(cfg.User)))
+	}
+	auth, err := nkeyOption(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if auth != nil {
+		opts = append(opts, auth)
+	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", redact(cfg.URL), err)
@@ -107,6 +127,30 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		tracer: tp.Tracer("github.com/onekey-oss/onekey/pkg/bus"),
 		prop:   propagation.TraceContext{},
 	}, nil
+}
+
+// nkeyOption authenticates with the configured nkey seed (nil: none).
+func nkeyOption(cfg Config) (nats.Option, error) {
+	seed := cfg.Seed
+	if cfg.CredsFile != "" {
+		s, err := ReadSeed(cfg.CredsFile)
+		if err != nil {
+			return nil, err
+		}
+		seed = s
+	}
+	if len(seed) == 0 {
+		return nil, nil
+	}
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("bus: nkey seed: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("bus: nkey seed: %w", err)
+	}
+	return nats.Nkey(pub, kp.Sign), nil
 }
 
 // redact drops credentials from a NATS URL list before it is logged.

@@ -240,7 +240,7 @@ func TestBus_TraceContextTravelsInHeaders(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, bus.Config{URL: srv.ClientURL(), Name: "trace-test", TracerProvider: tp})
+	b, err := bus.Connect(ctx, bus.Config{URL: srv.ClientURL(), Name: "trace-test", User: bus.UserAdmin, Seed: srv.Seed(bus.UserAdmin), TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ type ConsumeOptions struct {
 // finish, naks what was buffered but not started (so it is redelivered at
 // once rather than after the ack wait), and returns nil. A message is acked only after h returned nil
 // (with a double ack, so the ack is known to have reached the server).
+// A consumer not declared yet is waited for (WaitConsumer).
 func (b *Bus) Consume(ctx context.Context, durable string, h Handler, o ConsumeOptions) error {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
@@ -46,8 +47,11 @@ func (b *Bus) Consume(ctx context.Context, durable string, h Handler, o ConsumeO
 	if o.Backoff <= 0 {
 		o.Backoff = time.Second
 	}
-	cons, err := b.Consumer(ctx, durable)
+	cons, err := b.WaitConsumer(ctx, durable)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(64))

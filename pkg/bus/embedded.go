@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -26,6 +28,10 @@ type EmbeddedConfig struct {
 	// ReadyTimeout bounds the wait for the server to take connections
 	// (default 30 s: a loaded CI machine can be slow).
 	ReadyTimeout time.Duration
+	// Users maps each bus user to its public nkey; the server then admits
+	// only them, each with its permissions from UserAccess. Empty: no
+	// authentication (anyone may do anything).
+	Users map[string]string
 }
 
 // Embedded is a running in-process nats-server. It is what devstack and the
@@ -71,6 +77,13 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		// A restart must be able to reuse the port at once.
 		DisableShortFirstPing: true,
 	}
+	for _, u := range slices.Sorted(maps.Keys(cfg.Users)) {
+		access, ok := UserAccess()[u]
+		if !ok {
+			return nil, fmt.Errorf("embedded nats: unknown bus user %q", u)
+		}
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: cfg.Users[u], Permissions: serverPermissions(access.Permissions(u))})
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
@@ -85,6 +98,21 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	return &Embedded{srv: srv, port: srv.Addr().(*net.TCPAddr).Port}, nil
 }
+
+// serverPermissions is p as nats-server's options say it.
+func serverPermissions(p Permissions) *server.Permissions {
+	sp := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: p.Publish},
+		Subscribe: &server.SubjectPermission{Allow: p.Subscribe},
+	}
+	if p.Responses {
+		sp.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: responseTTL}
+	}
+	return sp
+}
+
+// responseTTL is how long a server may answer a request it received.
+const responseTTL = time.Minute
 
 // ClientURL is the nats:// URL clients connect to.
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }

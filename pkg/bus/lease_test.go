@@ -10,13 +10,11 @@ import (
 )
 
 // shortLeases re-declares the topology with a lease TTL of ttl.
-func shortLeases(t *testing.T, b *bus.Bus, ttl time.Duration) {
+func shortLeases(t *testing.T, srv *bustest.Server, ttl time.Duration) {
 	t.Helper()
 	top := bus.DefaultTopology()
 	top.LeaseTTL = ttl
-	if err := b.Declare(context.Background(), top); err != nil {
-		t.Fatal(err)
-	}
+	srv.Declare(t, top)
 }
 
 // acquireAsync starts taking the lease and returns a channel that gets it.
@@ -36,8 +34,9 @@ func TestLease_OneHolderAtATimeAndTheNextTakesOverOnReleaseOrAfterTheTTL(t *test
 	t.Parallel()
 	const ttl = 2 * time.Second
 	srv := bustest.Start(t)
-	a, b, c := srv.Connect(t, "a"), srv.Connect(t, "b"), srv.Connect(t, "c")
-	shortLeases(t, a, ttl)
+	// As the ledger, whose writer lease this is: its permissions suffice.
+	a, b, c := srv.ConnectAs(t, bus.UserLedger), srv.ConnectAs(t, bus.UserLedger), srv.ConnectAs(t, bus.UserLedger)
+	shortLeases(t, srv, ttl)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
@@ -17,11 +18,11 @@ import (
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 func TestRun_ReportsEveryConfigProblemTogether(t *testing.T) {
-	err := run(context.Background(), nil, config.MapEnv(map[string]string{"LOG_LEVEL": "loud", "NATS_STREAM_REPLICAS": "2"}))
+	err := run(context.Background(), nil, config.MapEnv(map[string]string{"LOG_LEVEL": "loud"}))
 	if err == nil {
 		t.Fatal("ran without NATS_URL or MONGODB_URI")
 	}
-	for _, want := range []string{"NATS_URL", "MONGODB_URI", "LOG_LEVEL", "NATS_STREAM_REPLICAS"} {
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}
@@ -43,7 +44,7 @@ func TestRun_ServesUntilCancelledThenStopsCleanly(t *testing.T) {
 	st := storetest.New(t)
 	addr, metrics := freeAddr(t), freeAddr(t)
 	env := config.MapEnv(map[string]string{
-		"NATS_URL": nats.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
+		"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserAuth), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
 		"AUTH_ADDR": addr, "AUTH_METRICS_ADDR": metrics, "LOG_LEVEL": "error",
 		"AUTH_FREE_GRANT_SECRET": "a test secret of at least 32 characters",
 	})

@@ -31,7 +31,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string) error {
 	}
 	r := config.NewReader(getenv)
 	tcfg := telemetry.ConfigFrom(r, "gateway")
-	topology := bus.TopologyFrom(r)
+	bcfg := bus.ConfigFrom(r, bus.UserGateway)
 	if err := r.Err(); err != nil {
 		return err
 	}
@@ -46,16 +46,15 @@ func run(ctx context.Context, _ []string, getenv func(string) string) error {
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	b, err := bus.Connect(cctx, bus.Config{URL: cfg.NATSURL, Name: "gateway", Logger: tel.Logger, TracerProvider: tel.TracerProvider})
+	// Connect waits for the bus as long as it takes (a signal ends it); the
+	// gateway declares nothing and binds to its buckets in the background,
+	// not ready on /readyz until it has (tools/busadmin declares them).
+	bcfg.Logger, bcfg.TracerProvider = tel.Logger, tel.TracerProvider
+	b, err := bus.Connect(ctx, bcfg)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := b.Declare(cctx, topology); err != nil {
-		return err
-	}
 	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: tel.Logger, Metrics: tel.MetricsHandler(), MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err

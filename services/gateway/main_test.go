@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/config"
 )
@@ -40,7 +41,7 @@ func TestRun_MetricsOnlyOnTheAdminAddressProbesOnBoth(t *testing.T) {
 	nats := bustest.Start(t)
 	public, admin := freeAddr(t), freeAddr(t)
 	env := config.MapEnv(map[string]string{
-		"NATS_URL": nats.ClientURL(), "GATEWAY_ADDR": public, "GATEWAY_ADMIN_ADDR": admin,
+		"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserGateway), "GATEWAY_ADDR": public, "GATEWAY_ADMIN_ADDR": admin,
 		"GATEWAY_OUTBOX_DIR": filepath.Join(t.TempDir(), "outbox"), "LOG_LEVEL": "error",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -96,5 +97,60 @@ func TestRun_RefusesTheAdminAddressOnThePublicPort(t *testing.T) {
 	err := run(context.Background(), nil, config.MapEnv(map[string]string{"NATS_URL": "nats://127.0.0.1:1", "GATEWAY_ADDR": addr, "GATEWAY_ADMIN_ADDR": addr}))
 	if err == nil || !strings.Contains(err.Error(), "GATEWAY_ADMIN_ADDR") {
 		t.Fatalf("run = %v, want a GATEWAY_ADMIN_ADDR config error", err)
+	}
+}
+
+// Issue 14: gateways started together before the topology exists (a fresh
+// cluster) neither exit nor declare it: they report not ready and wait,
+// and are ready once the admin has declared it.
+func TestRun_GatewaysStartedBeforeTheTopologyWaitNotReadyAndBecomeReadyOnceDeclared(t *testing.T) {
+	nats := bustest.StartUndeclared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var publics []string
+	done := make(chan error, 2)
+	for range 2 {
+		public := freeAddr(t)
+		publics = append(publics, public)
+		env := config.MapEnv(map[string]string{
+			"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserGateway), "GATEWAY_ADDR": public, "GATEWAY_ADMIN_ADDR": freeAddr(t),
+			"GATEWAY_OUTBOX_DIR": filepath.Join(t.TempDir(), "outbox"), "LOG_LEVEL": "error",
+		})
+		go func() { done <- run(ctx, nil, env) }()
+	}
+	waitFor := func(public string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if code, _ := get("http://" + public + "/readyz"); code == want {
+				return
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("a gateway exited: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s/readyz never answered %d", public, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, p := range publics {
+		waitFor(p, http.StatusServiceUnavailable)
+	}
+	time.Sleep(2 * time.Second) // a few binding attempts: still running, still not ready
+	for _, p := range publics {
+		waitFor(p, http.StatusServiceUnavailable)
+	}
+	nats.Declare(t, bus.DefaultTopology())
+	for _, p := range publics {
+		waitFor(p, http.StatusOK)
+	}
+	cancel()
+	for range publics {
+		if err := <-done; err != nil {
+			t.Fatalf("run: %v", err)
+		}
 	}
 }

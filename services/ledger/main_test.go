@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 )
@@ -19,12 +20,12 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 
 func TestRun_ReportsEveryConfigProblemTogether(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"LOG_LEVEL": "loud", "NATS_STREAM_REPLICAS": "2"}
+	env := map[string]string{"LOG_LEVEL": "loud"}
 	err := run(context.Background(), nil, func(k string) string { return env[k] })
 	if err == nil {
 		t.Fatal("run started without configuration")
 	}
-	for _, want := range []string{"NATS_URL", "MONGODB_URI", "LOG_LEVEL", "NATS_STREAM_REPLICAS"} {
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}
@@ -37,7 +38,7 @@ func TestRun_OpensAnAccountFromTheEnvironmentsSettingsAndStopsOnCancel(t *testin
 	b := srv.Connect(t, "test")
 	st := storetest.New(t)
 	env := map[string]string{
-		"NATS_URL": srv.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
+		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserLedger), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
 		"LEDGER_ADDR": "127.0.0.1:0", "LEDGER_FREE_REQUESTS": "7", "LOG_LEVEL": "warn",
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/notifier/resendtest"
@@ -34,7 +35,7 @@ func TestRun_SendsASignInMailFromTheEnvironmentsSettingsAndStopsOnCancel(t *test
 	st := storetest.New(t)
 	rs := resendtest.Start(t)
 	env := map[string]string{
-		"NATS_URL": srv.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
+		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserNotifier), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
 		"RESEND_API_KEY": resendtest.APIKey, "RESEND_BASE_URL": rs.URL(), "MAIL_FROM": "onekey <noreply@onekey.example>",
 		"NOTIFIER_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn",
 	}

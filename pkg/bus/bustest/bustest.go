@@ -1,11 +1,19 @@
 // Package bustest starts a real embedded NATS JetStream server for tests,
-// with the whole onekey topology declared.
+// with the bus users and their permissions on (pkg/bus.UserAccess) and the
+// whole onekey topology declared by the admin, as tools/busadmin declares
+// it. A service under test connects as its own user (ConnectAs, or
+// CredsFile for a main that reads NATS_CREDS_FILE); the test's own driver
+// connects as the admin (Connect).
 package bustest
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,22 +25,63 @@ import (
 // Server is an embedded NATS server owned by one test.
 type Server struct {
 	*bus.Embedded
-	dir string
+	dir   string
+	creds bus.Credentials
+	users map[string]string
+	files string
 }
 
 // Start runs an embedded server on a random port with its store in a temp
-// dir; it is shut down when the test ends.
+// dir and the topology declared; it is shut down when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	s := StartUndeclared(tb)
+	s.Declare(tb, bus.DefaultTopology())
+	return s
+}
+
+// StartUndeclared is Start without the topology: for tests of a service
+// that starts before the admin has declared it.
+func StartUndeclared(tb testing.TB) *Server {
+	tb.Helper()
 	dir := tb.TempDir()
-	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir})
+	creds, err := bus.NewCredentials()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	users, err := creds.PublicKeys()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats"), Users: users, Logger: violations(tb)})
 	if err != nil {
 		tb.Fatalf("start embedded nats: %v", err)
 	}
-	s := &Server{Embedded: e, dir: dir}
+	s := &Server{Embedded: e, dir: filepath.Join(dir, "nats"), creds: creds, users: users, files: filepath.Join(dir, "creds")}
+	if err := creds.WriteFiles(s.files); err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(func() { s.Embedded.Shutdown() })
 	return s
 }
+
+// Declare declares t as the admin, as tools/busadmin declare does.
+func (s *Server) Declare(tb testing.TB, t bus.Topology) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := s.connect(tb, bus.UserAdmin, "declare")
+	defer b.Close()
+	if err := b.Declare(ctx, t); err != nil {
+		tb.Fatalf("declare: %v", err)
+	}
+}
+
+// CredsFile is the path of user's credentials file (for NATS_CREDS_FILE).
+func (s *Server) CredsFile(user string) string { return bus.CredsFile(s.files, user) }
+
+// Seed is user's nkey seed.
+func (s *Server) Seed(user string) []byte { return s.creds[user] }
 
 // Restart stops the server and starts it again on the same port and data
 // dir, as a crash-and-restart of the NATS node would.
@@ -40,7 +89,7 @@ func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
 	port := s.Port()
 	s.Embedded.Shutdown()
-	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: s.dir, Port: port})
+	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: s.dir, Port: port, Users: s.users, Logger: violations(tb)})
 	if err != nil {
 		tb.Fatalf("restart embedded nats: %v", err)
 	}
@@ -53,25 +102,41 @@ func (s *Server) Stop() { s.Embedded.Shutdown() }
 // Resume starts a stopped server on the same port and data dir.
 func (s *Server) Resume(tb testing.TB) {
 	tb.Helper()
-	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: s.dir, Port: s.Port()})
+	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: s.dir, Port: s.Port(), Users: s.users, Logger: violations(tb)})
 	if err != nil {
 		tb.Fatalf("resume embedded nats: %v", err)
 	}
 	s.Embedded = e
 }
 
-// Connect returns a client with the topology declared; closed at test end.
+// Connect returns a client of the admin user (the test's own driver: it
+// may publish and read anything); closed at test end.
 func (s *Server) Connect(tb testing.TB, name string) *bus.Bus {
 	tb.Helper()
+	b := s.connect(tb, bus.UserAdmin, name)
+	tb.Cleanup(b.Close)
+	return b
+}
+
+// ConnectAs returns a client of user (bus.UserGateway...), with only that
+// user's permissions; closed at test end.
+func (s *Server) ConnectAs(tb testing.TB, user string) *bus.Bus {
+	tb.Helper()
+	b := s.connect(tb, user, user)
+	tb.Cleanup(b.Close)
+	return b
+}
+
+func (s *Server) connect(tb testing.TB, user, name string) *bus.Bus {
+	tb.Helper()
+	if s.creds[user] == nil {
+		tb.Fatalf("bustest: no bus user %q", user)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := bus.Connect(ctx, bus.Config{URL: s.ClientURL(), Name: name})
+	b, err := bus.Connect(ctx, bus.Config{URL: s.ClientURL(), Name: name, User: user, Seed: s.creds[user]})
 	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	tb.Cleanup(b.Close)
-	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
-		tb.Fatalf("declare: %v", err)
+		tb.Fatalf("connect as %s: %v", user, err)
 	}
 	return b
 }
@@ -118,3 +183,34 @@ func Messages[T any](tb testing.TB, b *bus.Bus, stream, subject string) []T {
 	}
 	return out
 }
+
+// violations logs the server's permission violations to the test's log: a
+// service refused something it needs shows up there by subject.
+func violations(tb testing.TB) *slog.Logger {
+	h := &violationHandler{tb: tb}
+	tb.Cleanup(func() { h.mu.Lock(); h.done = true; h.mu.Unlock() })
+	return slog.New(h)
+}
+
+type violationHandler struct {
+	tb   testing.TB
+	mu   sync.Mutex
+	done bool
+}
+
+func (h *violationHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+
+func (h *violationHandler) Handle(_ context.Context, r slog.Record) error {
+	if !strings.Contains(r.Message, "Violation") {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.done {
+		h.tb.Logf("nats: %s", r.Message)
+	}
+	return nil
+}
+
+func (h *violationHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *violationHandler) WithGroup(string) slog.Handler      { return h }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/onekey-oss/onekey/api/events"
@@ -28,8 +29,8 @@ import (
 	"github.com/onekey-oss/onekey/services/auth/internal/oauth"
 )
 
-// Deps are the connections the service uses. Bus must have the topology
-// declared.
+// Deps are the connections the service uses. Bus is a connection as the
+// bus user "auth"; Run waits for bucket apikeys if it is not declared yet.
 type Deps struct {
 	Bus    *bus.Bus
 	Store  *store.Store
@@ -46,6 +47,7 @@ type Deps struct {
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
+	bus     *bus.Bus
 	acc     *accounts.Store
 	api     *httpapi.API
 	sweeper *store.Sweeper
@@ -74,11 +76,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kv, err := d.Bus.KV(ctx, events.BucketAPIKeys)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	acc := accounts.New(accounts.Deps{Store: d.Store, Bus: d.Bus, Keys: kv, Now: d.Now, Logger: log, GrantKey: []byte(cfg.FreeGrantSecret)})
+	// Bucket apikeys is bound on first use, not here: it may not be
+	// declared yet (Run waits for it before serving).
+	openKeys := func(ctx context.Context) (jetstream.KeyValue, error) { return d.Bus.KV(ctx, events.BucketAPIKeys) }
+	acc := accounts.New(accounts.Deps{Store: d.Store, Bus: d.Bus, OpenKeys: openKeys, Now: d.Now, Logger: log, GrantKey: []byte(cfg.FreeGrantSecret)})
 	if err := acc.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -117,7 +118,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return &Service{
-		cfg: cfg, log: log, acc: acc, api: api, assistant: asst,
+		cfg: cfg, log: log, bus: d.Bus, acc: acc, api: api, assistant: asst,
 		sweeper: store.NewSweeper(d.Store, log, sweepInterval, d.Now, accounts.SweptCollections()...),
 	}, nil
 }
@@ -131,6 +132,10 @@ func (s *Service) Handler() http.Handler { return s.api }
 // then stops taking requests, lets in-flight ones finish (bounded), stops
 // the background work and returns nil.
 func (s *Service) Run(ctx context.Context) error {
+	// Bind to what the admin declared, waiting while it is not there.
+	if _, err := s.bus.WaitKV(ctx, events.BucketAPIKeys); err != nil {
+		return nil // stopped during start-up
+	}
 	n, err := s.acc.SyncKeys(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

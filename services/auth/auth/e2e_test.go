@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/notifier/notifier"
 	"github.com/onekey-oss/onekey/services/notifier/resendtest"
 )
@@ -27,7 +28,7 @@ func TestE2E_MagicLinkThroughNotifierAndResendToSession(t *testing.T) {
 	n, err := notifier.New(notifier.Config{
 		ResendAPIKey: resendtest.APIKey, ResendBaseURL: rs.URL(), From: "onekey <login@onekey.test>",
 		SiteURL: h.srv.URL,
-	}, notifier.Deps{Bus: h.nats.Connect(t, "notifier"), Store: h.store})
+	}, notifier.Deps{Bus: h.nats.ConnectAs(t, bus.UserNotifier), Store: h.store})
 	if err != nil {
 		t.Fatal(err)
 	}

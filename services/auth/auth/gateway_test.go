@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
 
@@ -24,7 +25,7 @@ func TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedWithinOneSecond(t *testing.T)
 		OutboxDir:       filepath.Join(t.TempDir(), "outbox"),
 		ShutdownTimeout: 5 * time.Second,
 		Channels:        []gateway.ChannelConfig{{Name: "openai", Provider: "openai", BaseURL: "http://127.0.0.1:9/v1", APIKey: "unused"}},
-	}, gateway.Deps{Bus: h.nats.Connect(t, "gateway")})
+	}, gateway.Deps{Bus: h.nats.ConnectAs(t, bus.UserGateway)})
 	if err != nil {
 		t.Fatal(err)
 	}

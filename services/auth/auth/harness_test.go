@@ -117,7 +117,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "the harness's secret, 32 characters or more",
 	}
-	deps := auth.Deps{Bus: h.bus, Store: h.store, Now: h.clock.Now}
+	deps := auth.Deps{Bus: h.nats.ConnectAs(t, bus.UserAuth), Store: h.store, Now: h.clock.Now}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}

@@ -70,7 +70,7 @@ func newWorld(t *testing.T, mutate func(*cryptopay.Chain)) *world {
 	w.clock = &clock{t: time.Now().UTC()}
 	var err error
 	w.svc, err = chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{w.chain}, ClaimTimeout: time.Hour},
-		chainwatcher.Deps{Bus: w.bus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: w.Client}, Now: w.clock.Now})
+		chainwatcher.Deps{Bus: srv.ConnectAs(t, bus.UserChainwatcher), Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: w.Client}, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,10 +139,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	b := deps.Bus
 	s.keys = kvview.New(events.BucketAPIKeys, func(ctx context.Context) (jetstream.KeyValue, error) {
-		return b.KV(ctx, events.BucketAPIKeys)
+		return b.WaitKV(ctx, events.BucketAPIKeys)
 	}, kvview.Options[events.APIKeyV1]{Decode: decode[events.APIKeyV1], Connected: b.Conn().IsConnected, Logger: log})
 	s.bals = kvview.New(events.BucketBalances, func(ctx context.Context) (jetstream.KeyValue, error) {
-		return b.KV(ctx, events.BucketBalances)
+		return b.WaitKV(ctx, events.BucketBalances)
 	}, kvview.Options[events.BalanceV1]{
 		Decode: decode[events.BalanceV1],
 		Newer:  func(cur, next events.BalanceV1) bool { return next.Seq >= cur.Seq },

@@ -24,6 +24,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/ids"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
@@ -190,7 +191,7 @@ func (f *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
 // provider and one funded account with one key.
 type harness struct {
 	t         *testing.T
-	nats      *natsServer
+	nats      *bustest.Server
 	bus       *bus.Bus
 	svc       *gateway.Service
 	url       string
@@ -263,8 +264,8 @@ func (s *syncBuffer) String() string {
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, fakes: map[catalog.Provider]*fakeUpstream{}, extra: map[string]*fakeUpstream{}, logs: &syncBuffer{}}
-	h.nats = startNATS(t)
-	h.bus = h.nats.Connect(t, "gateway-test")
+	h.nats = bustest.Start(t)
+	h.bus = h.nats.Connect(t, "gateway-test") // the test's driver (the admin)
 	for _, p := range []catalog.Provider{catalog.OpenAI, catalog.Anthropic, catalog.Google, catalog.XAI} {
 		f := newFake(t, p)
 		h.fakes[p] = f
@@ -281,7 +282,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	// This module's tests run no ledger (the gateway depends only on api
 	// and pkg): they write KV balances as the ledger would and admit
 	// against them. Credit leases are tested with the real ledger in /e2e.
-	h.deps.Bus, h.deps.Logger, h.deps.SingleReplicaCredit = h.bus, log, true
+	h.deps.Bus, h.deps.Logger, h.deps.SingleReplicaCredit = h.nats.ConnectAs(t, bus.UserGateway), log, true
 	svc, err := gateway.New(h.cfg, h.deps)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
@@ -28,7 +29,7 @@ func BenchmarkLedger_UsageEventsEndToEnd(b *testing.B) {
 	bs := srv.Connect(b, "bench")
 	st := storetest.New(b)
 	ctx := context.Background()
-	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: bs, Store: st, Logger: benchLogger()})
+	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: srv.ConnectAs(b, bus.UserLedger), Store: st, Logger: benchLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ type running struct {
 
 func (h *harness) start(cfg ledger.Config, fail func(string) error) *running {
 	h.t.Helper()
-	svc, err := ledger.New(cfg, ledger.Deps{Bus: h.bus, Store: h.st, Logger: testLogger(h.t), MeterProvider: h.mp, FailPoint: fail})
+	svc, err := ledger.New(cfg, ledger.Deps{Bus: h.srv.ConnectAs(h.t, bus.UserLedger), Store: h.st, Logger: testLogger(h.t), MeterProvider: h.mp, FailPoint: fail})
 	if err != nil {
 		h.t.Fatal(err)
 	}

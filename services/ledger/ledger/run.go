@@ -48,15 +48,22 @@ func (s *Service) runWriter(ctx context.Context) error {
 	if err := s.st.EnsureIndexes(ctx, s.Indexes()); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	kv, err := s.bus.KV(ctx, events.BucketBalances)
+	// Bind to what the admin declared, waiting while it is not there.
+	kv, err := s.bus.WaitKV(ctx, events.BucketBalances)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("ledger: %w", err)
 	}
 	s.kv = kv
 	var cons []consumer
 	for _, name := range consumerNames {
-		c, err := s.bus.Consumer(ctx, name)
+		c, err := s.bus.WaitConsumer(ctx, name)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("ledger: %w", err)
 		}
 		s.m.setConsumer(name, c)

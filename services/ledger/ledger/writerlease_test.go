@@ -24,10 +24,8 @@ type instance struct {
 
 func (h *harness) startInstance(name string, top bus.Topology) *instance {
 	h.t.Helper()
-	in := &instance{bus: h.srv.Connect(h.t, name)}
-	if err := in.bus.Declare(context.Background(), top); err != nil { // Connect declared the default
-		h.t.Fatal(err)
-	}
+	in := &instance{bus: h.srv.ConnectAs(h.t, bus.UserLedger)}
+	h.srv.Declare(h.t, top)
 	svc, err := ledger.New(testConfig(), ledger.Deps{Bus: in.bus, Store: h.st, Logger: testLogger(h.t),
 		FailPoint: func(string) error { in.steps.Add(1); return nil }})
 	if err != nil {

@@ -154,7 +154,8 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("notifier: %w", err)
 	}
 	for _, c := range []string{events.ConsumerNotifier, events.ConsumerNotifierMail, events.ConsumerNotifierNotices} {
-		if _, err := s.bus.Consumer(ctx, c); err != nil {
+		// Bind to what the admin declared, waiting while it is not there.
+		if _, err := s.bus.WaitConsumer(ctx, c); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -58,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 // start runs a notifier until the test ends, and returns it.
 func (f *fixture) start(t *testing.T, deps notifier.Deps) *notifier.Service {
 	t.Helper()
-	deps.Bus, deps.Store = f.bus, f.st
+	deps.Bus, deps.Store = f.srv.ConnectAs(t, bus.UserNotifier), f.st
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -525,7 +525,13 @@ func TestNotifier_MetricsCountMailsByKindAndOutcome(t *testing.T) {
 
 func TestNotifier_ProbesAnswerAndRunStopsWithoutLeaks(t *testing.T) {
 	f := newFixture(t)
-	svc, err := notifier.New(f.cfg, notifier.Deps{Bus: f.bus, Store: f.st})
+	b := f.srv.ConnectAs(t, bus.UserNotifier)
+	// The connection's first request opens its reply subscription, which
+	// lives as long as the connection: open it before counting goroutines.
+	if _, err := b.Consumer(context.Background(), events.ConsumerNotifier); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := notifier.New(f.cfg, notifier.Deps{Bus: b, Store: f.st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,7 +615,13 @@ func TestConfig_FromEnvReportsEveryProblemTogether(t *testing.T) {
 func TestNotifier_CancelDuringStartUpIsACleanStop(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	svc, err := notifier.New(f.cfg, notifier.Deps{Bus: f.bus, Store: f.st})
+	b := f.srv.ConnectAs(t, bus.UserNotifier)
+	// The connection's first request opens its reply subscription, which
+	// lives as long as the connection: open it before counting goroutines.
+	if _, err := b.Consumer(context.Background(), events.ConsumerNotifier); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := notifier.New(f.cfg, notifier.Deps{Bus: b, Store: f.st})
 	if err != nil {
 		t.Fatal(err)
 	}

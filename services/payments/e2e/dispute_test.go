@@ -17,6 +17,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
@@ -31,13 +32,13 @@ func TestEndToEnd_InquiryClosedAsWarningClosedGivesTheMoneyBackOnceInTheLedger(t
 	lcfg := ledger.DefaultConfig()
 	lcfg.Addr = ""
 	lcfg.FreeRequests = 0
-	led, err := ledger.New(lcfg, ledger.Deps{Bus: b, Store: st, Logger: log})
+	led, err := ledger.New(lcfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, "ledger", led.Run)
 	paysvc, err := payments.New(payments.Config{StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar},
-		payments.Deps{Bus: b, Store: st, Logger: log})
+		payments.Deps{Bus: srv.ConnectAs(t, bus.UserPayments), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

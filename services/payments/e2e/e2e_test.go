@@ -108,7 +108,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	lcfg := ledger.DefaultConfig()
 	lcfg.Addr = ""
 	lcfg.FreeRequests = 0 // so that only a payment lets the gateway admit
-	led, err := ledger.New(lcfg, ledger.Deps{Bus: b, Store: st, Logger: log})
+	led, err := ledger.New(lcfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +116,14 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 
 	resend := resendtest.Start(t)
 	nt, err := notifier.New(notifier.Config{ResendAPIKey: resendtest.APIKey, ResendBaseURL: resend.URL(), From: "onekey <noreply@onekey.test>", SiteURL: "https://onekey.test", RetryBackoff: 100 * time.Millisecond},
-		notifier.Deps{Bus: b, Store: st, Logger: log})
+		notifier.Deps{Bus: srv.ConnectAs(t, bus.UserNotifier), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, "notifier", nt.Run)
 
 	paysvc, err := payments.New(payments.Config{StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: []cryptopay.Chain{chain}},
-		payments.Deps{Bus: b, Store: st, Logger: log})
+		payments.Deps{Bus: srv.ConnectAs(t, bus.UserPayments), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	t.Cleanup(web.Close)
 
 	cw, err := chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{chain}, PollInterval: 100 * time.Millisecond},
-		chainwatcher.Deps{Bus: b, Store: st, Logger: log, Clients: map[string]chainwatcher.ChainClient{"base": sim.Client}})
+		chainwatcher.Deps{Bus: srv.ConnectAs(t, bus.UserChainwatcher), Store: st, Logger: log, Clients: map[string]chainwatcher.ChainClient{"base": sim.Client}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	t.Cleanup(upstream.Close)
 	gw, err := gateway.New(gateway.Config{Addr: "127.0.0.1:0", OutboxDir: t.TempDir(),
 		Channels: []gateway.ChannelConfig{{Name: "demo-openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "demo", Weight: 1}}},
-		gateway.Deps{Bus: b, Logger: log})
+		gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func newHarnessWith(t *testing.T, mutate func(*payments.Config), mutateDeps func
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	deps := payments.Deps{Bus: b, Store: st, Logger: testLogger(t)}
+	deps := payments.Deps{Bus: srv.ConnectAs(t, bus.UserPayments), Store: st, Logger: testLogger(t)}
 	if mutateDeps != nil {
 		mutateDeps(&deps)
 	}

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,11 +79,15 @@ const (
 
 // Deps are what a Store is built from.
 type Deps struct {
-	Store  *store.Store
-	Bus    Publisher
-	Keys   jetstream.KeyValue // bucket apikeys
-	Now    func() time.Time   // time.Now when nil
-	Logger *slog.Logger
+	Store *store.Store
+	Bus   Publisher
+	// Keys is bucket apikeys; or OpenKeys opens it on first use (the
+	// bucket may not be declared yet when the service starts: a write
+	// before it is fails, and the relay does it again).
+	Keys     jetstream.KeyValue
+	OpenKeys func(context.Context) (jetstream.KeyValue, error)
+	Now      func() time.Time // time.Now when nil
+	Logger   *slog.Logger
 	// GrantKey is the secret of the keyed hash under which addresses that
 	// received free requests are recorded (AUTH_FREE_GRANT_SECRET).
 	GrantKey []byte
@@ -94,11 +99,13 @@ type Deps struct {
 
 // Store is the account layer's state.
 type Store struct {
-	st  *store.Store
-	bus Publisher
-	kv  jetstream.KeyValue
-	now func() time.Time
-	log *slog.Logger
+	st       *store.Store
+	bus      Publisher
+	kvMu     sync.Mutex
+	kv       jetstream.KeyValue
+	openKeys func(context.Context) (jetstream.KeyValue, error)
+	now      func() time.Time
+	log      *slog.Logger
 
 	grantKey      []byte
 	beforeKVWrite func(keyID string)
@@ -115,8 +122,26 @@ func New(d Deps) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, grantKey: d.GrantKey, beforeKVWrite: d.BeforeKVWrite,
+	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, openKeys: d.OpenKeys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, grantKey: d.GrantKey, beforeKVWrite: d.BeforeKVWrite,
 		days: newDayCache(cachedDayRows)}
+}
+
+// bucket is bucket apikeys, opened on first use.
+func (s *Store) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	s.kvMu.Lock()
+	defer s.kvMu.Unlock()
+	if s.kv != nil {
+		return s.kv, nil
+	}
+	if s.openKeys == nil {
+		return nil, fmt.Errorf("bucket %s: not configured", events.BucketAPIKeys)
+	}
+	kv, err := s.openKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.kv = kv
+	return kv, nil
 }
 
 // Now is the store's clock.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/apikey"
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
@@ -35,7 +36,7 @@ type armed struct {
 
 func newRaceStore(t *testing.T) *raceStore {
 	t.Helper()
-	b := bustest.Start(t).Connect(t, "auth-race")
+	b := bustest.Start(t).ConnectAs(t, bus.UserAuth)
 	kv, err := b.KV(context.Background(), events.BucketAPIKeys)
 	if err != nil {
 		t.Fatal(err)

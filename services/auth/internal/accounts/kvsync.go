@@ -106,7 +106,11 @@ func kvValue(k Key) events.APIKeyV1 {
 // asked only when exact is set: otherwise a deleted entry reads as never
 // written, and a write on revision 0 then fails as a conflict.
 func (s *Store) kvLatest(ctx context.Context, hash string, exact bool) ([]byte, uint64, error) {
-	e, err := s.kv.Get(ctx, hash)
+	kv, err := s.bucket(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	e, err := kv.Get(ctx, hash)
 	if err == nil {
 		return e.Value(), e.Revision(), nil
 	}
@@ -116,7 +120,7 @@ func (s *Store) kvLatest(ctx context.Context, hash string, exact bool) ([]byte, 
 	if !exact {
 		return nil, 0, nil
 	}
-	h, err := s.kv.History(ctx, hash)
+	h, err := kv.History(ctx, hash)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
 	}
@@ -153,12 +157,16 @@ func (s *Store) keyByHash(ctx context.Context, hash string) (k Key, found, docRe
 // reports whether that took a write. It fails with
 // jetstream.ErrKeyRevisionMismatch when the entry changed since.
 func (s *Store) writeKV(ctx context.Context, hash string, k Key, found bool, cur []byte, rev uint64) (bool, error) {
+	kv, err := s.bucket(ctx)
+	if err != nil {
+		return false, err
+	}
 	if !found {
 		if cur == nil {
 			return false, nil // nothing there, or a delete marker already
 		}
 		// A purge leaves no earlier value of the key in the bucket.
-		return true, s.kv.Purge(ctx, hash, jetstream.LastRevision(rev))
+		return true, kv.Purge(ctx, hash, jetstream.LastRevision(rev))
 	}
 	raw, err := json.Marshal(kvValue(k))
 	if err != nil {
@@ -170,7 +178,7 @@ func (s *Store) writeKV(ctx context.Context, hash string, k Key, found bool, cur
 	// Update on the revision read, also when it is 0 (never written) or a
 	// delete marker's: Create would also write over a marker that appeared
 	// after the read.
-	_, err = s.kv.Update(ctx, hash, raw, rev)
+	_, err = kv.Update(ctx, hash, raw, rev)
 	return true, err
 }
 
@@ -251,7 +259,11 @@ type kvEntry struct {
 // kvSnapshot reads the latest entry of every key of KV apikeys, delete
 // markers included.
 func (s *Store) kvSnapshot(ctx context.Context) (map[string]kvEntry, error) {
-	w, err := s.kv.WatchAll(ctx)
+	kv, err := s.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read kv %s: %w", events.BucketAPIKeys, err)
 	}

@@ -1,0 +1,233 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+)
+
+// short bounds one refused operation: a refused publish or request gets no
+// answer, so the client waits for its deadline.
+func short(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestBus_GatewayUserIsRefusedCreditWritesKVWritesAndTheMailStream(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	admin := srv.Connect(t, "test")
+	gw := srv.ConnectAs(t, bus.UserGateway)
+	ctx := context.Background()
+
+	t.Run("publish credit.adjusted", func(t *testing.T) {
+		_, err := gw.Publish(short(t), events.CreditAdjustedV1{V: 1, ID: "forged", AccountID: "acc1", AmountMicros: 1_000_000_000, Reason: "forged"})
+		if err == nil {
+			t.Fatal("the gateway published credit.adjusted")
+		}
+		if n := len(bustest.Messages[events.CreditAdjustedV1](t, admin, events.StreamBilling, events.FamilyCreditAdjusted+".acc1")); n != 0 {
+			t.Fatalf("BILLING holds %d forged credits", n)
+		}
+	})
+	t.Run("core publish credit.adjusted", func(t *testing.T) {
+		if err := gw.Conn().Publish(events.FamilyCreditAdjusted+".acc1", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := gw.Conn().FlushWithContext(short(t)); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(bustest.Messages[events.CreditAdjustedV1](t, admin, events.StreamBilling, events.FamilyCreditAdjusted+".acc1")); n != 0 {
+			t.Fatalf("BILLING holds %d forged credits", n)
+		}
+	})
+	for _, bucket := range []string{events.BucketBalances, events.BucketAPIKeys, events.BucketLeases} {
+		t.Run("write KV "+bucket, func(t *testing.T) {
+			kv, err := admin.KV(ctx, bucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kv.Put(ctx, "probe", []byte("admin")); err != nil {
+				t.Fatal(err)
+			}
+			// Through the KV API when the gateway can open the bucket,
+			// else straight to the bucket's subject.
+			if gkv, err := gw.KV(short(t), bucket); err == nil {
+				if _, err := gkv.Put(short(t), "probe", []byte("forged")); err == nil {
+					t.Fatalf("the gateway wrote %s", bucket)
+				}
+			}
+			if _, err := gw.JetStream().Publish(short(t), "$KV."+bucket+".probe", []byte("forged")); err == nil {
+				t.Fatalf("the gateway wrote %s", bucket)
+			}
+			e, err := kv.Get(ctx, "probe")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(e.Value()) != "admin" {
+				t.Fatalf("%s/probe = %q after the gateway's writes", bucket, e.Value())
+			}
+		})
+	}
+	t.Run("subscribe MAIL", func(t *testing.T) {
+		gw := srv.ConnectAs(t, bus.UserGateway) // a fresh connection: no earlier error
+		sub, err := gw.Conn().SubscribeSync(events.FamilyMailRequested + ".>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		_ = gw.Conn().Flush()
+		if _, err := admin.Publish(ctx, events.MailRequestedV1{V: 1, ID: "m1", AccountID: events.NoAccount, To: "a@example.com", Template: events.MailMagicLink}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := sub.NextMsg(time.Second); err == nil {
+			t.Fatalf("the gateway read a sign-in mail: %s", m.Data)
+		}
+		if err := gw.Conn().LastError(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Fatalf("no permissions violation reported for the subscription: %v", err)
+		}
+	})
+	t.Run("consumer on MAIL through the JetStream API", func(t *testing.T) {
+		_, err := gw.JetStream().CreateOrUpdateConsumer(short(t), events.StreamMail, jetstream.ConsumerConfig{
+			Name: "snoop", DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckNonePolicy,
+		})
+		if err == nil {
+			t.Fatal("the gateway created a consumer on MAIL")
+		}
+		if _, err := gw.JetStream().OrderedConsumer(short(t), events.StreamMail, jetstream.OrderedConsumerConfig{}); err == nil {
+			t.Fatal("the gateway created an ordered consumer on MAIL")
+		}
+		// Nor was one created behind the refused reply.
+		st, err := admin.JetStream().Stream(ctx, events.StreamMail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info, err := st.Info(ctx); err != nil || info.State.Consumers != 1 {
+			t.Fatalf("MAIL has %d consumers (want only notifier-mail), err %v", info.State.Consumers, err)
+		}
+	})
+	t.Run("read a stream message directly", func(t *testing.T) {
+		if _, err := gw.JetStream().Stream(short(t), events.StreamMail); err == nil {
+			t.Fatal("the gateway opened stream MAIL")
+		}
+		msg := nats.NewMsg("$JS.API.DIRECT.GET." + events.StreamMail)
+		msg.Data = []byte(`{"seq":1}`)
+		if _, err := gw.Conn().RequestMsgWithContext(short(t), msg); err == nil {
+			t.Fatal("the gateway read MAIL's first message")
+		}
+	})
+}
+
+// The positive control: what the gateway needs works with its permissions.
+func TestBus_GatewayUserPublishesUsageReadsKeysAndBalancesAndAsksTheLedger(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	admin := srv.Connect(t, "test")
+	gw := srv.ConnectAs(t, bus.UserGateway)
+	ledger := srv.ConnectAs(t, bus.UserLedger)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	if _, err := gw.Publish(ctx, events.UsageRecordedV1{V: 1, ID: "r1", AccountID: "acc1"}); err != nil {
+		t.Fatalf("publish usage: %v", err)
+	}
+	for _, bucket := range []string{events.BucketAPIKeys, events.BucketBalances} {
+		akv, err := admin.KV(ctx, bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := akv.Put(ctx, "k1", []byte("v1")); err != nil {
+			t.Fatal(err)
+		}
+		kv, err := gw.KV(ctx, bucket)
+		if err != nil {
+			t.Fatalf("open %s: %v", bucket, err)
+		}
+		if e, err := kv.Get(ctx, "k1"); err != nil || string(e.Value()) != "v1" {
+			t.Fatalf("get %s/k1: %v", bucket, err)
+		}
+		w, err := kv.WatchAll(ctx)
+		if err != nil {
+			t.Fatalf("watch %s: %v", bucket, err)
+		}
+		if e := <-w.Updates(); e == nil || e.Key() != "k1" {
+			t.Fatalf("watch %s: first update %v", bucket, e)
+		}
+		_ = w.Stop()
+	}
+	sub, err := ledger.Conn().QueueSubscribe(events.FamilyLease+".*", "ledger", func(m *nats.Msg) { _ = m.Respond([]byte("granted")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := ledger.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := gw.Conn().RequestWithContext(ctx, events.FamilyLease+".acc1", []byte("lease?"))
+	if err != nil || string(rep.Data) != "granted" {
+		t.Fatalf("lease request: %v", err)
+	}
+	if err := gw.Conn().LastError(); err != nil {
+		t.Fatalf("the gateway's connection reported %v", err)
+	}
+}
+
+// Only the ledger writes balances, only auth writes apikeys, and no
+// service reads another's replies.
+func TestBus_OnlyTheLedgerWritesBalancesAndOnlyAuthWritesAPIKeys(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	writers := map[string]string{events.BucketBalances: bus.UserLedger, events.BucketAPIKeys: bus.UserAuth}
+	for _, user := range bus.Users() {
+		if user == bus.UserAdmin {
+			continue
+		}
+		b := srv.ConnectAs(t, user)
+		for bucket, writer := range writers {
+			t.Run(user+" writes "+bucket, func(t *testing.T) {
+				_, err := b.JetStream().Publish(short(t), "$KV."+bucket+".probe-"+user, []byte("x"))
+				if user == writer && err != nil {
+					t.Fatalf("%s cannot write %s: %v", user, bucket, err)
+				}
+				if user != writer && err == nil {
+					t.Fatalf("%s wrote %s", user, bucket)
+				}
+			})
+		}
+		t.Run(user+" reads another's inbox", func(t *testing.T) {
+			b := srv.ConnectAs(t, user) // a fresh connection: no earlier error
+			sub, err := b.Conn().SubscribeSync("_INBOX.>")
+			if err == nil {
+				_ = b.Conn().Flush()
+				_ = sub.Unsubscribe()
+			}
+			if err := b.Conn().LastError(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				t.Fatalf("%s subscribed to _INBOX.> (err %v)", user, err)
+			}
+		})
+	}
+}
+
+func TestBus_AUserWithoutCredentialsIsRefused(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	b, err := bus.Connect(ctx, bus.Config{URL: srv.ClientURL(), Name: "anonymous"})
+	if err == nil {
+		b.Close()
+		t.Fatal("connected without credentials")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+}
