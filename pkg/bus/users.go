@@ -62,11 +62,13 @@ func UserAccess() map[string]Access {
 	return map[string]Access{
 		UserAdmin: {All: true},
 		// The internet-facing router: usage out, keys and balances in,
-		// leases and generations from the ledger; nothing else.
+		// leases and generations from the ledger, its own stored-response
+		// ids (GATEWAY_RESPONSES_STORE); nothing else.
 		UserGateway: {
 			Publish: []string{events.FamilyUsageRecorded + ".>"},
 			Request: []string{events.FamilyLease + ".*", subjectGeneration},
 			ReadKV:  []string{events.BucketAPIKeys, events.BucketBalances},
+			WriteKV: []string{events.BucketResponses},
 		},
 		UserLedger: {
 			Publish: []string{events.FamilyCreditApplied + ".>", events.FamilyBalanceLow + ".>", deadletter},
