@@ -23,7 +23,7 @@ const (
 
 // subjectGeneration is the gateway's generation lookup (request/reply to
 // the ledger): "ledger.generation.<account>".
-const subjectGeneration = "ledger.generation.*"
+const subjectGeneration = events.FamilyGeneration + ".*"
 
 // Access is what one user may do on the bus, as data. Permissions expands
 // it into the NATS subjects, JetStream API ones included, that the server

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/onekey-oss/onekey/api/notices"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
@@ -57,7 +58,6 @@ func command(t *testing.T, env []string, args ...string) (string, *os.ProcessSta
 
 func TestNotice_RunTwiceAndKilledHalfWayMailsEveryUserExactlyOnce(t *testing.T) {
 	srv := bustest.Start(t)
-	b := srv.Connect(t, "notice-test")
 	st := storetest.New(t)
 	rs := resendtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -80,7 +80,7 @@ func TestNotice_RunTwiceAndKilledHalfWayMailsEveryUserExactlyOnce(t *testing.T) 
 		SiteURL: "https://onekey.test", NoticeInterval: time.Millisecond, RetryBackoff: 50 * time.Millisecond,
 		// Resend fails the first sends (below): a notice is retried until
 		// it goes, never dead-lettered after MaxDeliveries.
-		SendAttempts: 1, MaxDeliveries: 1}, notifier.Deps{Bus: b, Store: st})
+		SendAttempts: 1, MaxDeliveries: 1}, notifier.Deps{Bus: srv.ConnectAs(t, bus.UserNotifier), Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestNotice_RunTwiceAndKilledHalfWayMailsEveryUserExactlyOnce(t *testing.T) 
 	if err := os.WriteFile(body, []byte("Hello,\n\nFrom 1 January 2027 usage metadata is kept 60 days.\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"MONGODB_URI=" + storetest.URI(t), "MONGODB_DB=" + st.DB().Name(), "NATS_URL=" + srv.ClientURL()}
+	env := []string{"MONGODB_URI=" + storetest.URI(t), "MONGODB_DB=" + st.DB().Name(), "NATS_URL=" + srv.ClientURL(), "NATS_CREDS_FILE=" + srv.CredsFile(bus.UserAdmin)}
 	args := []string{"send", "--id", "privacy-2027-01", "--subject", "A change to our privacy policy", "--body-file", body, "--progress-every", "5"}
 
 	// Run 1: killed (SIGKILL) after recording the 16th user's delivery,

@@ -53,6 +53,8 @@ func (o sendOptions) check() error {
 // env is what the command connects to.
 type env struct {
 	MongoURI, MongoDB, NATSURL string
+	// NATSCredsFile is the bus admin's credentials file (NATS_CREDS_FILE).
+	NATSCredsFile string
 	// killBefore, for the crash test only (NOTICE_FAILPOINT=
 	// kill-before-publish:N): the process SIGKILLs itself after recording
 	// the Nth user's delivery, before publishing it.
@@ -67,6 +69,7 @@ func envFrom(getenv func(string) string, dryRun bool) (env, error) {
 	} else {
 		e.NATSURL = r.Required("NATS_URL")
 	}
+	e.NATSCredsFile = r.String("NATS_CREDS_FILE", "")
 	if fp := r.String("NOTICE_FAILPOINT", ""); fp != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(fp, "kill-before-publish:"))
 		if err != nil || !strings.HasPrefix(fp, "kill-before-publish:") || n < 1 {
@@ -113,7 +116,7 @@ func send(ctx context.Context, e env, o sendOptions, out io.Writer) error {
 	if o.DryRun {
 		return dryRun(ctx, st, n, out)
 	}
-	b, err := bus.Connect(ctx, bus.Config{URL: e.NATSURL, Name: "notice"})
+	b, err := bus.Connect(ctx, bus.Config{URL: e.NATSURL, Name: "notice", User: bus.UserAdmin, CredsFile: e.NATSCredsFile})
 	if err != nil {
 		return err
 	}
