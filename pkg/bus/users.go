@@ -94,7 +94,7 @@ func UserAccess() map[string]Access {
 				events.FamilyAccountSettings + ".>", events.FamilyMailRequested + ".>"},
 			Request: []string{events.SubjectCheckoutCreate, events.SubjectCryptoInfo, events.SubjectWalletNonce,
 				events.SubjectWalletLink, events.SubjectCryptoClaim, events.SubjectCryptoStatus},
-			WriteKV: []string{events.BucketAPIKeys},
+			WriteKV: []string{events.BucketAPIKeys, events.BucketAssistant},
 		},
 	}
 }
