@@ -376,7 +376,7 @@ func (s *stack) lookupRightAfter(gw *gateway.Service, key, id string) generation
 	return g
 }
 
-func TestGeneration_OwnRequestIsFoundWithExactFiguresWithinASecondOfTheAnswer(t *testing.T) {
+func TestGeneration_OwnRequestIsFoundWithExactFiguresRightAfterTheAnswer(t *testing.T) {
 	s := newStack(t)
 	for _, c := range []struct {
 		name   string

@@ -133,7 +133,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, a clientAPI) {
 	}
 	// The body's bytes go back to the budget as soon as the provider has
 	// them, not when a long answer ends.
-	res := s.forward(w, r, spec.shape, x, m, newUpstreamBody(up, func() { s.releaseBody(&held) }), info, bill, prep.channel)
+	res := s.forward(w, r, spec.shape, x, m, newUpstreamBody(up, func() { s.releaseBody(&held) }), info, bill, prep.channel, start)
 	s.meters.request(spec.name, string(m.Provider), res.status)
 	if !spec.billed {
 		return
@@ -186,7 +186,7 @@ type result struct {
 // provider answered 429 or its own overload error (503, Anthropic's 529).
 //
 // pin, when set, names the only channel the request may go to.
-func (s *Service) forward(w http.ResponseWriter, r *http.Request, shape errorShape, x exchange, m catalog.Model, body *upstreamBody, info reqbody.Info, bill *biller, pin string) result {
+func (s *Service) forward(w http.ResponseWriter, r *http.Request, shape errorShape, x exchange, m catalog.Model, body *upstreamBody, info reqbody.Info, bill *biller, pin string, start time.Time) result {
 	plan := s.chans.Plan(m.Provider, 1+s.cfg.Retries, time.Now())
 	if pin != "" {
 		plan = pinned(plan, pin)
@@ -249,7 +249,7 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, shape errorSha
 		if tr.sent.Load() {
 			body.release()
 		}
-		res := s.relay(w, shape, x, ch, resp, info, bill, cancel)
+		res := s.relay(w, shape, x, ch, resp, info, bill, cancel, start)
 		res.sent = true
 		cancel()
 		return res

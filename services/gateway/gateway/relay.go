@@ -66,7 +66,7 @@ func (w *idleWatch) stop()  { w.t.Stop() }
 //
 // A client that leaves does not end the relay: the rest of the answer is
 // read (and dropped) to its end, for the provider's usage.
-func (s *Service) relay(w http.ResponseWriter, shape errorShape, x exchange, ch *channel.Channel, resp *http.Response, info reqbody.Info, bill *biller, cancel context.CancelFunc) result {
+func (s *Service) relay(w http.ResponseWriter, shape errorShape, x exchange, ch *channel.Channel, resp *http.Response, info reqbody.Info, bill *biller, cancel context.CancelFunc, start time.Time) result {
 	defer resp.Body.Close()
 	res := result{reached: true, status: resp.StatusCode, channel: ch.Name}
 	h := w.Header()
@@ -85,7 +85,8 @@ func (s *Service) relay(w http.ResponseWriter, shape errorShape, x exchange, ch 
 		s.relayError(w, shape, resp, idle, &res)
 		return res
 	}
-	start := time.Now()
+	// start is when the client's request arrived: the time to first byte
+	// is the client's wait, not the time since the provider's headers.
 	if sse {
 		h.Del("Content-Length")
 		h["X-Accel-Buffering"] = []string{"no"}

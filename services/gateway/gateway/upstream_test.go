@@ -295,3 +295,31 @@ func TestUpstream_RequestBodyIsFreedOnceTheProviderHasIt(t *testing.T) {
 		t.Errorf("first request: %d", s)
 	}
 }
+
+// TestUpstream_TimeToFirstByteCountsFromTheRequestNotFromTheProvidersHeaders:
+// ttfb_ms in the usage event (and so in GET /v1/generation) is the time from
+// the request to the answer's first byte, as users mean it. A provider that
+// thinks 300 ms before it sends its headers had it at about 0 ms.
+func TestUpstream_TimeToFirstByteCountsFromTheRequestNotFromTheProvidersHeaders(t *testing.T) {
+	t.Parallel()
+	const think = 300 * time.Millisecond
+	for _, c := range []struct {
+		name, body string
+	}{{"plain", plainChat}, {"streamed", `{"model":"gpt-5-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.fakes[catalog.OpenAI].setHandle(func(http.ResponseWriter, *http.Request, []byte) bool {
+				time.Sleep(think)
+				return false // then the fake answers as usual
+			})
+			resp, body := h.post("/v1/chat/completions", h.key, c.body)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			ev := h.waitUsage(resp.Header.Get("X-Request-Id"))
+			if ev.TTFBMS < think.Milliseconds() || ev.TTFBMS > ev.LatencyMS {
+				t.Errorf("ttfb_ms = %d (latency %d ms), want at least the provider's %d ms before its first byte and at most the latency", ev.TTFBMS, ev.LatencyMS, think.Milliseconds())
+			}
+		})
+	}
+}
