@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -207,22 +208,46 @@ func (x *responsesNative) bindID(id, channel string) {
 	}
 }
 
+// answerKeys are the members of a Responses answer the gateway reads, found
+// in one pass: usage, service_tier, id.
+var answerKeys = []string{"usage", "service_tier", "id"}
+
 func (x *responsesNative) answer(body []byte, res *result, bill *biller) []byte {
-	var u usage.Responses
-	ok, err := usage.TopLevel(body, &u)
-	if err != nil || !ok {
+	var f [3]jsonscan.Span
+	if jsonscan.Members(body, answerKeys, f[:]) != nil {
 		return body
 	}
-	cu := u.Usage()
-	cu.ServiceTier = usage.ServiceTier(body)
+	cu, ok := responsesUsage(body, f[0], f[1])
+	if !ok {
+		return body
+	}
 	res.bill(cu, bill)
-	if id, ok := topString(body, "id"); ok {
-		x.bindID(id, res.channel)
+	if f[2].Found {
+		if id, ok := unquote(body[f[2].Start:f[2].End]); ok {
+			x.bindID(id, res.channel)
+		}
 	}
 	if res.charged {
-		return withCost(body, res.charge)
+		return insertCost(body, f[0].Start, f[0].End, res.charge)
 	}
 	return body
+}
+
+// responsesUsage reads a response object's usage (not null) and service
+// tier, given their spans in doc.
+func responsesUsage(doc []byte, us, tier jsonscan.Span) (catalog.Usage, bool) {
+	if !us.Found || string(doc[us.Start:us.End]) == "null" {
+		return catalog.Usage{}, false
+	}
+	var u usage.Responses
+	if json.Unmarshal(doc[us.Start:us.End], &u) != nil {
+		return catalog.Usage{}, false
+	}
+	cu := u.Usage()
+	if tier.Found {
+		cu.ServiceTier = usage.Tier(doc[tier.Start:tier.End])
+	}
+	return cu, true
 }
 
 func (x *responsesNative) stream(_ reqbody.Info, bill *biller) streamReader {
@@ -243,47 +268,76 @@ var (
 	responseFinals    = map[string]bool{"response.completed": true, "response.incomplete": true, "response.failed": true}
 )
 
+// eventKeys are the members of a stream event the gateway reads: type (for
+// an event without an event: line) and response; responseKeys those of the
+// response object in it.
+var (
+	eventKeys    = []string{"type", "response"}
+	responseKeys = []string{"usage", "service_tier", "id"}
+)
+
 func (s *responsesNativeStream) event(ev, name, data []byte, res *result) []byte {
 	if len(data) == 0 {
 		return ev
 	}
-	typ := string(name)
-	if typ == "" {
-		typ, _ = topString(data, "type")
-	}
-	switch {
-	case bytes.HasSuffix(name, nativeDeltaSuffix):
+	if bytes.HasSuffix(name, nativeDeltaSuffix) {
 		res.chunks++
-	case typ == "response.created":
-		if s.x.storing {
-			if r, ok := topMember(data, "response"); ok {
-				id, _ := topString(r, "id")
-				s.x.bindID(id, res.channel)
+		return ev
+	}
+	typ := name
+	var f [2]jsonscan.Span
+	if len(name) == 0 || string(name) == "response.created" || responseFinals[string(name)] {
+		if jsonscan.Members(data, eventKeys, f[:]) != nil {
+			return ev
+		}
+		if len(typ) == 0 {
+			if !f[0].Found {
+				return ev
+			}
+			t, ok := unquoteBytes(data[f[0].Start:f[0].End])
+			if !ok {
+				return ev
+			}
+			typ = t
+			if bytes.HasSuffix(typ, nativeDeltaSuffix) {
+				// An unnamed delta is passed on uncounted, as before.
+				return ev
 			}
 		}
-	case responseFinals[typ]:
-		r, ok := topMember(data, "response")
+	}
+	switch {
+	case string(typ) == "response.created":
+		if s.x.storing && f[1].Found {
+			r := data[f[1].Start:f[1].End]
+			var rf [3]jsonscan.Span
+			if jsonscan.Members(r, responseKeys, rf[:]) == nil && rf[2].Found {
+				id, _ := unquote(r[rf[2].Start:rf[2].End])
+				s.x.bindID(id, res.channel)
+			} else {
+				s.x.bindID("", res.channel)
+			}
+		}
+	case responseFinals[string(typ)]:
+		if !f[1].Found {
+			return ev
+		}
+		rs := f[1].Start
+		r := data[rs:f[1].End]
+		var rf [3]jsonscan.Span
+		if jsonscan.Members(r, responseKeys, rf[:]) != nil {
+			return ev
+		}
+		cu, ok := responsesUsage(r, rf[0], rf[1])
 		if !ok {
 			return ev
 		}
-		var u usage.Responses
-		if ok, err := usage.TopLevel(r, &u); err != nil || !ok {
-			return ev
-		}
 		s.done = true
-		cu := u.Usage()
-		cu.ServiceTier = usage.ServiceTier(r)
 		res.bill(cu, s.bill)
 		if !res.charged {
 			return ev
 		}
 		// The usage object inside the response object.
-		rs, _, _, _ := jsonscan.Find(data, "response")
-		us, ue, ok, err := jsonscan.Find(r, "usage")
-		if err != nil || !ok {
-			return ev
-		}
-		return sseEvent(name, insertCost(data, rs+us, rs+ue, res.charge))
+		return sseEvent(name, insertCost(data, rs+rf[0].Start, rs+rf[0].End, res.charge))
 	}
 	return ev
 }
@@ -426,6 +480,30 @@ func topMember(doc []byte, key string) ([]byte, bool) {
 		return nil, false
 	}
 	return doc[s:e], true
+}
+
+// unquote decodes a raw JSON string value.
+func unquote(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	s, err := strconv.Unquote(string(raw))
+	return s, err == nil
+}
+
+// unquoteBytes is unquote without allocating for a string without escapes.
+func unquoteBytes(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil, false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1], true
+	}
+	s, err := strconv.Unquote(string(raw))
+	return []byte(s), err == nil
 }
 
 // topString returns a top-level string member.

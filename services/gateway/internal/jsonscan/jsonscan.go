@@ -29,6 +29,52 @@ type Field struct {
 // Keys are decoded (escapes resolved) so that "mod\u0065l" is seen as
 // "model", as the provider will see it.
 func Fields(b []byte, fn func(f Field) error) error {
+	return walk(b, func(raw []byte, escaped bool, start, vs, ve int) error {
+		var key string
+		if escaped {
+			if err := json.Unmarshal(raw, &key); err != nil {
+				return fmt.Errorf("%w: key at offset %d", ErrSyntax, start)
+			}
+		} else {
+			key = string(raw[1 : len(raw)-1])
+		}
+		return fn(Field{Key: key, MemberStart: start, ValueStart: vs, ValueEnd: ve})
+	})
+}
+
+// Span is the byte span of a member's value; Found reports the member is
+// there.
+type Span struct {
+	Start, End int
+	Found      bool
+}
+
+// Members finds the top-level members keys of the object in b in one pass:
+// spans[i] is the value of keys[i] (its last copy, as Find). Unlike Fields
+// it allocates nothing for a key without escapes.
+func Members(b []byte, keys []string, spans []Span) error {
+	clear(spans)
+	return walk(b, func(raw []byte, escaped bool, start, vs, ve int) error {
+		name := raw[1 : len(raw)-1]
+		if escaped {
+			var key string
+			if err := json.Unmarshal(raw, &key); err != nil {
+				return fmt.Errorf("%w: key at offset %d", ErrSyntax, start)
+			}
+			name = []byte(key)
+		}
+		for i, k := range keys {
+			if string(name) == k {
+				spans[i] = Span{Start: vs, End: ve, Found: true}
+			}
+		}
+		return nil
+	})
+}
+
+// walk calls fn for every top-level member of the object in b, with its
+// raw key (quotes included) and whether the key has escapes.
+func walk(b []byte, fn func(raw []byte, escaped bool, start, vs, ve int) error) error {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return fmt.Errorf("%w: not an object", ErrSyntax)
@@ -46,14 +92,6 @@ func Fields(b []byte, fn func(f Field) error) error {
 		if err != nil {
 			return err
 		}
-		var key string
-		if escaped {
-			if err := json.Unmarshal(b[start:end], &key); err != nil {
-				return fmt.Errorf("%w: key at offset %d", ErrSyntax, start)
-			}
-		} else {
-			key = string(b[start+1 : end-1])
-		}
 		i = skipWS(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return fmt.Errorf("%w: expected ':' at offset %d", ErrSyntax, i)
@@ -64,7 +102,7 @@ func Fields(b []byte, fn func(f Field) error) error {
 		if err != nil {
 			return err
 		}
-		if err := fn(Field{Key: key, MemberStart: start, ValueStart: vs, ValueEnd: ve}); err != nil {
+		if err := fn(b[start:end], escaped, start, vs, ve); err != nil {
 			return err
 		}
 		i = skipWS(b, ve)

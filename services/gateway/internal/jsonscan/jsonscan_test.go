@@ -48,3 +48,27 @@ func TestFields_RejectsMalformedInput(t *testing.T) {
 		}
 	}
 }
+
+func TestMembers_FindsEveryKeyInOnePassLastCopyWinsEscapesDecoded(t *testing.T) {
+	b := []byte(`{"id":"a","usage":{"x":1},"i\u0064":"b","other":[1,2]}`)
+	var spans [3]jsonscan.Span
+	if err := jsonscan.Members(b, []string{"id", "usage", "missing"}, spans[:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b[spans[0].Start:spans[0].End]); !spans[0].Found || got != `"b"` {
+		t.Errorf("id = %q, %v; want the last copy \"b\"", got, spans[0].Found)
+	}
+	if got := string(b[spans[1].Start:spans[1].End]); !spans[1].Found || got != `{"x":1}` {
+		t.Errorf("usage = %q, %v", got, spans[1].Found)
+	}
+	if spans[2].Found {
+		t.Error("missing key found")
+	}
+	plain := []byte(`{"type":"response.output_text.delta","delta":"Hi","sequence_number":3}`)
+	if n := testing.AllocsPerRun(100, func() { _ = jsonscan.Members(plain, []string{"type"}, spans[:1]) }); n != 0 {
+		t.Errorf("%v allocations for plain keys", n)
+	}
+	if err := jsonscan.Members([]byte(`{"a":}`), []string{"a"}, spans[:1]); err == nil {
+		t.Error("malformed object accepted")
+	}
+}

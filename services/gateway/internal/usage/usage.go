@@ -145,11 +145,23 @@ func ServiceTier(data []byte) string {
 		return ""
 	}
 	s, e, ok, err := jsonscan.Find(data, "service_tier")
-	if err != nil || !ok || e-s < 2 || data[s] != '"' {
+	if err != nil || !ok {
 		return ""
 	}
+	return Tier(data[s:e])
+}
+
+// Tier returns the service tier a raw "service_tier" value names: "" when
+// null or not a plain string.
+func Tier(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
 	var tier string
-	if json.Unmarshal(data[s:e], &tier) != nil {
+	if json.Unmarshal(raw, &tier) != nil {
 		return ""
 	}
 	return tier
