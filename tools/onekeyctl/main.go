@@ -73,6 +73,8 @@ Commands:
   account show <email|account id>            balance, free requests, keys, last payments
   credit adjust <account id> <amount USD> --reason "..." --id <stable id> [--actor name]
                                              publish credit.adjusted (a retry with the same --id applies once)
+  dlq list                                   list the DEADLETTER stream
+  dlq replay <seq>|--all                     republish dead letters to their original subjects (original Nats-Msg-Id)
   reconcile                                  check every account against the ledger's journal
 
 Environment:
@@ -127,6 +129,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return e.accountShow(ctx, rest)
 	case "credit adjust":
 		return e.creditAdjust(ctx, rest)
+	case "dlq list":
+		return e.dlqList(ctx, rest)
+	case "dlq replay":
+		return e.dlqReplay(ctx, rest)
 	case "reconcile ":
 		return e.reconcile(ctx, rest)
 	}
