@@ -62,7 +62,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.env = map[string]string{
-		"NATS_URL": s.nats.ClientURL(), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": s.st.DB().Name(), "USER": "alice",
+		"NATS_URL": s.nats.ClientURL(), "NATS_CREDS_FILE": s.nats.CredsFile(bus.UserAdmin), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": s.st.DB().Name(), "USER": "alice",
 	}
 	return s
 }

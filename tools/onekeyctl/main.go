@@ -78,7 +78,8 @@ Commands:
   reconcile                                  check every account against the ledger's journal
 
 Environment:
-  NATS_URL         the bus (credit, key, dlq)
+  NATS_URL         the bus (credit, dlq)
+  NATS_CREDS_FILE  the bus admin's credentials file (devstack: <data>/creds/admin.nk)
   MONGODB_URI      the database (account, credit, reconcile)
   MONGODB_DB       its name (default onekey)
   ONEKEYCTL_TIMEOUT  how long one command may take (default 1m)
@@ -168,7 +169,8 @@ func (e *env) connect(ctx context.Context) (*bus.Bus, error) {
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "onekeyctl"})
+	creds := r.String("NATS_CREDS_FILE", "")
+	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "onekeyctl", User: bus.UserAdmin, CredsFile: creds})
 	if err != nil {
 		return nil, err
 	}
