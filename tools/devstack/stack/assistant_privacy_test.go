@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/ids"
 	"github.com/onekey-oss/onekey/services/auth/anthropicfake"
 	"github.com/onekey-oss/onekey/tools/devstack/stack"
@@ -186,7 +187,12 @@ func TestDevstack_AssistantConversationIsInNoLogDatabaseStreamKVOrFile(t *testin
 	}
 
 	// Every stream message and KV value, read through the bus.
-	nc, err := nats.Connect(natsURL)
+	// As the bus admin, with its credentials file from the data directory.
+	admin, err := nats.NkeyOptionFromSeed(bus.CredsFile(stack.CredsDir(dir), bus.UserAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURL, admin)
 	if err != nil {
 		t.Fatal(err)
 	}

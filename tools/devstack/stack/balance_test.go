@@ -13,6 +13,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/tools/devstack/stack"
 )
 
 // balanceOf reads the demo account's balance from KV balances, as the
@@ -41,7 +42,10 @@ func balanceOf(t *testing.T, s *started) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "devstack-test"})
+	// As another process joins a running devstack: with the gateway's
+	// credentials file from the data directory (NATS_CREDS_FILE).
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "devstack-test", User: bus.UserGateway,
+		CredsFile: bus.CredsFile(stack.CredsDir(s.dir), bus.UserGateway)})
 	if err != nil {
 		t.Fatal(err)
 	}

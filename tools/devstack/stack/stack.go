@@ -105,7 +105,18 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("--nats-addr: %w", err)
 	}
-	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port, Logger: log.With("part", "nats")})
+	// One bus user per service, with its permissions on, as in production:
+	// each credentials file is <data>/creds/<user>.nk, so another process
+	// (a second gateway) can join with NATS_CREDS_FILE.
+	creds, err := bus.LoadOrCreateCredentials(CredsDir(cfg.DataDir))
+	if err != nil {
+		return err
+	}
+	users, err := creds.PublicKeys()
+	if err != nil {
+		return err
+	}
+	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port, Logger: log.With("part", "nats"), Users: users})
 	if err != nil {
 		return err
 	}
@@ -117,13 +128,30 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 	closers = append(closers, db.Close)
 
-	b, err := bus.Connect(ctx, bus.Config{URL: ns.ClientURL(), Name: "devstack", Logger: log, TracerProvider: tel.TracerProvider})
+	// devstack's own connection is the admin's: it declares the topology,
+	// as tools/busadmin declare does in production.
+	b, err := bus.Connect(ctx, bus.Config{URL: ns.ClientURL(), Name: "devstack", User: bus.UserAdmin, Seed: creds[bus.UserAdmin], Logger: log, TracerProvider: tel.TracerProvider})
 	if err != nil {
 		return err
 	}
 	closers = append(closers, func(context.Context) error { b.Close(); return nil })
 	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
 		return err
+	}
+	var conns []*bus.Bus
+	closers = append(closers, func(context.Context) error {
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil
+	})
+	connectAs := func(user string) (*bus.Bus, error) {
+		c, err := bus.Connect(ctx, bus.Config{URL: ns.ClientURL(), Name: user, User: user, Seed: creds[user], Logger: log.With("part", user), TracerProvider: tel.TracerProvider})
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+		return c, nil
 	}
 	st, err := store.Open(ctx, db.URI(), "onekey", log)
 	if err != nil {
@@ -135,7 +163,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	env := &Env{Bus: b, Store: st, Telemetry: tel, Config: cfg, Getenv: getenv, Out: out}
+	env := &Env{Bus: b, ConnectAs: connectAs, Store: st, Telemetry: tel, Config: cfg, Getenv: getenv, Out: out}
 	svcCtx, stopServices := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errc := make(chan error, 16)
@@ -171,6 +199,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	fmt.Fprintf(out, "onekey devstack is up (data in %s)\n", cfg.DataDir)
 	fmt.Fprintf(out, "  NATS JetStream   %s (embedded)\n", ns.ClientURL())
 	fmt.Fprintf(out, "  MongoDB protocol %s (embedded FerretDB)\n", db.URI())
+	fmt.Fprintf(out, "  bus credentials  %s (NATS_CREDS_FILE of another process)\n", bus.CredsFile(CredsDir(cfg.DataDir), "<user>"))
 	for _, r := range runners {
 		if r.addr != "" {
 			fmt.Fprintf(out, "  %-16s %s\n", r.name, r.addr)
@@ -192,9 +221,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 }
 
+// CredsDir is where devstack keeps each bus user's credentials file
+// (<user>.nk) under its data directory.
+func CredsDir(dataDir string) string { return filepath.Join(dataDir, "creds") }
+
 // Env is what the services are built from.
 type Env struct {
-	Bus       *bus.Bus
+	// Bus is devstack's own connection, the bus admin's.
+	Bus *bus.Bus
+	// ConnectAs connects as a service's bus user (bus.UserGateway...).
+	ConnectAs func(user string) (*bus.Bus, error)
 	Store     *store.Store
 	Telemetry *telemetry.Telemetry
 	Config    Config

@@ -39,6 +39,7 @@ type started struct {
 	cancel context.CancelFunc
 	done   chan error
 	key    string
+	dir    string
 	// lines is what devstack printed up to the demo key.
 	lines []string
 }
@@ -56,7 +57,7 @@ func startWith(t *testing.T, cfg stack.Config) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &started{cancel: cancel, done: make(chan error, 1)}
+	s := &started{cancel: cancel, done: make(chan error, 1), dir: cfg.DataDir}
 	go func() {
 		err := stack.Run(ctx, cfg, pw)
 		pw.CloseWithError(io.EOF)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/auth/auth"
 )
 
@@ -20,6 +21,10 @@ import (
 // (the dashboard at /, its quickstart pointing at --gateway-addr). Google and GitHub sign-in are off (they need real client credentials);
 // magic links work, their mail going to the notifier's outbox and console.
 func authService(env *Env) (*runner, error) {
+	b, err := env.ConnectAs(bus.UserAuth)
+	if err != nil {
+		return nil, err
+	}
 	base := "http://" + env.Config.AccountAddr
 	secret, err := freeGrantSecret(env)
 	if err != nil {
@@ -45,7 +50,7 @@ func authService(env *Env) (*runner, error) {
 		return nil, err
 	}
 	cfg.Assistant = asst
-	svc, err := auth.New(cfg, auth.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "auth"), MeterProvider: env.Telemetry.MeterProvider})
+	svc, err := auth.New(cfg, auth.Deps{Bus: b, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "auth"), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}

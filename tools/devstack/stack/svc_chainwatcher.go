@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
 )
 
@@ -13,6 +14,10 @@ import (
 // see api/cryptopay), or returns nil when none is: devstack has no chain of
 // its own yet.
 func chainwatcherService(env *Env) (*runner, error) {
+	b, err := env.ConnectAs(bus.UserChainwatcher)
+	if err != nil {
+		return nil, err
+	}
 	chains, err := cryptopay.ChainsFromEnv(env.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("chainwatcher: %w", err)
@@ -21,7 +26,7 @@ func chainwatcherService(env *Env) (*runner, error) {
 		return nil, nil
 	}
 	svc, err := chainwatcher.New(chainwatcher.Config{Chains: chains, PollInterval: 5 * time.Second, ClaimTimeout: 24 * time.Hour},
-		chainwatcher.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "chainwatcher"), MeterProvider: env.Telemetry.MeterProvider})
+		chainwatcher.Deps{Bus: b, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "chainwatcher"), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}

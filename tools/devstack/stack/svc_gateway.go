@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/services/gateway/demo"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
@@ -21,6 +22,10 @@ import (
 // built-in DEMO UPSTREAM, a clearly labelled canned reply, so that the
 // README's curl example and any OpenAI SDK work on a fresh machine.
 func gatewayService(env *Env) (*runner, error) {
+	b, err := env.ConnectAs(bus.UserGateway)
+	if err != nil {
+		return nil, err
+	}
 	chans, err := gateway.ChannelsFromEnv(env.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -61,7 +66,7 @@ func gatewayService(env *Env) (*runner, error) {
 		OutboxDir: filepath.Join(env.Config.DataDir, "gateway-outbox"),
 	}
 	cfg.CatalogFile = env.Getenv("GATEWAY_CATALOG_FILE")
-	svc, err := gateway.New(cfg, gateway.Deps{Bus: env.Bus, Logger: env.Telemetry.Logger.With("part", "gateway"), Metrics: env.Telemetry.MetricsHandler(), MeterProvider: env.Telemetry.MeterProvider})
+	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: env.Telemetry.Logger.With("part", "gateway"), Metrics: env.Telemetry.MetricsHandler(), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}

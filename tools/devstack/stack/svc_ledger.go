@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
@@ -10,8 +11,12 @@ import (
 // and publishes its balance to KV balances for the gateway. It serves no
 // HTTP: its metrics are in devstack's registry.
 func ledgerService(env *Env) (*runner, error) {
+	b, err := env.ConnectAs(bus.UserLedger)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{
-		Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "ledger"),
+		Bus: b, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "ledger"),
 		MeterProvider: env.Telemetry.MeterProvider,
 	})
 	if err != nil {

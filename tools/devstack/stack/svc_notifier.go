@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/notifier/notifier"
 )
 
@@ -13,6 +14,10 @@ import (
 // the console, with the sign-in link of a magic-link mail, so signing in
 // works on a fresh machine.
 func notifierService(env *Env) (*runner, error) {
+	b, err := env.ConnectAs(bus.UserNotifier)
+	if err != nil {
+		return nil, err
+	}
 	var console io.Writer = os.Stdout
 	if env.Config.LogOutput != nil {
 		console = env.Config.LogOutput
@@ -24,7 +29,7 @@ func notifierService(env *Env) (*runner, error) {
 		RetryBackoff: notifier.DefaultRetryBackoff,
 	}
 	svc, err := notifier.New(cfg, notifier.Deps{
-		Bus:           env.Bus,
+		Bus:           b,
 		Store:         env.Store,
 		Logger:        env.Telemetry.Logger.With("part", "notifier"),
 		MeterProvider: env.Telemetry.MeterProvider,

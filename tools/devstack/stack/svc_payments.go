@@ -5,6 +5,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
 
@@ -16,6 +17,10 @@ import (
 // (ledger, balance, receipt mail) can be tried on a fresh machine. Crypto
 // claims are taken for the chains configured by CRYPTO_CHAINS.
 func paymentsService(env *Env) (*runner, error) {
+	b, err := env.ConnectAs(bus.UserPayments)
+	if err != nil {
+		return nil, err
+	}
 	chains, err := cryptopay.ChainsFromEnv(env.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
@@ -30,7 +35,7 @@ func paymentsService(env *Env) (*runner, error) {
 		Chains:              chains,
 	}
 	cfg.DevTopUp = cfg.StripeSecretKey == ""
-	svc, err := payments.New(cfg, payments.Deps{Bus: env.Bus, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "payments"), MeterProvider: env.Telemetry.MeterProvider, Metrics: env.Telemetry.MetricsHandler()})
+	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "payments"), MeterProvider: env.Telemetry.MeterProvider, Metrics: env.Telemetry.MetricsHandler()})
 	if err != nil {
 		return nil, err
 	}
