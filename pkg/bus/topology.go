@@ -44,11 +44,13 @@ func (t Topology) streams() []jetstream.StreamConfig {
 	retention := map[string]time.Duration{
 		// Usage and billing stay long enough for a ledger outage of weeks;
 		// the ledger's own idempotency, not the stream, makes replay safe.
-		events.StreamUsage:      30 * 24 * time.Hour,
-		events.StreamBilling:    365 * 24 * time.Hour,
-		events.StreamAccounts:   365 * 24 * time.Hour,
-		events.StreamNotify:     7 * 24 * time.Hour,
-		events.StreamMail:       time.Hour, // sign-in links: keep briefly
+		events.StreamUsage:    30 * 24 * time.Hour,
+		events.StreamBilling:  365 * 24 * time.Hour,
+		events.StreamAccounts: 365 * 24 * time.Hour,
+		events.StreamNotify:   7 * 24 * time.Hour,
+		// Sign-in links: kept no longer than a link lives (auth's
+		// MagicLinkTTL, 15 minutes), so none sits readable on the bus.
+		events.StreamMail:       15 * time.Minute,
 		events.StreamNotices:    NoticesRetention,
 		events.StreamDeadLetter: 90 * 24 * time.Hour,
 	}

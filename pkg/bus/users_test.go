@@ -231,3 +231,17 @@ func TestBus_AUserWithoutCredentialsIsRefused(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// Sign-in links do not outlive themselves on the bus: MAIL keeps a message
+// no longer than a link lives (15 minutes).
+func TestTopology_MailKeepsAMessageNoLongerThanASignInLinkLives(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	st, err := srv.Connect(t, "test").JetStream().Stream(context.Background(), events.StreamMail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := st.CachedInfo().Config.MaxAge; age <= 0 || age > 15*time.Minute {
+		t.Fatalf("MAIL keeps messages for %s, longer than a sign-in link lives (15m)", age)
+	}
+}
