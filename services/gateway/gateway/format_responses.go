@@ -60,7 +60,7 @@ func (a responsesAPI) exchange(m catalog.Model) exchange {
 // A preparer is an exchange that reads and checks a request before any
 // credit is held: what it refuses costs nothing and reaches no provider.
 type preparer interface {
-	prepare(ctx context.Context, key events.APIKeyV1, body []byte, m catalog.Model) (preparation, *apiError)
+	prepare(ctx context.Context, key events.APIKeyV1, body []byte, info reqbody.Info, m catalog.Model) (preparation, *apiError)
 }
 
 // preparation is what prepare found.
@@ -114,24 +114,9 @@ func (x *responsesNative) dialect() dialect { return openAIDialect{} }
 
 func (x *responsesNative) path(*http.Request) string { return "/responses" }
 
-func (x *responsesNative) prepare(ctx context.Context, key events.APIKeyV1, body []byte, m catalog.Model) (preparation, *apiError) {
+func (x *responsesNative) prepare(ctx context.Context, key events.APIKeyV1, body []byte, info reqbody.Info, m catalog.Model) (preparation, *apiError) {
 	var p preparation
-	var store, background, prev []byte
-	err := jsonscan.Fields(body, func(f jsonscan.Field) error {
-		v := bytes.TrimSpace(body[f.ValueStart:f.ValueEnd])
-		switch f.Key {
-		case "store":
-			store = v
-		case "background":
-			background = v
-		case "previous_response_id":
-			prev = v
-		}
-		return nil
-	})
-	if err != nil {
-		return p, errBadRequest("We could not parse the JSON body of your request: " + err.Error())
-	}
+	store, background, prev := info.Raw(body, "store"), info.Raw(body, "background"), info.Raw(body, "previous_response_id")
 	if string(background) == "true" {
 		return p, refuse("background", "`background` is not supported by this gateway: a background response is polled later, which the gateway does not bill. Use `stream` instead.")
 	}
@@ -170,30 +155,10 @@ func (x *responsesNative) request(body []byte, info reqbody.Info, m catalog.Mode
 	if limit > 0 {
 		info.SetOutputLimit("max_output_tokens", limit)
 	}
-	out, err := reqbody.Rewrite(body, info, m.UpstreamID, false)
-	if err != nil || !x.forceNoStore {
-		return out, err
+	if x.forceNoStore {
+		info.SetMember("store", []byte("false"))
 	}
-	return setMember(out, "store", []byte("false"))
-}
-
-// setMember sets the top-level member key of a JSON object to raw,
-// replacing its value or adding it first.
-func setMember(body []byte, key string, raw []byte) ([]byte, error) {
-	s, e, ok, err := jsonscan.Find(body, key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", reqbody.ErrInvalid, err)
-	}
-	if ok {
-		return append(append(append([]byte(nil), body[:s]...), raw...), body[e:]...), nil
-	}
-	open := bytes.IndexByte(body, '{')
-	member := append(append([]byte(strconv.Quote(key)+":"), raw...), ',')
-	if bytes.Equal(bytes.TrimSpace(body[open+1:]), []byte("}")) {
-		member = member[:len(member)-1]
-	}
-	out := append(append([]byte(nil), body[:open+1]...), member...)
-	return append(out, body[open+1:]...), nil
+	return reqbody.Rewrite(body, info, m.UpstreamID, false)
 }
 
 // bindID records a stored response's id for the account. It runs before
@@ -382,7 +347,7 @@ func (x *responsesTranslated) path(*http.Request) string {
 	return "/chat/completions"
 }
 
-func (x *responsesTranslated) prepare(_ context.Context, _ events.APIKeyV1, body []byte, _ catalog.Model) (preparation, *apiError) {
+func (x *responsesTranslated) prepare(_ context.Context, _ events.APIKeyV1, body []byte, _ reqbody.Info, _ catalog.Model) (preparation, *apiError) {
 	r, err := responses.Parse(body, x.provider())
 	if err != nil {
 		return preparation{}, translationError(err)
@@ -473,15 +438,6 @@ func (s *translatedStream) end(res *result) []byte {
 
 // JSON helpers for the native exchange.
 
-// topMember returns the raw value of a top-level member.
-func topMember(doc []byte, key string) ([]byte, bool) {
-	s, e, ok, err := jsonscan.Find(doc, key)
-	if err != nil || !ok {
-		return nil, false
-	}
-	return doc[s:e], true
-}
-
 // unquote decodes a raw JSON string value.
 func unquote(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
@@ -504,14 +460,4 @@ func unquoteBytes(raw []byte) ([]byte, bool) {
 	}
 	s, err := strconv.Unquote(string(raw))
 	return []byte(s), err == nil
-}
-
-// topString returns a top-level string member.
-func topString(doc []byte, key string) (string, bool) {
-	raw, ok := topMember(doc, key)
-	if !ok || len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	s, err := strconv.Unquote(string(raw))
-	return s, err == nil
 }

@@ -77,7 +77,7 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, a clientAPI) {
 	x := a.exchange(m)
 	var prep preparation
 	if p, ok := x.(preparer); ok {
-		if prep, aerr = p.prepare(r.Context(), key, body, m); aerr != nil {
+		if prep, aerr = p.prepare(r.Context(), key, body, info, m); aerr != nil {
 			writeError(w, shape, aerr)
 			return
 		}

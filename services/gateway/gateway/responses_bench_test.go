@@ -80,7 +80,7 @@ func BenchmarkFormats_ChatAgainstResponses(b *testing.B) {
 				b.Fatal(err)
 			}
 			x := responses.exchange(m)
-			if _, aerr := x.(preparer).prepare(context.Background(), key, respReq, m); aerr != nil {
+			if _, aerr := x.(preparer).prepare(context.Background(), key, respReq, info, m); aerr != nil {
 				b.Fatal(aerr)
 			}
 			if _, err := x.request(respReq, info, m, 1000); err != nil {

@@ -42,6 +42,33 @@ type Info struct {
 	// sendLimit, when set, is the output limit Rewrite sends upstream.
 	sendLimit    int64
 	sendLimitKey string
+	// extras are the spans of the Responses API's members in extraKeys
+	// (their last copy: a repeated one is not refused).
+	extras [len(extraKeys)]jsonscan.Span
+	// setKey, when set, is the member Rewrite sends as setRaw.
+	setKey string
+	setRaw []byte
+}
+
+// extraKeys are the members Peek also finds for the Responses API, so that
+// its body is scanned once.
+var extraKeys = [...]string{"store", "background", "previous_response_id"}
+
+// Raw returns the raw value of body's member key, one of store, background
+// and previous_response_id (nil when absent).
+func (in Info) Raw(body []byte, key string) []byte {
+	for i, k := range extraKeys {
+		if k == key && in.extras[i].Found {
+			return body[in.extras[i].Start:in.extras[i].End]
+		}
+	}
+	return nil
+}
+
+// SetMember makes Rewrite send raw as the value of key (store): its last
+// copy is replaced, else the key is added first.
+func (in *Info) SetMember(key string, raw []byte) {
+	in.setKey, in.setRaw = key, raw
 }
 
 type span struct {
@@ -65,6 +92,11 @@ func Peek(body []byte) (Info, error) {
 		switch f.Key {
 		case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens", "n":
 		default:
+			for i, k := range extraKeys {
+				if f.Key == k {
+					in.extras[i] = jsonscan.Span{Start: f.ValueStart, End: f.ValueEnd, Found: true}
+				}
+			}
 			return nil
 		}
 		if seen[f.Key] {
@@ -146,6 +178,30 @@ func Rewrite(body []byte, in Info, upstreamModel string, askUsage bool) ([]byte,
 		repl       []byte
 	}
 	var edits []edit
+	// front are the members added first, in this order, comma-separated.
+	var front []byte
+	addFront := func(member ...string) {
+		if front == nil {
+			front = make([]byte, 0, 64)
+		} else {
+			front = append(front, ',')
+		}
+		for _, m := range member {
+			front = append(front, m...)
+		}
+	}
+	if in.setKey != "" {
+		replaced := false
+		for i, k := range extraKeys {
+			if k == in.setKey && in.extras[i].Found {
+				edits = append(edits, edit{in.extras[i].Start, in.extras[i].End, in.setRaw})
+				replaced = true
+			}
+		}
+		if !replaced {
+			addFront(strconv.Quote(in.setKey), ":", string(in.setRaw))
+		}
+	}
 	if in.Model != upstreamModel && in.modelEnd > in.modelStart {
 		q, _ := json.Marshal(upstreamModel)
 		edits = append(edits, edit{in.modelStart, in.modelEnd, q})
@@ -166,9 +222,7 @@ func Rewrite(body []byte, in Info, upstreamModel string, askUsage bool) ([]byte,
 			}
 			edits = append(edits, edit{in.optStart, in.optEnd, repl})
 		} else {
-			// Insert as the first member, right after the '{'.
-			open := bytes.IndexByte(body, '{')
-			edits = append(edits, edit{open + 1, open + 1, []byte(`"stream_options":{"include_usage":true},`)})
+			addFront(`"stream_options":{"include_usage":true}`)
 		}
 	}
 	if in.sendLimitKey != "" {
@@ -181,13 +235,17 @@ func Rewrite(body []byte, in Info, upstreamModel string, askUsage bool) ([]byte,
 			}
 		}
 		if !replaced {
-			open := bytes.IndexByte(body, '{')
-			member := append(append([]byte(`"`+in.sendLimitKey+`":`), n...), ',')
-			if string(bytes.TrimSpace(body[open+1:])) == "}" {
-				member = member[:len(member)-1] // an empty object takes no comma
-			}
-			edits = append(edits, edit{open + 1, open + 1, member})
+			addFront(`"`, in.sendLimitKey, `":`)
+			front = append(front, n...)
 		}
+	}
+	if len(front) > 0 {
+		// Insert as the first members, right after the '{'.
+		open := bytes.IndexByte(body, '{')
+		if string(bytes.TrimSpace(body[open+1:])) != "}" {
+			front = append(front, ',') // an empty object takes no comma
+		}
+		edits = append(edits, edit{open + 1, open + 1, front})
 	}
 	if len(edits) == 0 {
 		return body, nil

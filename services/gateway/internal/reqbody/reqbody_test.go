@@ -3,6 +3,7 @@ package reqbody_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/onekey-oss/onekey/services/gateway/internal/reqbody"
@@ -101,4 +102,34 @@ func FuzzPeek_NeverPanicsAndRewriteStaysValidJSON(f *testing.F) {
 			t.Errorf("rewrite of valid %q is invalid: %q", b, out)
 		}
 	})
+}
+
+func TestRewrite_SetMemberReplacesTheLastCopyOrComesFirst(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"model":"m","store":true,"input":"hi"}`, `{"model":"up","store":false,"input":"hi"}`},
+		{`{"store":null,"model":"m","store":true}`, `{"store":null,"model":"up","store":false}`},
+		{`{"model":"m","input":"hi"}`, `{"store":false,"max_output_tokens":7,"model":"up","input":"hi"}`},
+	} {
+		in, err := reqbody.Peek([]byte(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(in.Raw([]byte(tc.body), "store")); tc.body[2] == 's' && got != "true" {
+			t.Errorf("Raw(store) = %q, want the last copy", got)
+		}
+		in.SetMember("store", []byte("false"))
+		if !strings.Contains(tc.body, "store") {
+			in.SetOutputLimit("max_output_tokens", 7)
+		}
+		out, err := reqbody.Rewrite([]byte(tc.body), in, "up", false)
+		if err != nil || string(out) != tc.want {
+			t.Errorf("Rewrite(%s) = %s, %v; want %s", tc.body, out, err, tc.want)
+		}
+	}
+	in, _ := reqbody.Peek([]byte(`{}`))
+	in.SetMember("store", []byte("false"))
+	in.SetOutputLimit("max_output_tokens", 7)
+	if out, _ := reqbody.Rewrite([]byte(`{}`), in, "", false); string(out) != `{"store":false,"max_output_tokens":7}` {
+		t.Errorf("empty object: %s", out)
+	}
 }
