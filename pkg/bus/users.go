@@ -49,7 +49,7 @@ type Access struct {
 }
 
 // deadletter is what every consumer publishes a poison message to.
-var deadletter = events.FamilyDeadLetter + ".>"
+const deadletter = events.FamilyDeadLetter + ".>"
 
 // UserAccess is every user's access: the one place that says who may do
 // what on the bus. Adding a subject, a request, a consumer or a bucket to a
