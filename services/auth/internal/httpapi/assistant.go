@@ -88,7 +88,7 @@ func (a *API) assistantRefusal(err error) (status int, code, msg string) {
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled", "canceled"
 	case errors.As(err, &ue):
-		a.log.Warn("assistant: messages api failed", "status", ue.Status, "kind", ue.Kind)
+		a.log.Warn("assistant: upstream call failed", "status", ue.Status, "kind", ue.Kind)
 		return http.StatusBadGateway, "assistant_unavailable", "The assistant could not reach its model just now. Please try again in a moment."
 	}
 	a.log.Error("assistant: answer failed", "err", err)
