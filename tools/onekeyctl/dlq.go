@@ -63,7 +63,9 @@ func deadLetters(ctx context.Context, js jetstream.JetStream, seq uint64) ([]dea
 
 func (e *env) dlqList(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dlq list", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), "usage: onekeyctl dlq list   (seq, time, consumer, subject, message id, attempts, reason)") }
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: onekeyctl dlq list   (seq, time, consumer, subject, message id, attempts, reason)")
+	}
 	if _, err := parse(fs, args, 0, e.out); err != nil {
 		return err
 	}
