@@ -19,13 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onekey-oss/onekey/api/apikey"
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/e2e/internal/accounts"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
-	"github.com/onekey-oss/onekey/pkg/ids"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
@@ -136,28 +135,9 @@ func (s *stack) startLedger() {
 // apikeys) and credits it; it returns the key once every replica knows it.
 func (s *stack) account(noFree bool, credit money.Micros) (acc, key string) {
 	s.t.Helper()
-	ctx := context.Background()
-	acc = ids.New("acc")
-	key, err := apikey.New(nil)
+	acc, key, err := accounts.Open(context.Background(), s.bus, noFree, credit)
 	if err != nil {
 		s.t.Fatal(err)
-	}
-	kv, err := s.bus.KV(ctx, events.BucketAPIKeys)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	raw, _ := json.Marshal(events.APIKeyV1{V: 1, KeyID: ids.New("key"), ProjectID: ids.New("prj"), AccountID: acc, Status: events.KeyActive, UpdatedAt: time.Now().UTC()})
-	if _, err := kv.Put(ctx, apikey.Hash(key), raw); err != nil {
-		s.t.Fatal(err)
-	}
-	evs := []events.Event{events.AccountCreatedV1{V: 1, ID: "account.created:" + acc, Time: time.Now(), AccountID: acc, NoFreeRequests: noFree}}
-	if credit != 0 {
-		evs = append(evs, events.CreditAdjustedV1{V: 1, ID: ids.New("adj"), Time: time.Now(), AccountID: acc, AmountMicros: credit, Reason: "test", Actor: "test"})
-	}
-	for _, ev := range evs {
-		if _, err := s.bus.Publish(ctx, ev); err != nil {
-			s.t.Fatal(err)
-		}
 	}
 	want := int64(20)
 	if noFree {
