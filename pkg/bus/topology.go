@@ -13,9 +13,10 @@ import (
 )
 
 // Topology is every stream, durable consumer and KV bucket of onekey,
-// declared in this one place from the names in api/events. Declaring is
-// idempotent: each service calls Declare at start-up, and a restart, or six
-// services declaring at once, changes nothing.
+// declared in this one place from the names in api/events. Only the admin
+// declares it (tools/busadmin declare; devstack and the tests' harnesses);
+// services bind to what exists and wait (bind.go). Declaring is idempotent:
+// running it again, or from two places at once, changes nothing.
 type Topology struct {
 	// Replicas for streams and buckets: 1 embedded, 3 on a production cluster.
 	Replicas int

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
@@ -45,7 +47,7 @@ const (
 	DefaultAssistantPerHour    = 30
 	DefaultAssistantDailyCap   = 5 * money.Dollar
 	DefaultAssistantMaxTokens  = 1024
-	assistantKVTimeout         = 10 * time.Second
+	assistantKVTimeout         = 3 * time.Second // one try to bind bucket assistant
 	assistantHTTPTimeout       = 2 * time.Minute
 	maxAssistantQuestionsPerHr = 10_000
 	maxAssistantOutputTokens   = 16_000
@@ -116,11 +118,12 @@ func newAssistant(cfg Config, acc *accounts.Store, b *bus.Bus, d Deps, log *slog
 		return nil, nil
 	}
 	c = c.withDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), assistantKVTimeout)
-	defer cancel()
-	kv, err := b.KV(ctx, events.BucketAssistant)
-	if err != nil {
-		return nil, fmt.Errorf("assistant: %w", err)
+	// Bound on first use (the bucket may not be declared yet), each try
+	// bounded so that a question is refused quickly rather than held.
+	openKV := func(ctx context.Context) (jetstream.KeyValue, error) {
+		ctx, cancel := context.WithTimeout(ctx, assistantKVTimeout)
+		defer cancel()
+		return b.KV(ctx, events.BucketAssistant)
 	}
 	// Its own client: answers stream for longer than the sign-in calls' timeout.
 	client := &http.Client{Timeout: assistantHTTPTimeout}
@@ -131,7 +134,7 @@ func newAssistant(cfg Config, acc *accounts.Store, b *bus.Bus, d Deps, log *slog
 	return assistant.New(assistant.Config{
 		APIKey: c.APIKey, BaseURL: c.BaseURL, Model: c.Model, MaxTokens: c.MaxTokens,
 		QuestionsPerHour: c.QuestionsPerHour, DailyCap: c.DailyCap, GatewayURL: gw,
-	}, assistant.Deps{Accounts: acc, KV: kv, HTTPClient: client, Now: d.Now, Logger: log})
+	}, assistant.Deps{Accounts: acc, OpenKV: openKV, HTTPClient: client, Now: d.Now, Logger: log})
 }
 
 // AssistantSpent is what the assistant has spent today (UTC), in

@@ -13,6 +13,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/auth/anthropicfake"
 	"github.com/onekey-oss/onekey/services/auth/auth"
 )
@@ -300,5 +301,34 @@ func TestAssistant_OffWithoutAKey(t *testing.T) {
 	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).body)
 	if strings.Contains(body, `data-testid="assistant-open"`) || strings.Contains(body, "assistant.js") {
 		t.Error("the overview shows the assistant's panel without a key")
+	}
+}
+
+func TestAssistant_AuthStartsBeforeItsBucketIsDeclaredAndAnswersOnceItIs(t *testing.T) {
+	fake := anthropicfake.Start(t, anthropicfake.Echo)
+	h := newHarness(t)
+	ada, _ := h.signIn("ada@example.com")
+	ctx := context.Background()
+	if err := h.bus.JetStream().DeleteKeyValue(ctx, events.BucketAssistant); err != nil {
+		t.Fatal(err)
+	}
+	// A replica that starts now, as its own bus user, before the admin has
+	// declared bucket assistant: it must start, and refuse questions
+	// politely until the bucket exists.
+	asAuth := func(c *auth.Config, d *auth.Deps) {
+		withAssistant(fake, 30)(c, d)
+		d.Bus = h.nats.ConnectAs(t, bus.UserAuth)
+	}
+	h2 := h.replica(t, asAuth)
+	status, evs := ask(ada.on(h2), "hello")
+	if status != http.StatusServiceUnavailable || !strings.Contains(evs[0].Text, "assistant_unavailable") {
+		t.Fatalf("before the bucket is declared: %d %+v", status, evs)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Fatalf("%d calls to Anthropic while the limits could not be counted", n)
+	}
+	h.nats.Declare(t, bus.DefaultTopology())
+	if status, evs := ask(ada.on(h2), "hello"); status != http.StatusOK || !strings.Contains(answerText(evs), "You asked: hello") {
+		t.Fatalf("after the bucket is declared: %d %+v", status, evs)
 	}
 }

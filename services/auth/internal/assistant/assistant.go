@@ -64,8 +64,10 @@ const (
 // Deps are what the assistant reads and counts with.
 type Deps struct {
 	Accounts *accounts.Store
-	// KV is bucket assistant (events.BucketAssistant).
-	KV jetstream.KeyValue
+	// OpenKV opens bucket assistant (events.BucketAssistant). It is called
+	// on first use, and again after a failure: the bucket may not be
+	// declared yet when auth starts.
+	OpenKV func(context.Context) (jetstream.KeyValue, error)
 	// HTTPClient reaches the Messages API and the gateway.
 	HTTPClient *http.Client
 	Now        func() time.Time
@@ -87,8 +89,8 @@ type Assistant struct {
 
 // New builds the assistant.
 func New(cfg Config, d Deps) (*Assistant, error) {
-	if cfg.APIKey == "" || d.Accounts == nil || d.KV == nil {
-		return nil, errors.New("assistant: APIKey, Accounts and KV are required")
+	if cfg.APIKey == "" || d.Accounts == nil || d.OpenKV == nil {
+		return nil, errors.New("assistant: APIKey, Accounts and OpenKV are required")
 	}
 	cat, err := catalog.Default()
 	if err != nil {
@@ -118,7 +120,7 @@ func New(cfg Config, d Deps) (*Assistant, error) {
 	}
 	return &Assistant{
 		cfg: cfg, model: m, client: anthropic.NewClient(opts...), acc: d.Accounts,
-		budget: &budget{kv: d.KV, perHr: cfg.QuestionsPerHour, cap: cfg.DailyCap, nowFor: d.Now},
+		budget: &budget{kv: &boundKV{open: d.OpenKV}, perHr: cfg.QuestionsPerHour, cap: cfg.DailyCap, nowFor: d.Now},
 		models: &modelList{url: strings.TrimSuffix(cfg.GatewayURL, "/") + "/v1/models", client: d.HTTPClient, now: d.Now},
 		docs:   docReader(cfg.GatewayURL), now: d.Now, log: d.Logger,
 	}, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,6 +21,9 @@ var (
 	// ErrDailyCap: the assistant spent what it may spend today (for every
 	// user together).
 	ErrDailyCap = errors.New("assistant: daily cost cap reached")
+	// ErrNotReady: bucket assistant, where the limits are counted, cannot
+	// be reached yet (not declared, or the bus is down); nothing was asked.
+	ErrNotReady = errors.New("assistant: not ready")
 )
 
 // maxCASAttempts bounds the retries of a revision-checked update that lost
@@ -33,7 +37,7 @@ const maxCASAttempts = 50
 // again and retry), so concurrent changes are never lost. Safe for
 // concurrent use.
 type budget struct {
-	kv     jetstream.KeyValue
+	kv     *boundKV
 	perHr  int
 	cap    money.Micros
 	nowFor func() time.Time
@@ -80,7 +84,11 @@ func (b *budget) spent(ctx context.Context) (money.Micros, error) {
 }
 
 func (b *budget) read(ctx context.Context, key string) (int64, uint64, error) {
-	e, err := b.kv.Get(ctx, key)
+	kv, err := b.kv.get(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, 0, nil
 	}
@@ -109,7 +117,11 @@ func (b *budget) add(ctx context.Context, key string, delta, limit int64, over e
 		}
 		raw, _ := json.Marshal(events.AssistantCounterV1{V: 1, N: max(next, 0)})
 		// Update on revision 0 creates the key only if it does not exist.
-		_, err = b.kv.Update(ctx, key, raw, rev)
+		kv, err := b.kv.get(ctx)
+		if err != nil {
+			return 0, err
+		}
+		_, err = kv.Update(ctx, key, raw, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) && attempt < maxCASAttempts {
 			continue
 		}
@@ -118,4 +130,28 @@ func (b *budget) add(ctx context.Context, key string, delta, limit int64, over e
 		}
 		return next, nil
 	}
+}
+
+// boundKV is bucket assistant, bound on first use: auth starts (and the
+// rest of it serves) before the admin has declared the bucket; until it
+// exists each question is refused with ErrNotReady. Safe for concurrent
+// use.
+type boundKV struct {
+	open func(context.Context) (jetstream.KeyValue, error)
+	mu   sync.Mutex
+	kv   jetstream.KeyValue
+}
+
+func (b *boundKV) get(ctx context.Context) (jetstream.KeyValue, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.kv != nil {
+		return b.kv, nil
+	}
+	kv, err := b.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bind kv %s: %w", ErrNotReady, events.BucketAssistant, err)
+	}
+	b.kv = kv
+	return kv, nil
 }

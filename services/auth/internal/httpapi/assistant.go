@@ -83,6 +83,9 @@ func (a *API) assistantRefusal(err error) (status int, code, msg string) {
 	case errors.Is(err, assistant.ErrDailyCap):
 		return http.StatusTooManyRequests, "assistant_daily_cap",
 			"The assistant has reached its spending limit for today and is resting until midnight UTC. Sorry! Your pages have every figure meanwhile."
+	case errors.Is(err, assistant.ErrNotReady):
+		a.log.Warn("assistant: not ready", "err", err)
+		return http.StatusServiceUnavailable, "assistant_unavailable", "The assistant is starting up. Please try again in a moment."
 	case errors.Is(err, assistant.ErrInvalid):
 		return http.StatusBadRequest, "invalid_request", "The assistant could not read this conversation; please reload the page and ask again."
 	case errors.Is(err, context.Canceled):
