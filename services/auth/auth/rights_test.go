@@ -16,6 +16,7 @@ import (
 	"github.com/onekey-oss/onekey/api/apikey"
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/api/notices"
 	"github.com/onekey-oss/onekey/api/readmodel"
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
 )
@@ -145,6 +146,13 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
 	// Someone else, who must keep everything.
 	bob, bm := h.signIn("bob@example.com")
+	// Both were sent a notice (tools/notice's delivery records).
+	for _, acc := range []string{m.AccountID, bm.AccountID} {
+		d := notices.Delivery{ID: events.NoticeEventID("n1", acc), NoticeID: "n1", AccountID: acc, State: notices.StatePublished, CreatedAt: h.clock.Now()}
+		if _, err := h.store.Collection(notices.CollDeliveries).InsertOne(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var bk keyOut
 	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "b"}, http.StatusCreated).json(t, &bk)
 
@@ -162,10 +170,13 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 			t.Errorf("after delete the database still holds %q", personal)
 		}
 	}
-	for _, coll := range []string{accounts.CollSessions, accounts.CollKeys, accounts.CollProjects, accounts.CollIdentities} {
+	for _, coll := range []string{accounts.CollSessions, accounts.CollKeys, accounts.CollProjects, accounts.CollIdentities, notices.CollDeliveries} {
 		if n := h.count(coll, bson.D{{Key: "account_id", Value: m.AccountID}}); n != 0 {
 			t.Errorf("%d %s of the deleted account left", n, coll)
 		}
+	}
+	if n := h.count(notices.CollDeliveries, bson.D{{Key: "account_id", Value: bm.AccountID}}); n != 1 {
+		t.Errorf("another account's notice delivery was deleted (%d left)", n)
 	}
 	if _, err := h.kv.Get(ctx, apikey.Hash(k.Key)); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Errorf("the deleted account's key is still in KV apikeys: %v", err)

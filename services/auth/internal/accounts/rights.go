@@ -130,7 +130,7 @@ func (s *Store) raw(ctx context.Context, coll string, filter bson.D) ([]json.Raw
 // DeleteAccount removes a person's data: it first turns the user into a
 // tombstone (no e-mail, no name), then deletes their sessions, keys (from
 // the database and KV apikeys), projects, identities and pending sign-in
-// links, and finally publishes account.deleted. The ledger's records stay,
+// links, notice deliveries, and finally publishes account.deleted. The ledger's records stay,
 // keyed by the opaque account id only. Every step is idempotent; if one
 // fails the relay finishes the job from the tombstone.
 func (s *Store) DeleteAccount(ctx context.Context, accountID string) error {
@@ -192,7 +192,7 @@ func (s *Store) purge(ctx context.Context, accountID string) error {
 	if err := s.forgetGrantAccount(ctx, accountID); err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
-	for _, coll := range []string{CollKeyRevocations, CollProjects, CollIdentities} {
+	for _, coll := range []string{CollKeyRevocations, CollProjects, CollIdentities, notices.CollDeliveries} {
 		if _, err := s.st.Collection(coll).DeleteMany(ctx, byAccount); err != nil {
 			return fmt.Errorf("delete account: %s: %w", coll, err)
 		}
