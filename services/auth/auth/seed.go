@@ -23,6 +23,10 @@ type SeededAccount struct {
 // that auth's startup sync keeps it. It is for development tools such as
 // devstack; calling it again for the same address makes another key.
 func (s *Service) SeedAccount(ctx context.Context, email, keyName string) (SeededAccount, error) {
+	email, err := accounts.NormalizeEmail(email)
+	if err != nil {
+		return SeededAccount{}, fmt.Errorf("seed account: %w", err)
+	}
 	u, err := s.acc.UserForEmail(ctx, email, "")
 	if err != nil {
 		return SeededAccount{}, fmt.Errorf("seed account %s: %w", email, err)
