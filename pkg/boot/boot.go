@@ -1,27 +1,42 @@
 // Package boot opens what every service's main needs from the environment
-// (telemetry, the bus as the service's own user, the database) and closes
-// it again in reverse order, so each main.go only adds its own service.
+// (telemetry, the admin server, the bus as the service's own user) and
+// closes it again in reverse order, so each main.go only adds its own
+// service:
+//
+//	cfg, cerr := ledger.ConfigFromEnv(getenv)
+//	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: bus.UserLedger, AdminAddr: cfg.AdminAddr}, cerr)
+//	if err != nil { return err }
+//	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
+//	svc, err := ledger.New(cfg, ledger.Deps{...})
+//	if err != nil { return err }
+//	return rt.Run(ctx, svc.Run, svc.Writing)
+//
+// This package links no database driver, so the gateway opens through it
+// (DESIGN §1); a service with a database opens through boot/bootstore,
+// which adds the store.
 package boot
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/config"
-	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
 )
 
 // Options say what a service needs.
 type Options struct {
-	// Service names the logs, traces, metrics and the NATS connection.
+	// Service names the logs, traces, metrics and the NATS connection (its
+	// bus user).
 	Service string
-	// Store opens MONGODB_URI (database MONGODB_DB, default "onekey"). The
-	// gateway leaves it false: it gets no database (DESIGN §1).
-	Store bool
+	// AdminAddr is where the admin server listens: /healthz, /readyz,
+	// /metrics. The service's ConfigFromEnv reads it from
+	// <SERVICE>_ADMIN_ADDR; "" serves none.
+	AdminAddr string
 	// CloseTimeout bounds each step of Close (default 5 s).
 	CloseTimeout time.Duration
 }
@@ -29,31 +44,28 @@ type Options struct {
 // Runtime is what Open opened. Close it when the service has stopped.
 type Runtime struct {
 	Telemetry *telemetry.Telemetry
+	Logger    *slog.Logger
 	Bus       *bus.Bus
-	// Store is nil unless Options.Store.
-	Store *store.Store
+	// Admin is the admin server; nil without Options.AdminAddr.
+	Admin *Admin
 
 	timeout time.Duration
 	closers []func(context.Context) error
 }
 
-// Open reads NATS_URL, NATS_CREDS_FILE, LOG_LEVEL, LOG_FORMAT,
-// OTEL_EXPORTER_OTLP_ENDPOINT and, with Options.Store, MONGODB_URI and
-// MONGODB_DB; sets up telemetry; connects to the bus as the user named
-// Options.Service; and opens the database. It declares nothing: the
-// topology is the admin's (tools/busadmin declare), and the service binds
-// to it, waiting while it is not there (bus.WaitKV, bus.WaitConsumer). configErr is the service's own
+// Open reads NATS_URL, NATS_CREDS_FILE, LOG_LEVEL, LOG_FORMAT and
+// OTEL_EXPORTER_OTLP_ENDPOINT; sets up telemetry; starts the admin server
+// (alive at once, not ready until Run); and connects to the bus as the
+// user named Options.Service, waiting for it as long as ctx lasts. It
+// declares nothing: the topology is the admin's (tools/busadmin declare),
+// and the service binds to it, waiting while it is not there
+// (bus.WaitKV, bus.WaitConsumer). configErr is the service's own
 // configuration error, so that every problem of the environment is
 // reported at once. On error nothing is left open.
 func Open(ctx context.Context, getenv config.Getenv, o Options, configErr error) (*Runtime, error) {
 	r := config.NewReader(getenv)
 	bcfg := bus.ConfigFrom(r, o.Service)
 	tcfg := telemetry.ConfigFrom(r, o.Service)
-	var mongoURI, mongoDB string
-	if o.Store {
-		mongoURI = r.Required("MONGODB_URI")
-		mongoDB = r.String("MONGODB_DB", "onekey")
-	}
 	if err := errors.Join(configErr, r.Err()); err != nil {
 		return nil, err
 	}
@@ -69,8 +81,18 @@ func Open(ctx context.Context, getenv config.Getenv, o Options, configErr error)
 	if err != nil {
 		return nil, err
 	}
-	rt.Telemetry = tel
-	rt.closers = append(rt.closers, tel.Shutdown)
+	rt.Telemetry, rt.Logger = tel, tel.Logger
+	rt.OnClose(tel.Shutdown)
+
+	if o.AdminAddr != "" {
+		a, err := ServeAdmin(o.AdminAddr, tel.MetricsHandler(), tel.Logger)
+		if err != nil {
+			return fail(err)
+		}
+		rt.Admin = a
+		rt.OnClose(a.Close)
+		tel.Logger.Info(o.Service+" admin server listening", "addr", a.Addr())
+	}
 
 	bcfg.Logger, bcfg.TracerProvider = tel.Logger, tel.TracerProvider
 	b, err := bus.Connect(ctx, bcfg)
@@ -78,22 +100,35 @@ func Open(ctx context.Context, getenv config.Getenv, o Options, configErr error)
 		return fail(err)
 	}
 	rt.Bus = b
-	rt.closers = append(rt.closers, func(context.Context) error { b.Close(); return nil })
-
-	if o.Store {
-		st, err := store.Open(ctx, mongoURI, mongoDB, tel.Logger)
-		if err != nil {
-			return fail(err)
-		}
-		rt.Store = st
-		rt.closers = append(rt.closers, st.Close)
-	}
+	rt.OnClose(func(context.Context) error { b.Close(); return nil })
 	return rt, nil
 }
 
-// Close closes the database, the bus connection and telemetry (flushing
-// it), in that order, each under the close timeout, even when ctx is
-// already cancelled (as it is after a signal).
+// OnClose adds a step to Close, run before every step added earlier (the
+// bus, the admin server, telemetry): what is opened on top of the runtime
+// closes first.
+func (rt *Runtime) OnClose(f func(context.Context) error) {
+	rt.closers = append(rt.closers, f)
+}
+
+// Run runs the service until ctx ends and it has stopped, with the admin
+// server's /readyz asking ready meanwhile (ready again answers 503 once
+// run has returned). A context.Canceled from run is a clean exit.
+func (rt *Runtime) Run(ctx context.Context, run func(context.Context) error, ready func() bool) error {
+	if rt.Admin != nil {
+		rt.Admin.SetReady(ready)
+		defer rt.Admin.SetReady(nil)
+	}
+	if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Close closes, in reverse order of opening, what was opened on top of the
+// runtime (OnClose), the bus connection, the admin server and telemetry
+// (flushing it), each under the close timeout, even when ctx is already
+// cancelled (as it is after a signal).
 func (rt *Runtime) Close(ctx context.Context) error {
 	var errs []error
 	for i := len(rt.closers) - 1; i >= 0; i-- {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/pkg/boot"
+	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/services/auth/auth"
 )
@@ -27,7 +28,7 @@ func main() {
 
 func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
 	cfg, cerr := auth.ConfigFromEnv(getenv)
-	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "auth", Store: true}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "auth"}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}

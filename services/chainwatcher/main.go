@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/onekey-oss/onekey/pkg/boot"
+	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
 	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
 )
 
@@ -28,7 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 		return fmt.Errorf("unexpected arguments %q", args)
 	}
 	cfg, cerr := chainwatcher.ConfigFromEnv(getenv)
-	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "chainwatcher", Store: true}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "chainwatcher"}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}

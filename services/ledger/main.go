@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/pkg/boot"
+	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
@@ -28,7 +29,7 @@ func main() {
 
 func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
 	cfg, cerr := ledger.ConfigFromEnv(getenv)
-	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "ledger", Store: true}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "ledger"}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}

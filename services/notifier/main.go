@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/pkg/boot"
+	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/services/notifier/notifier"
 )
@@ -29,7 +30,7 @@ func main() {
 
 func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
 	cfg, cerr := notifier.ConfigFromEnv(getenv)
-	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "notifier", Store: true}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "notifier"}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/pkg/boot"
+	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
 
@@ -39,7 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 		return fmt.Errorf("unknown command %q (want no command, or reconcile)", args[0])
 	}
 	cfg, cerr := payments.ConfigFromEnv(getenv)
-	rt, err := boot.Open(ctx, getenv, boot.Options{Service: "payments", Store: true}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "payments"}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}
