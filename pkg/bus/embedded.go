@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -32,14 +34,37 @@ type EmbeddedConfig struct {
 	// only them, each with its permissions from UserAccess. Empty: no
 	// authentication (anyone may do anything).
 	Users map[string]string
+	// Cluster, when set, makes this server one node of a JetStream cluster
+	// (tests of node failures: bustest.StartCluster). Nil: a single node.
+	Cluster *EmbeddedCluster
+	// SyncAlways makes JetStream fsync every write before it acks it
+	// (nats-server's `sync_interval: always`); false syncs every two
+	// minutes (the server's default), which a process crash does not
+	// harm but an OS crash or power loss can.
+	SyncAlways bool
+}
+
+// EmbeddedCluster makes an embedded server one node of a cluster. Every
+// node has the same Name and Routes, and a ServerName of its own that it
+// keeps across restarts (JetStream's peers are known by it).
+type EmbeddedCluster struct {
+	Name       string
+	ServerName string
+	// Port takes the other nodes' routes (0: a free port; a restart must
+	// pass the port it had).
+	Port int
+	// Routes are every node's route URL ("nats-route://127.0.0.1:6222"),
+	// this node's own included (a server skips itself).
+	Routes []string
 }
 
 // Embedded is a running in-process nats-server. It is what devstack and the
 // tests use instead of a NATS cluster; the services connect to it by URL,
 // exactly as they would to the cluster.
 type Embedded struct {
-	srv  *server.Server
-	port int
+	srv         *server.Server
+	port        int
+	clusterPort int
 }
 
 // StartEmbedded starts nats-server with JetStream and waits until it takes
@@ -72,10 +97,19 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		JetStream:  true,
 		StoreDir:   filepath.Clean(cfg.DataDir),
 		NoSigs:     true,
-		// No HTTP monitoring, no cluster: a single local node.
+		// No HTTP monitoring; a single node unless cfg.Cluster says otherwise.
 		HTTPPort: 0,
 		// A restart must be able to reuse the port at once.
 		DisableShortFirstPing: true,
+		SyncAlways:            cfg.SyncAlways,
+	}
+	if c := cfg.Cluster; c != nil {
+		if c.Name == "" || c.ServerName == "" {
+			return nil, errors.New("embedded nats: a cluster node needs a cluster name and a server name")
+		}
+		opts.ServerName = c.ServerName
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: cmp.Or(c.Port, server.RANDOM_PORT)}
+		opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
 	}
 	for _, u := range slices.Sorted(maps.Keys(cfg.Users)) {
 		access, ok := UserAccess()[u]
@@ -96,7 +130,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after %s (is %s:%d free?)", ready, host, cfg.Port)
 	}
-	return &Embedded{srv: srv, port: srv.Addr().(*net.TCPAddr).Port}, nil
+	e := &Embedded{srv: srv, port: srv.Addr().(*net.TCPAddr).Port}
+	if a := srv.ClusterAddr(); a != nil {
+		e.clusterPort = a.Port
+	}
+	return e, nil
 }
 
 // serverPermissions is p as nats-server's options say it.
@@ -119,6 +157,13 @@ func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 
 // Port is the TCP port the server listens on, so a restart can reuse it.
 func (e *Embedded) Port() int { return e.port }
+
+// ClusterPort is the port a cluster node takes routes on (0: not a
+// cluster node).
+func (e *Embedded) ClusterPort() int { return e.clusterPort }
+
+// Name is the server's name (a cluster node's ServerName).
+func (e *Embedded) Name() string { return e.srv.Name() }
 
 // Shutdown stops the server and waits until it has stopped. JetStream data
 // is flushed to the data dir.
