@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 const (
@@ -56,14 +57,23 @@ func Open(ctx context.Context, uri, database string, logger *slog.Logger) (*Stor
 	return &Store{client: client, db: client.Database(database), logger: logger}, nil
 }
 
-// connect creates a client for uri and pings the primary.
-func connect(ctx context.Context, uri string) (*mongo.Client, error) {
-	// Defaults first, then the URI, so that explicit URI options win.
-	opts := options.Client().
+// clientOptions are the defaults, then the URI, so that explicit URI
+// options win. The default write concern is majority, journaled: on a
+// replica set a write acknowledged by the primary alone can be rolled back
+// when it fails over, and the ledger acks an event once its journal entry
+// is written, so an entry rolled back would be an event lost. (FerretDB
+// has one node and accepts it.) Set w= in MONGODB_URI only knowing that.
+func clientOptions(uri string) *options.ClientOptions {
+	return options.Client().
 		SetConnectTimeout(connectTimeout).
 		SetServerSelectionTimeout(serverSelectionTimeout).
+		SetWriteConcern(writeconcern.Majority()).
 		ApplyURI(uri)
-	client, err := mongo.Connect(opts)
+}
+
+// connect creates a client for uri and pings the primary.
+func connect(ctx context.Context, uri string) (*mongo.Client, error) {
+	client, err := mongo.Connect(clientOptions(uri))
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
