@@ -19,13 +19,12 @@ import (
 func TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedWithinOneSecond(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.clock.Set(time.Now().UTC())
 	gw, err := gateway.New(gateway.Config{
 		Addr:            "127.0.0.1:0",
 		OutboxDir:       filepath.Join(t.TempDir(), "outbox"),
 		ShutdownTimeout: 5 * time.Second,
 		Channels:        []gateway.ChannelConfig{{Name: "openai", Provider: "openai", BaseURL: "http://127.0.0.1:9/v1", APIKey: "unused"}},
-	}, gateway.Deps{Bus: h.nats.ConnectAs(t, bus.UserGateway)})
+	}, gateway.Deps{Bus: h.nats.ConnectAs(t, bus.UserGateway), Logger: h.log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,255 @@
+// Package auth_test checks the account API where it meets the other
+// services: the gateway learning and forgetting keys, a sign-in mail through
+// the notifier and Resend, wallets and crypto claims answered by payments.
+// Each test runs the real services on one embedded bus and database, each
+// connected as its own bus user; only the third parties are stand-ins.
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/store"
+	"github.com/onekey-oss/onekey/pkg/store/storetest"
+	"github.com/onekey-oss/onekey/services/auth/auth"
+	"github.com/onekey-oss/onekey/services/notifier/notifier"
+	"github.com/onekey-oss/onekey/services/notifier/resendtest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// harness is the auth service's account API (served by httptest) and the
+// notifier that mails its sign-in links to a local Resend, on one embedded
+// bus and database.
+type harness struct {
+	t      *testing.T
+	nats   *bustest.Server
+	bus    *bus.Bus // the test's own connection, with every right
+	store  *store.Store
+	srv    *httptest.Server
+	resend *resendtest.Server
+	log    *slog.Logger
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, nats: bustest.Start(t), store: storetest.New(t), resend: resendtest.Start(t),
+		log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	h.bus = h.nats.Connect(t, "e2e-auth")
+	var handler http.Handler
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(h.srv.Close)
+	svc, err := auth.New(auth.Config{
+		Addr: "127.0.0.1:0", PublicURL: h.srv.URL,
+		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
+		FreeGrantSecret: "the e2e harness's secret, 32 characters or more",
+	}, auth.Deps{Bus: h.nats.ConnectAs(t, bus.UserAuth), Store: h.store, Logger: h.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = svc.Handler()
+
+	n, err := notifier.New(notifier.Config{
+		ResendAPIKey: resendtest.APIKey, ResendBaseURL: h.resend.URL(), From: "onekey <login@onekey.test>",
+		SiteURL: h.srv.URL, RetryBackoff: 100 * time.Millisecond,
+	}, notifier.Deps{Bus: h.nats.ConnectAs(t, bus.UserNotifier), Store: h.store, Logger: h.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "notifier", n.Run)
+	return h
+}
+
+// run starts r in the background and stops it when the test ends.
+func run(t *testing.T, name string, r func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not stop within 30s", name)
+		}
+	})
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s"'<>]+/api/auth/magic-link/verify\?token=[A-Za-z0-9_-]+`)
+
+// signInLinks are the links of the sign-in mails to addr that Resend has
+// accepted, oldest first.
+func (h *harness) signInLinks(addr string) []string {
+	var links []string
+	for _, m := range h.resend.Mails() {
+		if len(m.To) == 1 && m.To[0] == addr {
+			if link := linkRE.FindString(m.Text); link != "" {
+				links = append(links, link)
+			}
+		}
+	}
+	return links
+}
+
+// linkFor waits for the n-th (1-based) sign-in mail to addr to reach
+// Resend and returns the link in its text.
+func (h *harness) linkFor(addr string, n int) string {
+	h.t.Helper()
+	var links []string
+	eventually(h.t, 60*time.Second, "sign-in mail to "+addr, func() bool {
+		links = h.signInLinks(addr)
+		return len(links) >= n
+	})
+	return links[n-1]
+}
+
+// client is a browser: it keeps cookies (by name, whatever their Secure
+// flag, since the test server is plain HTTP) and sends Origin on unsafe
+// requests as browsers do.
+type client struct {
+	h       *harness
+	cookies map[string]string
+	csrf    string
+	hdr     http.Header
+}
+
+func (h *harness) client() *client {
+	return &client{h: h, cookies: map[string]string{}, hdr: http.Header{}}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (c *client) do(method, path string, body any) response {
+	c.h.t.Helper()
+	var rd io.Reader
+	ctype := ""
+	switch b := body.(type) {
+	case nil:
+	case url.Values:
+		rd, ctype = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			c.h.t.Fatal(err)
+		}
+		rd, ctype = bytes.NewReader(raw), "application/json"
+	}
+	req, err := http.NewRequest(method, c.h.srv.URL+path, rd)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Origin", c.h.srv.URL)
+		if c.csrf != "" {
+			req.Header.Set("X-CSRF-Token", c.csrf)
+		}
+	}
+	for k, v := range c.hdr {
+		req.Header[k] = v
+	}
+	for k, v := range c.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.MaxAge < 0 || ck.Value == "" {
+			delete(c.cookies, ck.Name)
+		} else {
+			c.cookies[ck.Name] = ck.Value
+		}
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: raw}
+}
+
+func (c *client) must(method, path string, body any, want int) response {
+	c.h.t.Helper()
+	r := c.do(method, path, body)
+	if r.status != want {
+		c.h.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	return r
+}
+
+type me struct {
+	AccountID        string `json:"account_id"`
+	Email            string `json:"email"`
+	DefaultProjectID string `json:"default_project_id"`
+	CSRFToken        string `json:"csrf_token"`
+}
+
+type keyOut struct {
+	Key    string `json:"key"`
+	ID     string `json:"id"`
+	Prefix string `json:"prefix"`
+	Status string `json:"status"`
+	RPM    int    `json:"rpm"`
+}
+
+// signIn signs a new browser in with the link of the sign-in mail the
+// notifier sent, and returns it with /api/me.
+func (h *harness) signIn(email string) (*client, me) {
+	h.t.Helper()
+	c := h.client()
+	n := len(h.signInLinks(email))
+	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
+	u, err := url.Parse(h.linkFor(email, n+1))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": u.Query().Get("token")}, http.StatusOK)
+	var m me
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(h.t, &m)
+	c.csrf = m.CSRFToken
+	return c, m
+}
+
+// eventually polls cond every 20ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
