@@ -8,6 +8,10 @@ import (
 	"testing"
 )
 
+// podIndexLabel is the label Kubernetes (1.28+) puts on a StatefulSet's pod
+// with its ordinal; a fieldRef to it gives a pod its number.
+const podIndexLabel = "apps.kubernetes.io/pod-index"
+
 // setVar is one variable a manifest sets for a container.
 type setVar struct {
 	name  string
@@ -92,6 +96,10 @@ func containerEnv(c container, cms map[string]configMap) env {
 				s.value = val
 			case vf.FieldRef != nil:
 				s.value = "field"
+				s.from = "fieldRef " + string(vf.FieldRef)
+				if strings.Contains(string(vf.FieldRef), podIndexLabel) {
+					s.value = "0" // a StatefulSet pod's ordinal: the first pod's
+				}
 			}
 		}
 		e.vars = append(e.vars, s)

@@ -199,15 +199,19 @@ func TestManifests_GatewayOutboxSurvivesRescheduling(t *testing.T) {
 	}
 }
 
-// TestManifests_LedgerCannotRunTwice: a rollout stops the old ledger
-// before the new one starts (Recreate, one replica), and the ledger itself
-// takes the writer lease on the bus before it applies anything, so that
-// two never write at once even when Kubernetes runs two (a node that lost
-// contact still running the old pod).
+// TestManifests_LedgerCannotRunTwice: "twice" means two writers of one
+// partition. The ledger is a StatefulSet with one pod per partition
+// (replicas = LEDGER_PARTITIONS, as the bus admin declares it), each pod
+// writing the partition of its ordinal: a StatefulSet runs one pod per
+// ordinal and deletes the old before it starts its successor. And the
+// ledger itself takes its partition's writer lease on the bus before it
+// applies anything, so that two never write one partition at once even
+// when Kubernetes runs two (a node that lost contact still running the
+// old pod).
 func TestManifests_LedgerCannotRunTwice(t *testing.T) {
 	src := newScans(t).of("services/ledger")
-	if !src.calls["AcquireLease"] {
-		t.Error("the ledger's source takes no lease (bus.AcquireLease): nothing stops a second ledger")
+	if !src.calls["AcquireLease"] || !src.calls["LedgerLease"] {
+		t.Error("the ledger's source takes no partition lease (bus.AcquireLease of events.LedgerLease): nothing stops a second writer")
 	}
 	for _, r := range overlays(t) {
 		t.Run(r.name, func(t *testing.T) {
@@ -215,19 +219,35 @@ func TestManifests_LedgerCannotRunTwice(t *testing.T) {
 			if !ok {
 				t.Fatal("no ledger")
 			}
-			switch d.w.Kind {
-			case "Deployment":
-				if d.w.Spec.Strategy.Type != "Recreate" {
-					t.Errorf("the ledger's Deployment has strategy %q: a rolling update runs the new pod beside the old one", d.w.Spec.Strategy.Type)
+			if d.w.Kind != "StatefulSet" {
+				t.Fatalf("the ledger runs as a %s, want a StatefulSet (one pod per partition)", d.w.Kind)
+			}
+			n, ok := d.env.get("LEDGER_PARTITIONS")
+			if !ok {
+				n.value = "1"
+			}
+			if d.w.Spec.Replicas == nil || fmt.Sprint(*d.w.Spec.Replicas) != n.value {
+				t.Errorf("the ledger's StatefulSet has replicas %v, want LEDGER_PARTITIONS (%s): one pod per partition", d.w.Spec.Replicas, n.value)
+			}
+			p, ok := d.env.get("LEDGER_PARTITION")
+			if !ok || !strings.Contains(p.from, podIndexLabel) {
+				t.Errorf("LEDGER_PARTITION is %+v, want it from the pod's ordinal (label %s)", p, podIndexLabel)
+			}
+			declared := map[string]bool{}
+			for _, w := range r.workloads(t) {
+				for _, c := range w.Spec.Template.Spec.Containers {
+					if len(c.Args) > 0 && c.Args[0] == "declare" {
+						e := containerEnv(c, r.configMaps(t))
+						v, ok := e.get("LEDGER_PARTITIONS")
+						if !ok {
+							v.value = "1"
+						}
+						declared[v.value] = true
+					}
 				}
-				if d.w.Spec.Replicas == nil || *d.w.Spec.Replicas != 1 {
-					t.Errorf("the ledger's Deployment has replicas %v, want 1", d.w.Spec.Replicas)
-				}
-			case "StatefulSet":
-				// One pod per ordinal: an update deletes a pod before it
-				// starts its successor.
-			default:
-				t.Errorf("the ledger runs as a %s", d.w.Kind)
+			}
+			if len(declared) != 1 || !declared[n.value] {
+				t.Errorf("the bus admin declares LEDGER_PARTITIONS %v, the ledger runs %s", declared, n.value)
 			}
 		})
 	}

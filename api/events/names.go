@@ -79,6 +79,9 @@ const (
 
 // ConsumerStream tells which stream a durable consumer reads.
 func ConsumerStream(consumer string) string {
+	if base, _, _, ok := ParseLedgerConsumer(consumer); ok {
+		consumer = base // a partition's consumer (partition.go)
+	}
 	switch consumer {
 	case ConsumerLedgerUsage:
 		return StreamUsage
@@ -128,7 +131,8 @@ const (
 const ResponsesRetention = 30 * 24 * time.Hour
 
 // LeaseLedger is the lease the ledger's writer holds while it applies
-// events: one writer at a time, even during a rollout.
+// events: one writer at a time, even during a rollout. With partitions
+// each partition has its own (LedgerLease).
 const LeaseLedger = "ledger"
 
 // Request/reply subjects (core NATS, not streamed).

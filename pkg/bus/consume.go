@@ -132,7 +132,7 @@ func (b *Bus) DeadLetter(ctx context.Context, consumer string, msg jetstream.Msg
 	}
 	_, err := b.Publish(ctx, events.DeadLetterV1{
 		V: 1, ID: consumer + ":" + id, Time: time.Now().UTC(),
-		Consumer: consumer, Subject: msg.Subject(), MsgID: id,
+		Consumer: consumer, Subject: events.Published(msg.Subject()), MsgID: id,
 		Attempts: attempts, Reason: reason, Payload: msg.Data(),
 	})
 	return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,6 +29,10 @@ type Topology struct {
 	// LeaseTTL is the TTL of bucket "leases": how long a lease whose
 	// holder died without releasing it blocks a successor (see Lease).
 	LeaseTTL time.Duration
+	// LedgerPartitions is LEDGER_PARTITIONS: how many partitions the
+	// ledger's streams are mapped to (0 or 1: none, today's layout). See
+	// api/events/partition.go and ledgerpartitions.go.
+	LedgerPartitions int
 }
 
 // NoticesRetention is how long the NOTICES stream keeps a notice.requested.
@@ -67,13 +72,27 @@ func (t Topology) streams() []jetstream.StreamConfig {
 			Duplicates: t.DuplicateWindow,
 			Discard:    jetstream.DiscardOld,
 		})
+		if slices.Contains(events.LedgerStreams(), name) {
+			if src, dest := events.LedgerTransform(t.LedgerPartitions); src != "" {
+				out[len(out)-1].SubjectTransform = &jetstream.SubjectTransformConfig{Source: src, Destination: dest}
+			}
+		}
 	}
 	return out
 }
 
 func (t Topology) consumers() []jetstream.ConsumerConfig {
 	var out []jetstream.ConsumerConfig
+	var names []string
 	for _, name := range events.Consumers() {
+		if _, _, _, ok := events.ParseLedgerConsumer(name); !ok {
+			names = append(names, name)
+		}
+	}
+	for p := range max(t.LedgerPartitions, 1) {
+		names = append(names, events.LedgerConsumers(t.LedgerPartitions, p)...)
+	}
+	for _, name := range names {
 		cfg := jetstream.ConsumerConfig{
 			Durable:       name,
 			AckPolicy:     jetstream.AckExplicitPolicy,
@@ -89,6 +108,9 @@ func (t Topology) consumers() []jetstream.ConsumerConfig {
 		}
 		if name == events.ConsumerPaymentsAccounts {
 			cfg.FilterSubject = events.FamilyAccountDeleted + ".>"
+		}
+		if _, n, p, ok := events.ParseLedgerConsumer(name); ok {
+			cfg.FilterSubjects = events.LedgerFilters(events.ConsumerStream(name), n, p)
 		}
 		if name == events.ConsumerNotifierNotices {
 			// The notifier paces notices; one delivered at a time, so none
@@ -110,8 +132,13 @@ func (t Topology) buckets() []jetstream.KeyValueConfig {
 	}
 }
 
-// Declare creates or updates every stream, consumer and bucket.
+// Declare creates or updates every stream, consumer and bucket. The
+// ledger consumers of another partition count (LedgerPartitions changed)
+// are kept, to be drained (ledgerpartitions.go).
 func (b *Bus) Declare(ctx context.Context, t Topology) error {
+	if err := b.filterLegacyLedgerConsumers(ctx); err != nil {
+		return err
+	}
 	for _, sc := range t.streams() {
 		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("declare stream %s: %w", sc.Name, err)
@@ -132,12 +159,17 @@ func (b *Bus) Declare(ctx context.Context, t Topology) error {
 }
 
 // TopologyFrom reads NATS_STREAM_REPLICAS (default 1; 3 on a production
-// cluster) into a topology; problems are recorded on r.
+// cluster) and LEDGER_PARTITIONS (default 1) into a topology; problems are
+// recorded on r.
 func TopologyFrom(r *config.Reader) Topology {
 	t := DefaultTopology()
 	t.Replicas = r.Int("NATS_STREAM_REPLICAS", 1)
 	if t.Replicas != 1 && t.Replicas != 3 && t.Replicas != 5 {
 		r.Fail("NATS_STREAM_REPLICAS: %d: want 1, 3 or 5", t.Replicas)
+	}
+	t.LedgerPartitions = r.Int("LEDGER_PARTITIONS", 1)
+	if t.LedgerPartitions < 1 || t.LedgerPartitions > events.MaxLedgerPartitions {
+		r.Fail("LEDGER_PARTITIONS: %d: want 1 to %d", t.LedgerPartitions, events.MaxLedgerPartitions)
 	}
 	return t
 }

@@ -30,3 +30,17 @@ func TestTopologyFrom_ReadsReplicasAndRefusesEvenCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestTopologyFrom_ReadsLedgerPartitions(t *testing.T) {
+	t.Parallel()
+	for env, want := range map[string]int{"": 1, "1": 1, "4": 4, "0": -1, "65": -1, "x": -1} {
+		r := config.NewReader(config.MapEnv(map[string]string{"LEDGER_PARTITIONS": env}))
+		top := bus.TopologyFrom(r)
+		if err := r.Err(); (err != nil) != (want < 0) {
+			t.Fatalf("LEDGER_PARTITIONS=%q: err = %v", env, err)
+		}
+		if want > 0 && top.LedgerPartitions != want {
+			t.Fatalf("LEDGER_PARTITIONS=%q: %d, want %d", env, top.LedgerPartitions, want)
+		}
+	}
+}

@@ -40,6 +40,14 @@ type Access struct {
 	// Consume: durable consumers (api/events names) it binds to, pulls
 	// from and acks on.
 	Consume []string
+	// ConsumeAnyOn: streams on whose every durable consumer it may do the
+	// same. The ledger's: its partitions' consumers are named after the
+	// partition count (events.LedgerConsumer), which a static server
+	// configuration cannot list; only the ledger reads USAGE and BILLING,
+	// and on ACCOUNTS this also lets it pull from payments' consumer,
+	// which a process that writes every balance does not need to be
+	// trusted less than.
+	ConsumeAnyOn []string
 	// ReadKV: buckets it reads and watches.
 	ReadKV []string
 	// WriteKV: buckets it writes (and reads and watches).
@@ -71,10 +79,10 @@ func UserAccess() map[string]Access {
 			WriteKV: []string{events.BucketResponses},
 		},
 		UserLedger: {
-			Publish: []string{events.FamilyCreditApplied + ".>", events.FamilyBalanceLow + ".>", deadletter},
-			Serve:   []string{events.FamilyLease + ".*", subjectGeneration},
-			Consume: []string{events.ConsumerLedgerUsage, events.ConsumerLedgerBilling, events.ConsumerLedgerAccounts},
-			WriteKV: []string{events.BucketBalances, events.BucketLeases},
+			Publish:      []string{events.FamilyCreditApplied + ".>", events.FamilyBalanceLow + ".>", deadletter},
+			Serve:        []string{events.FamilyLease + ".*", subjectGeneration},
+			ConsumeAnyOn: events.LedgerStreams(),
+			WriteKV:      []string{events.BucketBalances, events.BucketLeases},
 		},
 		UserPayments: {
 			Publish: []string{events.FamilyCreditPurchased + ".>", events.FamilyPaymentFailed + ".>", deadletter},
@@ -141,12 +149,17 @@ func (a Access) Permissions(user string) Permissions {
 	p.Publish = append(p.Publish, a.Request...)
 	p.Subscribe = append(p.Subscribe, a.Serve...)
 	p.Responses = len(a.Serve) > 0
-	for _, d := range a.Consume {
-		s := events.ConsumerStream(d)
+	consume := func(s, d string) {
 		p.Publish = append(p.Publish,
 			"$JS.API.CONSUMER.INFO."+s+"."+d,
 			"$JS.API.CONSUMER.MSG.NEXT."+s+"."+d,
 			"$JS.ACK."+s+"."+d+".>")
+	}
+	for _, d := range a.Consume {
+		consume(events.ConsumerStream(d), d)
+	}
+	for _, s := range a.ConsumeAnyOn {
+		consume(s, "*")
 	}
 	kv := func(b string, write bool) {
 		s := "KV_" + b

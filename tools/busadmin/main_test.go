@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +123,41 @@ func TestRun_HelpAndUnknownCommands(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"explode"}, config.MapEnv(nil), &out, &out); err == nil {
 		t.Fatal("an unknown command ran")
+	}
+}
+
+func TestLedgerConsumers_ReportsTheOldPartitionCountUntilDrainedThenDeletesIt(t *testing.T) {
+	srv := bustest.Start(t) // LEDGER_PARTITIONS=1
+	ctx := context.Background()
+	admin := srv.Connect(t, "test")
+	if _, err := admin.JetStream().Publish(ctx, events.FamilyUsageRecorded+".acc_1", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	env := config.MapEnv(map[string]string{"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserAdmin), "LEDGER_PARTITIONS": "2"})
+	var out bytes.Buffer
+	if err := run(ctx, []string{"declare"}, env, &out, &out); err != nil {
+		t.Fatalf("declare: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"ledger-consumers", "--delete-drained"}, env, &out, &out); !errors.Is(err, errBacklog) {
+		t.Fatalf("ledger-consumers with ledger-usage holding a message: %v, want the backlog error\n%s", err, out.String())
+	}
+	c, err := admin.Consumer(ctx, events.ConsumerLedgerUsage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"ledger-consumers", "--delete-drained"}, env, &out, &out); err != nil {
+		t.Fatalf("ledger-consumers once drained: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "deleted ledger-usage\n") {
+		t.Fatalf("output %q does not name ledger-usage as deleted", out.String())
 	}
 }

@@ -79,7 +79,7 @@ func (s *Service) apply(ctx context.Context, msgs []inMsg, leases []*nats.Msg, r
 		items = append(items, item{ev: ev})
 	}
 	for _, m := range msgs {
-		ev, err := book.Decode(m.msg.Subject(), m.msg.Data())
+		ev, err := book.Decode(events.Published(m.msg.Subject()), m.msg.Data())
 		switch {
 		case errors.Is(err, book.ErrIgnored):
 			acks = append(acks, m.msg)
@@ -170,7 +170,7 @@ func (s *Service) write(ctx context.Context, items []item) (map[string]string, e
 		c := a.Clone()
 		work[id] = &c
 	}
-	rec := ledgerdb.BatchDoc{ID: ids.New("bat"), Created: now}
+	rec := ledgerdb.BatchDoc{ID: ids.New("bat"), Created: now, Partition: s.partitionKey()}
 	for _, id := range order {
 		rec.Bases = append(rec.Bases, accountDoc(bases[id]))
 	}
@@ -416,7 +416,7 @@ func (s *Service) recover(ctx context.Context) error {
 	if err := s.readModelsKept(ctx); err != nil {
 		return err
 	}
-	recs, err := s.db.PendingBatches(ctx)
+	recs, err := s.db.PendingBatches(ctx, s.partitionKey())
 	if err != nil {
 		return err
 	}

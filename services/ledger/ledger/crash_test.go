@@ -192,22 +192,21 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// idle reports whether the ledger's consumers have nothing pending or
-// unacked and no batch is half-written.
+// idle reports whether the ledger's consumers (of every partition) have
+// nothing pending or unacked and no batch is half-written.
 func (h *harness) idle() bool {
 	ctx := context.Background()
-	for _, name := range []string{events.ConsumerLedgerUsage, events.ConsumerLedgerBilling, events.ConsumerLedgerAccounts} {
-		c, err := h.bus.Consumer(ctx, name)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
+	all, err := h.bus.LedgerBacklogs(ctx) // of every partition count
+	if err != nil {
+		return false
+	}
+	for _, l := range all {
+		if !l.Drained() {
 			return false
 		}
 	}
 	// Counting would read the (large) batch records; one _id is enough.
-	err := h.st.Collection("ledger_batches").FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	err = h.st.Collection("ledger_batches").FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	return errors.Is(err, mongo.ErrNoDocuments)
 }
 

@@ -47,19 +47,29 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, srv: srv, bus: b, st: storetest.New(t), reader: sdkmetric.NewManualReader()}
 	h.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
 	t.Cleanup(func() { _ = h.mp.Shutdown(context.Background()) })
+	h.shortenAckWait()
+	return h
+}
+
+// shortenAckWait sets every ledger consumer's ack wait to a second.
+func (h *harness) shortenAckWait() {
+	h.t.Helper()
 	ctx := context.Background()
-	for _, name := range []string{events.ConsumerLedgerUsage, events.ConsumerLedgerBilling, events.ConsumerLedgerAccounts} {
-		c, err := b.Consumer(ctx, name)
+	all, err := h.bus.LedgerBacklogs(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, l := range all {
+		c, err := h.bus.Consumer(ctx, l.Consumer)
 		if err != nil {
-			t.Fatal(err)
+			h.t.Fatal(err)
 		}
 		cfg := c.CachedInfo().Config
 		cfg.AckWait = time.Second
-		if _, err := b.JetStream().UpdateConsumer(ctx, events.ConsumerStream(name), cfg); err != nil {
-			t.Fatal(err)
+		if _, err := h.bus.JetStream().UpdateConsumer(ctx, events.ConsumerStream(l.Consumer), cfg); err != nil {
+			h.t.Fatal(err)
 		}
 	}
-	return h
 }
 
 func testConfig() ledger.Config {

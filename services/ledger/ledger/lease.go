@@ -32,7 +32,13 @@ const leaseQueue = 4096
 // from s.leaseReqs.
 func (s *Service) subscribeLeases() (*nats.Subscription, error) {
 	s.leaseReqs = make(chan *nats.Msg, leaseQueue)
-	sub, err := s.bus.Conn().ChanQueueSubscribe(events.FamilyLease+".*", "ledger", s.leaseReqs)
+	// With partitions every writer takes every request and keeps its own
+	// accounts' (takeLeases); with one, the queue group is as before.
+	queue := "ledger"
+	if s.cfg.Partitions > 1 {
+		queue = ""
+	}
+	sub, err := s.bus.Conn().ChanQueueSubscribe(events.FamilyLease+".*", queue, s.leaseReqs)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: subscribe to lease requests: %w", err)
 	}
@@ -40,13 +46,16 @@ func (s *Service) subscribeLeases() (*nats.Subscription, error) {
 	return sub, nil
 }
 
-// takeLeases returns the lease requests waiting, up to n.
+// takeLeases returns the lease requests of this partition's accounts
+// waiting, up to n, and drops the others' (their partition answers them).
 func (s *Service) takeLeases(n int) []*nats.Msg {
 	var out []*nats.Msg
 	for len(out) < n {
 		select {
 		case m := <-s.leaseReqs:
-			out = append(out, m)
+			if s.owns(events.AccountOf(m.Subject)) {
+				out = append(out, m)
+			}
 		default:
 			return out
 		}
@@ -64,6 +73,9 @@ func (s *Service) watchLeases(ctx context.Context) error {
 	}
 	now := s.now()
 	for _, id := range accs {
+		if !s.owns(id) {
+			continue
+		}
 		a, err := s.account(ctx, id)
 		if err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
 	"github.com/onekey-oss/onekey/pkg/bus"
@@ -64,6 +65,12 @@ type Config struct {
 	// renewal before the ledger reclaims it. It must exceed the gateways'
 	// GATEWAY_LEASE_VALIDITY.
 	LeaseTTL time.Duration
+	// Partitions is how many partitions the accounts are split into
+	// (LEDGER_PARTITIONS; the bus admin must declare the same count), and
+	// Partition the one this process writes (LEDGER_PARTITION, 0 to
+	// Partitions-1; required when Partitions > 1). See partition.go.
+	Partitions int
+	Partition  int
 }
 
 // DefaultConfig is the configuration with every default and no endpoints.
@@ -72,7 +79,7 @@ func DefaultConfig() Config {
 		MongoDB: "onekey", Addr: "127.0.0.1:8083", LogLevel: slog.LevelInfo,
 		BatchSize: 2000, FreeRequests: 20, LowBalance: money.Dollar,
 		UsageRetention: 90 * 24 * time.Hour, SweepInterval: time.Hour, RetryBackoff: time.Second,
-		LeaseTTL: time.Minute,
+		LeaseTTL: time.Minute, Partitions: 1,
 	}
 }
 
@@ -92,6 +99,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		SweepInterval:  r.Duration("LEDGER_SWEEP_INTERVAL", d.SweepInterval),
 		RetryBackoff:   r.Duration("LEDGER_RETRY_BACKOFF", d.RetryBackoff),
 		LeaseTTL:       r.Duration("LEDGER_LEASE_TTL", d.LeaseTTL),
+		Partitions:     r.Int("LEDGER_PARTITIONS", d.Partitions),
+	}
+	// One partition needs no number; with more, each process is given its
+	// own (k8s: the StatefulSet pod's ordinal), never a default that two
+	// processes would share without noticing (the lease would keep the
+	// second one waiting for ever).
+	if c.Partitions > 1 || getenv("LEDGER_PARTITION") != "" {
+		c.Partition = r.Int("LEDGER_PARTITION", 0)
+		if getenv("LEDGER_PARTITION") == "" {
+			r.Fail("LEDGER_PARTITION is required when LEDGER_PARTITIONS=%d", c.Partitions)
+		}
 	}
 	lvl, err := parseLevel(r.String("LOG_LEVEL", "info"))
 	if err != nil {
@@ -129,6 +147,11 @@ func (c Config) validate() error {
 	}
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("LEDGER_LEASE_TTL=%v must be at least 1s", c.LeaseTTL))
+	}
+	if c.Partitions < 1 || c.Partitions > events.MaxLedgerPartitions {
+		errs = append(errs, fmt.Errorf("LEDGER_PARTITIONS=%d must be between 1 and %d", c.Partitions, events.MaxLedgerPartitions))
+	} else if c.Partition < 0 || c.Partition >= c.Partitions {
+		errs = append(errs, fmt.Errorf("LEDGER_PARTITION=%d must be between 0 and LEDGER_PARTITIONS-1 (%d)", c.Partition, c.Partitions-1))
 	}
 	if c.SweepInterval <= 0 || c.RetryBackoff <= 0 {
 		errs = append(errs, fmt.Errorf("LEDGER_SWEEP_INTERVAL and LEDGER_RETRY_BACKOFF must be positive"))

@@ -20,9 +20,6 @@ type inMsg struct {
 	consumer string
 }
 
-// consumerNames are the durables the ledger reads (api/events).
-var consumerNames = []string{events.ConsumerLedgerAccounts, events.ConsumerLedgerBilling, events.ConsumerLedgerUsage}
-
 // consumer is one durable the ledger reads.
 type consumer struct {
 	name    string
@@ -58,7 +55,7 @@ func (s *Service) runWriter(ctx context.Context) error {
 	}
 	s.kv = kv
 	var cons []consumer
-	for _, name := range consumerNames {
+	for _, name := range events.LedgerConsumers(s.cfg.Partitions, s.cfg.Partition) {
 		c, err := s.bus.WaitConsumer(ctx, name)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -92,8 +89,10 @@ func (s *Service) runWriter(ctx context.Context) error {
 	defer wg.Wait()
 	sweepCtx, stopSweeper := context.WithCancel(ctx)
 	defer stopSweeper()
-	sweeper := s.sweeper()
-	wg.Go(func() { _ = sweeper.Run(sweepCtx) })
+	if s.cfg.Partition == 0 { // one sweeper for all partitions (partition.go)
+		sweeper := s.sweeper()
+		wg.Go(func() { _ = sweeper.Run(sweepCtx) })
+	}
 
 	next := 0
 	for ctx.Err() == nil {

@@ -218,8 +218,22 @@ func (s *Service) readModelsKept(ctx context.Context) error {
 		return nil
 	}
 	done, err := s.db.Done(ctx, migrationReadModels)
+	if err == nil && !done && s.partitionKey() != "" {
+		// With partitions each builds its own accounts' and records that.
+		done, err = s.db.Done(ctx, s.readModelsMigration())
+	}
 	s.readModels = done
 	return err
+}
+
+// readModelsMigration is the name this partition records its backfill
+// under: migrationReadModels for all accounts (one partition), or with
+// the partition's key for its own.
+func (s *Service) readModelsMigration() string {
+	if k := s.partitionKey(); k != "" {
+		return migrationReadModels + ":" + k
+	}
+	return migrationReadModels
 }
 
 // migrationReadModels names the one-time backfill of the read models.
@@ -261,6 +275,9 @@ func (s *Service) backfillViews(ctx context.Context) error {
 	days := map[string]*dayOf{}
 	var dayOrder []string
 	for _, r := range rollups {
+		if !s.owns(r.AccountID) {
+			continue // another partition's (partition.go)
+		}
 		id := readmodel.UsageDayID(r.AccountID, r.Day)
 		d := days[id]
 		if d == nil {
@@ -302,6 +319,9 @@ func (s *Service) backfillViews(ctx context.Context) error {
 	}
 	byAccount := map[string][]readmodel.Payment{}
 	for _, e := range credits {
+		if !s.owns(e.AccountID) {
+			continue
+		}
 		byAccount[e.AccountID] = append(byAccount[e.AccountID], readmodel.Payment{ID: e.ID, Seq: e.Seq, Time: e.Time.UTC(),
 			CreditKind: e.CreditKind, Method: e.Method, AmountMicros: e.AmountMicros})
 	}
@@ -322,7 +342,7 @@ func (s *Service) backfillViews(ctx context.Context) error {
 	if err := s.db.SetAccountViews(ctx, all); err != nil {
 		return err
 	}
-	if err := s.db.MarkDone(ctx, migrationReadModels); err != nil {
+	if err := s.db.MarkDone(ctx, s.readModelsMigration()); err != nil {
 		return err
 	}
 	clear(s.accounts) // their documents changed under the cache

@@ -4,9 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
-
-	"github.com/onekey-oss/onekey/api/events"
-	"github.com/onekey-oss/onekey/pkg/bus"
 )
 
 // writerState says whether this process is the writer.
@@ -14,8 +11,9 @@ type writerState struct {
 	holding atomic.Bool
 }
 
-// Run applies events while this process holds the ledger's single-writer
-// lease on the bus (events.LeaseLedger in bucket "leases", see bus.Lease),
+// Run applies events while this process holds its partition's writer
+// lease on the bus (events.LedgerLease in bucket "leases", see bus.Lease;
+// events.LeaseLedger with one partition; partition.go),
 // so two ledgers never write at once, even when a rollout or an operator
 // starts a second one. Until it holds the lease it waits (Writing reports
 // false; it never exits for that). If it loses the lease (it could not
@@ -32,9 +30,22 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer stopLookups()
 	for {
-		lease, err := s.bus.AcquireLease(ctx, bus.LeaseOptions{Name: events.LeaseLedger, Logger: s.log})
+		lease, err := s.bus.AcquireLease(ctx, s.leaseOptions())
 		if err != nil {
 			return nil // ctx ended while waiting
+		}
+		if other, err := s.otherCountHolding(ctx); other != "" || err != nil {
+			s.log.Error("ledger: a ledger of another partition count is running (or the leases cannot be read); waiting",
+				"lease", other, "partitions", s.cfg.Partitions, "err", err)
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = lease.Release(rctx)
+			rcancel()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(otherCountBackoff):
+			}
+			continue
 		}
 		wctx, cancel := lease.Context(ctx)
 		s.writer.holding.Store(true)

@@ -32,6 +32,9 @@ type Config struct {
 	PaymentsAddr     string
 	NATSAddr         string
 	MongoAddr        string
+	// LedgerPartitions runs that many ledger partitions (LEDGER_PARTITIONS),
+	// one writer each; 0 or 1: one.
+	LedgerPartitions int
 	LogLevel         slog.Level
 	// LogOutput receives the services' logs (stderr when nil).
 	LogOutput io.Writer
@@ -54,6 +57,7 @@ func ParseFlags(args []string, errOut io.Writer) (Config, error) {
 	fs.StringVar(&c.PaymentsAddr, "payments-addr", "127.0.0.1:8082", "address of the payments webhooks")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:0", "address of the embedded NATS server (port 0: any free port)")
 	fs.StringVar(&c.MongoAddr, "mongo-addr", "127.0.0.1:0", "address of the embedded FerretDB (MongoDB protocol; port 0: any free port)")
+	fs.IntVar(&c.LedgerPartitions, "ledger-partitions", 1, "ledger partitions, each with its own writer (LEDGER_PARTITIONS; change it on a fresh --data, or as the README's Operations say)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -135,7 +139,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		return err
 	}
 	closers = append(closers, func(context.Context) error { b.Close(); return nil })
-	if err := b.Declare(ctx, bus.DefaultTopology()); err != nil {
+	top := bus.DefaultTopology()
+	top.LedgerPartitions = max(cfg.LedgerPartitions, 1)
+	if err := b.Declare(ctx, top); err != nil {
 		return err
 	}
 	var conns []*bus.Bus

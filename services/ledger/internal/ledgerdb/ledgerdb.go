@@ -203,9 +203,13 @@ type UsageDoc struct {
 // the batch's journal entries, deleted after its last write. If the ledger
 // stops in between, the next start finds it and finishes the batch from it.
 type BatchDoc struct {
-	ID      string       `bson:"_id"`
-	Created time.Time    `bson:"created"`
-	Bases   []AccountDoc `bson:"bases"` // each touched account as it was before the batch
+	ID      string    `bson:"_id"`
+	Created time.Time `bson:"created"`
+	// Partition is the ledger partition that wrote it ("<p>of<n>"; empty
+	// with one partition, as before partitions): each partition finishes
+	// only its own.
+	Partition string       `bson:"partition,omitempty"`
+	Bases     []AccountDoc `bson:"bases"` // each touched account as it was before the batch
 	// Entries are the entries the batch tries to insert, in order. They
 	// are stored gzipped in Packed: the record is written and deleted once
 	// per batch, and FerretDB's cost grows with the document's size.
@@ -311,21 +315,26 @@ func (db *DB) DeleteBatch(ctx context.Context, id string) error {
 	return nil
 }
 
-// PendingBatches returns the records of unfinished batches, oldest first.
-// The collection holds at most a few documents, so reading it whole is cheap.
-func (db *DB) PendingBatches(ctx context.Context) ([]BatchDoc, error) {
+// PendingBatches returns the records of partition's unfinished batches,
+// oldest first. The collection holds at most a few documents per
+// partition, so reading it whole is cheap.
+func (db *DB) PendingBatches(ctx context.Context, partition string) ([]BatchDoc, error) {
 	cur, err := db.st.Collection(CollBatches).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("read batch records: %w", err)
 	}
-	var out []BatchDoc
-	if err := cur.All(ctx, &out); err != nil {
+	var all, out []BatchDoc
+	if err := cur.All(ctx, &all); err != nil {
 		return nil, fmt.Errorf("read batch records: %w", err)
 	}
-	for i := range out {
-		if err := out[i].unpack(); err != nil {
+	for _, b := range all {
+		if b.Partition != partition {
+			continue
+		}
+		if err := b.unpack(); err != nil {
 			return nil, err
 		}
+		out = append(out, b)
 	}
 	return out, nil
 }
