@@ -6,39 +6,31 @@ import (
 	"testing"
 )
 
-// TestK8s_LedgerDeploymentRecreatesAndIsReadyOnlyAsTheWriter reads the
-// kustomize base: a rollout must stop the old ledger before starting the
-// new one (the default RollingUpdate runs both at once), and readiness is
-// /readyz, which holds only while the process has the writer lease.
-func TestK8s_LedgerDeploymentRecreatesAndIsReadyOnlyAsTheWriter(t *testing.T) {
+// TestK8s_LedgerStatefulSetWritesThePodsPartitionAndIsReadyOnlyAsItsWriter
+// reads the kustomize base: the ledger is a StatefulSet (one pod per
+// ordinal, so one per partition), each pod's partition is its ordinal, and
+// readiness is /readyz, which holds only while the process has its
+// partition's writer lease. (The deployments test checks the rendered
+// overlays: replicas = LEDGER_PARTITIONS.)
+func TestK8s_LedgerStatefulSetWritesThePodsPartitionAndIsReadyOnlyAsItsWriter(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile("../../k8s/base/ledger.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var deploy string
+	var set string
 	for _, doc := range strings.Split(string(raw), "\n---") {
-		if strings.Contains(doc, "kind: Deployment") && strings.Contains(doc, "name: ledger") {
-			deploy = doc
+		if strings.Contains(doc, "kind: StatefulSet") && strings.Contains(doc, "name: ledger") {
+			set = doc
 		}
 	}
-	if deploy == "" {
-		t.Fatal("no ledger Deployment in k8s/base/ledger.yaml")
+	if set == "" {
+		t.Fatal("no ledger StatefulSet in k8s/base/ledger.yaml")
 	}
-	lines := strings.Split(deploy, "\n")
-	strategy := ""
-	for i, l := range lines {
-		if strings.TrimSpace(l) == "strategy:" && i+1 < len(lines) {
-			strategy = strings.TrimSpace(lines[i+1])
-		}
-		if strings.HasPrefix(strings.TrimSpace(l), "strategy: {") {
-			strategy = strings.Trim(strings.TrimPrefix(strings.TrimSpace(l), "strategy:"), " {}")
-		}
+	if !strings.Contains(set, "name: LEDGER_PARTITION\n") || !strings.Contains(set, "apps.kubernetes.io/pod-index") {
+		t.Error("LEDGER_PARTITION is not the pod's ordinal (label apps.kubernetes.io/pod-index)")
 	}
-	if strategy != "type: Recreate" {
-		t.Errorf("ledger Deployment strategy %q, want type: Recreate", strategy)
-	}
-	if !strings.Contains(deploy, "readinessProbe: { httpGet: { path: /readyz") {
+	if !strings.Contains(set, "readinessProbe: { httpGet: { path: /readyz") {
 		t.Error("ledger readiness probe is not /readyz")
 	}
 }
