@@ -1,5 +1,6 @@
-// The repository's own module: its only package, deployments, tests the deployment files (deployments/,
-// k8s/) against the services' source. Every other folder with a go.mod is a module of its own.
+// The repository's own module: deployments tests the deployment files (deployments/, k8s/) against the
+// services' source; archtest checks the import rules over the whole workspace. Every other folder with a
+// go.mod is a module of its own.
 module github.com/onekey-oss/onekey
 
 go 1.26.0
