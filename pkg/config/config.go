@@ -11,6 +11,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -147,4 +148,25 @@ func (r *Reader) List(name string, def []string) []string {
 		}
 	}
 	return out
+}
+
+// WithDefaults returns c with every field left at its zero value taken from
+// defaults (a service's DefaultConfig()), so that a caller who fills in only
+// some fields (a test, devstack) gets the same defaults as ConfigFromEnv,
+// written once. Booleans are left as they are (false cannot mean "unset"),
+// so a service's boolean fields default to false. A C that is not a struct
+// is returned as it is.
+func WithDefaults[C any](c, defaults C) C {
+	v, d := reflect.ValueOf(&c).Elem(), reflect.ValueOf(defaults)
+	if v.Kind() != reflect.Struct {
+		return c
+	}
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() || f.Kind() == reflect.Bool || !f.IsZero() {
+			continue
+		}
+		f.Set(d.Field(i))
+	}
+	return c
 }

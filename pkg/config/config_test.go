@@ -44,3 +44,27 @@ func TestConfig_ReportsEveryProblemTogether(t *testing.T) {
 		}
 	}
 }
+
+func TestWithDefaults_FillsOnlyWhatTheCallerLeftZero(t *testing.T) {
+	t.Parallel()
+	type cfg struct {
+		Addr    string
+		Timeout time.Duration
+		Retries int
+		Items   []string
+		On      bool
+		Nested  struct{ N int }
+	}
+	def := cfg{Addr: "127.0.0.1:1", Timeout: time.Second, Retries: 2, Items: []string{"a"}, On: true}
+	def.Nested.N = 3
+	got := config.WithDefaults(cfg{Addr: "x", Retries: -1}, def)
+	if got.Addr != "x" || got.Retries != -1 {
+		t.Errorf("set fields changed: %+v", got)
+	}
+	if got.Timeout != time.Second || len(got.Items) != 1 || got.Nested.N != 3 {
+		t.Errorf("zero fields not filled: %+v", got)
+	}
+	if got.On {
+		t.Error("a false boolean was taken as unset")
+	}
+}

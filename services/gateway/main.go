@@ -3,15 +3,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/config"
-	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
 
@@ -24,41 +23,21 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string) error {
-	cfg, err := gateway.ConfigFromEnv(getenv)
+func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
+	cfg, cerr := gateway.ConfigFromEnv(getenv)
+	// pkg/boot, not boot/bootstore: the gateway's binary holds no database
+	// driver (DESIGN §1; TestModule_LinksNoDatabaseDriver).
+	rt, err := boot.Open(ctx, getenv, boot.Options{Service: bus.UserGateway, AdminAddr: cfg.AdminAddr}, cerr)
+	if err != nil {
+		return err // every problem of the environment at once
+	}
+	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
+	svc, err := gateway.New(cfg, gateway.Deps{Bus: rt.Bus, Logger: rt.Logger, MeterProvider: rt.Telemetry.MeterProvider})
 	if err != nil {
 		return err
 	}
-	r := config.NewReader(getenv)
-	tcfg := telemetry.ConfigFrom(r, "gateway")
-	bcfg := bus.ConfigFrom(r, bus.UserGateway)
-	if err := r.Err(); err != nil {
-		return err
-	}
-	// Not pkg/boot: it links the database driver, and the gateway's binary
-	// holds none (DESIGN §1; TestModule_LinksNoDatabaseDriver).
-	tel, err := telemetry.Setup(ctx, tcfg)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
-	// Connect waits for the bus as long as it takes (a signal ends it); the
-	// gateway declares nothing and binds to its buckets in the background,
-	// not ready on /readyz until it has (tools/busadmin declares them).
-	bcfg.Logger, bcfg.TracerProvider = tel.Logger, tel.TracerProvider
-	b, err := bus.Connect(ctx, bcfg)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: tel.Logger, Metrics: tel.MetricsHandler(), MeterProvider: tel.MeterProvider})
-	if err != nil {
-		return err
-	}
-	tel.Logger.Info("gateway listening", "addr", svc.Addr(), "channels", len(cfg.Channels))
-	return svc.Run(ctx)
+	rt.Logger.Info("gateway listening", "addr", svc.Addr(), "channels", len(cfg.Channels))
+	// Ready once bound to KV apikeys and balances (tools/busadmin declares
+	// them; until then the gateway waits, not ready, and never exits).
+	return rt.Run(ctx, svc.Run, svc.Ready)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,22 +15,21 @@ import (
 	"github.com/onekey-oss/onekey/services/gateway/internal/channel"
 )
 
-// Config is the gateway's configuration. ConfigFromEnv reads it from the
-// environment; tests and devstack fill it in directly.
+// Config is the gateway's configuration: DefaultConfig, changed by
+// ConfigFromEnv from the environment, or by tests and devstack directly (New
+// takes what they leave zero from DefaultConfig and validates the result).
 type Config struct {
 	// Addr to listen on ("127.0.0.1:0" for any free port; "" for no
 	// listener, when only Handler is used).
 	Addr string
-	// AdminAddr is the operators' listener: /metrics, /healthz and /readyz
-	// ("" for none; AdminHandler serves the same). /metrics is never on
-	// Addr, the public port.
+	// AdminAddr is where main's admin server (pkg/boot) serves /metrics,
+	// /healthz and /readyz; New does not listen on it. /metrics is never on
+	// Addr, the public port, so the two must differ.
 	AdminAddr string
-	// NATSURL is where the bus is (read by main.go, which connects).
-	NATSURL string
 	// CatalogFile, when set, extends or overrides the built-in catalog
 	// (api/catalog.Load describes the format).
 	CatalogFile string
-	// MarkupBasisPoints is added to every cost (100 = 1%). Default 0.
+	// MarkupBasisPoints is added to every cost (100 = 1%).
 	MarkupBasisPoints int64
 	// Channels are the upstreams, from the providers' env vars and
 	// ChannelsFile.
@@ -37,57 +37,56 @@ type Config struct {
 	// OutboxDir holds usage events waiting for the bus.
 	OutboxDir string
 	// OutboxMaxBytes bounds OutboxDir; when it is full the gateway answers
-	// 503 rather than serve requests it could not bill. Default 64 MiB.
+	// 503 rather than serve requests it could not bill.
 	OutboxMaxBytes int64
 	// PublishTimeout is how long a usage event may wait for the bus's ack
-	// before it is written to the outbox on disk. Default 5s.
+	// before it is written to the outbox on disk.
 	PublishTimeout time.Duration
-	// MaxBodyBytes bounds a request body (413 beyond). Default 32 MB, the
-	// most Anthropic's Messages API takes (DefaultMaxBodyBytes).
+	// MaxBodyBytes bounds a request body (413 beyond).
 	MaxBodyBytes int64
 	// MaxInflightBodyBytes bounds the request body bytes held in memory
-	// across all requests (503 beyond). At least MaxBodyBytes. Default
-	// 256 MiB.
+	// across all requests (503 beyond). At least MaxBodyBytes.
 	MaxInflightBodyBytes int64
 	// HeaderTimeout bounds how long a client may take to send its headers;
-	// BodyTimeout its body. Defaults 10s and 60s.
+	// BodyTimeout its body.
 	HeaderTimeout time.Duration
 	BodyTimeout   time.Duration
 	// ConnectTimeout bounds the upstream TCP+TLS connect; FirstByteTimeout
 	// the wait for the upstream's response headers; IdleTimeout the silence
-	// allowed inside an upstream response. Defaults 10s, 300s, 120s.
+	// allowed inside an upstream response.
 	ConnectTimeout   time.Duration
 	FirstByteTimeout time.Duration
 	IdleTimeout      time.Duration
 	// Retries is how many times a request moves on to another channel
-	// before its first byte (connect error, 429, 5xx). 0 means the default,
-	// 2; a negative value disables retries.
+	// before its first byte (connect error, 429, 5xx), at most 5. 0 takes
+	// the default (New fills zero fields); a negative value disables
+	// retries (ConfigFromEnv turns GATEWAY_RETRIES=0 into -1).
 	Retries int
 	// Cooldown is how long a failed channel is skipped (doubling with each
-	// failure in a row, up to 16×). Default 30s.
+	// failure in a row, up to 16×).
 	Cooldown time.Duration
-	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
+	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
 	// CountTokensRPM is how many /v1/messages/count_tokens requests one key
 	// may make per minute (429 beyond): they are free to the caller but
-	// spend the operator's provider quota. Default 60.
+	// spend the operator's provider quota.
 	CountTokensRPM int
 	// GenerationRPM is how many /v1/generation lookups one key may make
-	// per minute (429 beyond): each costs the ledger a read. Default 600.
+	// per minute (429 beyond): each costs the ledger a read.
 	GenerationRPM int
 	// FreeRequestMaxMicros is the most one free request may cost at
 	// catalog prices: a request whose worst case is above it is paid (or
-	// its output limit is lowered to fit). Default $0.05.
+	// its output limit is lowered to fit).
 	FreeRequestMaxMicros money.Micros
 	// LeaseValidity is how long a credit lease is used after the request
 	// that last renewed it was sent; it must be shorter than the ledger's
-	// LEDGER_LEASE_TTL. Default 30s.
+	// LEDGER_LEASE_TTL.
 	LeaseValidity time.Duration
 	// LeaseTimeout bounds one lease request to the ledger; past it a
-	// request the lease does not cover gets 503. Default 3s.
+	// request the lease does not cover gets 503.
 	LeaseTimeout time.Duration
 	// ResponsesStore lets OpenAI and xAI store Responses API responses
-	// (GATEWAY_RESPONSES_STORE, default off): the gateway then passes the
+	// (GATEWAY_RESPONSES_STORE, off by default): the gateway then passes the
 	// client's store through (the providers default it to true), binds each
 	// stored response's id to the account that created it in KV responses,
 	// and serves previous_response_id and GET/DELETE /v1/responses/{id} to
@@ -109,10 +108,6 @@ type ChannelConfig struct {
 	Weight    int              `json:"weight"`
 }
 
-// DefaultAdminAddr is where ConfigFromEnv puts the admin listener: on the
-// loopback interface, so metrics are private unless an operator opens them.
-const DefaultAdminAddr = "127.0.0.1:9090"
-
 // Default base URLs, in each provider SDK's own convention.
 const (
 	DefaultOpenAIBaseURL    = "https://api.openai.com/v1"
@@ -121,133 +116,72 @@ const (
 	DefaultXAIBaseURL       = "https://api.x.ai/v1"
 )
 
-func (c *Config) defaults() {
-	if c.OutboxMaxBytes <= 0 {
-		c.OutboxMaxBytes = 64 << 20
-	}
-	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = 5 * time.Second
-	}
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.MaxInflightBodyBytes <= 0 {
-		c.MaxInflightBodyBytes = max(DefaultMaxInflightBodyBytes, c.MaxBodyBytes)
-	}
-	if c.HeaderTimeout <= 0 {
-		c.HeaderTimeout = 10 * time.Second
-	}
-	if c.BodyTimeout <= 0 {
-		c.BodyTimeout = 60 * time.Second
-	}
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = 10 * time.Second
-	}
-	if c.FirstByteTimeout <= 0 {
-		c.FirstByteTimeout = 300 * time.Second
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 120 * time.Second
-	}
-	switch {
-	case c.Retries == 0:
-		c.Retries = 2
-	case c.Retries < 0:
-		c.Retries = 0
-	}
-	if c.Cooldown <= 0 {
-		c.Cooldown = 30 * time.Second
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 30 * time.Second
-	}
-	if c.CountTokensRPM <= 0 {
-		c.CountTokensRPM = DefaultCountTokensRPM
-	}
-	if c.GenerationRPM <= 0 {
-		c.GenerationRPM = DefaultGenerationRPM
-	}
-	if c.FreeRequestMaxMicros <= 0 {
-		c.FreeRequestMaxMicros = DefaultFreeRequestMaxMicros
-	}
-	if c.LeaseValidity <= 0 {
-		c.LeaseValidity = 30 * time.Second
-	}
-	if c.LeaseTimeout <= 0 {
-		c.LeaseTimeout = 3 * time.Second
+// DefaultConfig is the gateway's configuration with nothing set: every
+// default, written here once. No channels: ConfigFromEnv adds them.
+func DefaultConfig() Config {
+	return Config{
+		Addr: "127.0.0.1:8080",
+		// On the loopback interface, so metrics are private unless an
+		// operator opens them.
+		AdminAddr: "127.0.0.1:9090",
+		OutboxDir: "gateway-outbox",
+		// 64 MiB of usage events waiting for the bus.
+		OutboxMaxBytes: 64 << 20,
+		PublishTimeout: 5 * time.Second,
+		// 32 MB (decimal, as Anthropic counts): the most Anthropic's
+		// Messages and count_tokens endpoints accept. OpenAI documents up
+		// to 50 MB of image bytes per request, but Google's
+		// OpenAI-compatible endpoint takes 20 MB, and a body is better
+		// refused here than buffered, forwarded and refused upstream.
+		MaxBodyBytes: 32_000_000,
+		// Eight bodies of the largest size.
+		MaxInflightBodyBytes: 256 << 20,
+		HeaderTimeout:        10 * time.Second,
+		BodyTimeout:          60 * time.Second,
+		ConnectTimeout:       10 * time.Second,
+		FirstByteTimeout:     300 * time.Second,
+		IdleTimeout:          120 * time.Second,
+		Retries:              2,
+		Cooldown:             30 * time.Second,
+		ShutdownTimeout:      30 * time.Second,
+		CountTokensRPM:       60,
+		GenerationRPM:        600,
+		FreeRequestMaxMicros: 50_000, // $0.05
+		LeaseValidity:        30 * time.Second,
+		LeaseTimeout:         3 * time.Second,
 	}
 }
 
-// DefaultMaxBodyBytes is 32 MB (decimal, as Anthropic counts): the most
-// Anthropic's Messages and count_tokens endpoints accept. OpenAI documents
-// up to 50 MB of image bytes per request, but Google's OpenAI-compatible
-// endpoint takes 20 MB, and a body is better refused here than buffered,
-// forwarded and refused upstream.
-const DefaultMaxBodyBytes = 32_000_000
-
-// DefaultMaxInflightBodyBytes bounds the bodies held at once: eight bodies
-// of the largest size.
-const DefaultMaxInflightBodyBytes = 256 << 20
-
-// DefaultCountTokensRPM is the default per-key limit of count_tokens.
-const DefaultCountTokensRPM = 60
-
-// DefaultGenerationRPM is the default per-key limit of /v1/generation.
-const DefaultGenerationRPM = 600
-
-// DefaultFreeRequestMaxMicros is the default cap of one free request: $0.05.
-const DefaultFreeRequestMaxMicros money.Micros = 50_000
-
-// ConfigFromEnv reads the gateway's variables, reporting every problem
-// together.
+// ConfigFromEnv reads the gateway's variables on top of DefaultConfig,
+// reporting every problem together (Validate's included). NATS_URL and the
+// other variables common to every service are pkg/boot's.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
+	d := DefaultConfig()
 	c := Config{
-		Addr:                 r.String("GATEWAY_ADDR", "127.0.0.1:8080"),
-		AdminAddr:            r.String("GATEWAY_ADMIN_ADDR", DefaultAdminAddr),
-		NATSURL:              r.Required("NATS_URL"),
-		CatalogFile:          r.String("GATEWAY_CATALOG_FILE", ""),
-		MarkupBasisPoints:    r.Int64("GATEWAY_MARKUP_BPS", 0),
-		OutboxDir:            r.String("GATEWAY_OUTBOX_DIR", "gateway-outbox"),
-		OutboxMaxBytes:       r.Int64("GATEWAY_OUTBOX_MAX_BYTES", 64<<20),
-		PublishTimeout:       r.Duration("GATEWAY_PUBLISH_TIMEOUT", 5*time.Second),
-		MaxBodyBytes:         r.Int64("GATEWAY_MAX_BODY_BYTES", DefaultMaxBodyBytes),
-		MaxInflightBodyBytes: r.Int64("GATEWAY_MAX_INFLIGHT_BODY_BYTES", DefaultMaxInflightBodyBytes),
-		HeaderTimeout:        r.Duration("GATEWAY_HEADER_TIMEOUT", 10*time.Second),
-		BodyTimeout:          r.Duration("GATEWAY_BODY_TIMEOUT", 60*time.Second),
-		ConnectTimeout:       r.Duration("UPSTREAM_CONNECT_TIMEOUT", 10*time.Second),
-		FirstByteTimeout:     r.Duration("UPSTREAM_FIRST_BYTE_TIMEOUT", 300*time.Second),
-		IdleTimeout:          r.Duration("UPSTREAM_IDLE_TIMEOUT", 120*time.Second),
-		Retries:              r.Int("GATEWAY_RETRIES", 2),
-		Cooldown:             r.Duration("GATEWAY_CHANNEL_COOLDOWN", 30*time.Second),
-		ShutdownTimeout:      r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", 30*time.Second),
-		FreeRequestMaxMicros: r.Money("GATEWAY_FREE_REQUEST_MAX_USD", DefaultFreeRequestMaxMicros),
-		CountTokensRPM:       r.Int("GATEWAY_COUNT_TOKENS_RPM", DefaultCountTokensRPM),
-		GenerationRPM:        r.Int("GATEWAY_GENERATION_RPM", DefaultGenerationRPM),
-		LeaseValidity:        r.Duration("GATEWAY_LEASE_VALIDITY", 30*time.Second),
-		LeaseTimeout:         r.Duration("GATEWAY_LEASE_TIMEOUT", 3*time.Second),
-		ResponsesStore:       r.Bool("GATEWAY_RESPONSES_STORE", false),
-	}
-	if c.MaxBodyBytes < 1 {
-		r.Fail("GATEWAY_MAX_BODY_BYTES=%d: want at least 1", c.MaxBodyBytes)
-	}
-	if c.MaxInflightBodyBytes < c.MaxBodyBytes {
-		r.Fail("GATEWAY_MAX_INFLIGHT_BODY_BYTES=%d: want at least GATEWAY_MAX_BODY_BYTES (%d)", c.MaxInflightBodyBytes, c.MaxBodyBytes)
-	}
-	if c.CountTokensRPM < 1 {
-		r.Fail("GATEWAY_COUNT_TOKENS_RPM=%d: want at least 1", c.CountTokensRPM)
-	}
-	if c.GenerationRPM < 1 {
-		r.Fail("GATEWAY_GENERATION_RPM=%d: want at least 1", c.GenerationRPM)
-	}
-	if c.MarkupBasisPoints < 0 {
-		r.Fail("GATEWAY_MARKUP_BPS=%d: must not be negative", c.MarkupBasisPoints)
-	}
-	if c.AdminAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
-		r.Fail("GATEWAY_ADMIN_ADDR=%s: must differ from GATEWAY_ADDR (metrics are not served on the public port)", c.AdminAddr)
-	}
-	if c.Retries < 0 || c.Retries > 5 {
-		r.Fail("GATEWAY_RETRIES=%d: want 0 to 5", c.Retries)
+		Addr:                 r.String("GATEWAY_ADDR", d.Addr),
+		AdminAddr:            r.String("GATEWAY_ADMIN_ADDR", d.AdminAddr),
+		CatalogFile:          r.String("GATEWAY_CATALOG_FILE", d.CatalogFile),
+		MarkupBasisPoints:    r.Int64("GATEWAY_MARKUP_BPS", d.MarkupBasisPoints),
+		OutboxDir:            r.String("GATEWAY_OUTBOX_DIR", d.OutboxDir),
+		OutboxMaxBytes:       r.Int64("GATEWAY_OUTBOX_MAX_BYTES", d.OutboxMaxBytes),
+		PublishTimeout:       r.Duration("GATEWAY_PUBLISH_TIMEOUT", d.PublishTimeout),
+		MaxBodyBytes:         r.Int64("GATEWAY_MAX_BODY_BYTES", d.MaxBodyBytes),
+		MaxInflightBodyBytes: r.Int64("GATEWAY_MAX_INFLIGHT_BODY_BYTES", d.MaxInflightBodyBytes),
+		HeaderTimeout:        r.Duration("GATEWAY_HEADER_TIMEOUT", d.HeaderTimeout),
+		BodyTimeout:          r.Duration("GATEWAY_BODY_TIMEOUT", d.BodyTimeout),
+		ConnectTimeout:       r.Duration("UPSTREAM_CONNECT_TIMEOUT", d.ConnectTimeout),
+		FirstByteTimeout:     r.Duration("UPSTREAM_FIRST_BYTE_TIMEOUT", d.FirstByteTimeout),
+		IdleTimeout:          r.Duration("UPSTREAM_IDLE_TIMEOUT", d.IdleTimeout),
+		Retries:              r.Int("GATEWAY_RETRIES", d.Retries),
+		Cooldown:             r.Duration("GATEWAY_CHANNEL_COOLDOWN", d.Cooldown),
+		ShutdownTimeout:      r.Duration("GATEWAY_SHUTDOWN_TIMEOUT", d.ShutdownTimeout),
+		FreeRequestMaxMicros: r.Money("GATEWAY_FREE_REQUEST_MAX_USD", d.FreeRequestMaxMicros),
+		CountTokensRPM:       r.Int("GATEWAY_COUNT_TOKENS_RPM", d.CountTokensRPM),
+		GenerationRPM:        r.Int("GATEWAY_GENERATION_RPM", d.GenerationRPM),
+		LeaseValidity:        r.Duration("GATEWAY_LEASE_VALIDITY", d.LeaseValidity),
+		LeaseTimeout:         r.Duration("GATEWAY_LEASE_TIMEOUT", d.LeaseTimeout),
+		ResponsesStore:       r.Bool("GATEWAY_RESPONSES_STORE", d.ResponsesStore),
 	}
 	if c.Retries == 0 {
 		c.Retries = -1 // an explicit 0 disables retries
@@ -257,10 +191,65 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		r.Fail("%v", err)
 	}
 	c.Channels = chs
-	if err := r.Err(); err != nil {
+	if err := errors.Join(r.Err(), c.Validate()); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// Validate reports every problem of c together, each named by its
+// variable. New calls it after taking the zero fields from DefaultConfig.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.OutboxDir == "" {
+		bad("GATEWAY_OUTBOX_DIR (OutboxDir) is required")
+	}
+	if c.MaxBodyBytes < 1 {
+		bad("GATEWAY_MAX_BODY_BYTES=%d: want at least 1", c.MaxBodyBytes)
+	}
+	if c.MaxInflightBodyBytes < c.MaxBodyBytes {
+		bad("GATEWAY_MAX_INFLIGHT_BODY_BYTES=%d: want at least GATEWAY_MAX_BODY_BYTES (%d)", c.MaxInflightBodyBytes, c.MaxBodyBytes)
+	}
+	if c.OutboxMaxBytes < 1 {
+		bad("GATEWAY_OUTBOX_MAX_BYTES=%d: want at least 1", c.OutboxMaxBytes)
+	}
+	if c.CountTokensRPM < 1 {
+		bad("GATEWAY_COUNT_TOKENS_RPM=%d: want at least 1", c.CountTokensRPM)
+	}
+	if c.GenerationRPM < 1 {
+		bad("GATEWAY_GENERATION_RPM=%d: want at least 1", c.GenerationRPM)
+	}
+	if c.MarkupBasisPoints < 0 {
+		bad("GATEWAY_MARKUP_BPS=%d: must not be negative", c.MarkupBasisPoints)
+	}
+	if c.FreeRequestMaxMicros < 0 {
+		bad("GATEWAY_FREE_REQUEST_MAX_USD=%s: must not be negative", c.FreeRequestMaxMicros)
+	}
+	if c.AdminAddr != "" && c.AdminAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+		bad("GATEWAY_ADMIN_ADDR=%s: must differ from GATEWAY_ADDR (metrics are not served on the public port)", c.AdminAddr)
+	}
+	if c.Retries > 5 {
+		bad("GATEWAY_RETRIES=%d: want 0 to 5", c.Retries)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"GATEWAY_PUBLISH_TIMEOUT", c.PublishTimeout}, {"GATEWAY_HEADER_TIMEOUT", c.HeaderTimeout},
+		{"GATEWAY_BODY_TIMEOUT", c.BodyTimeout}, {"UPSTREAM_CONNECT_TIMEOUT", c.ConnectTimeout},
+		{"UPSTREAM_FIRST_BYTE_TIMEOUT", c.FirstByteTimeout}, {"UPSTREAM_IDLE_TIMEOUT", c.IdleTimeout},
+		{"GATEWAY_CHANNEL_COOLDOWN", c.Cooldown}, {"GATEWAY_SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"GATEWAY_LEASE_VALIDITY", c.LeaseValidity}, {"GATEWAY_LEASE_TIMEOUT", c.LeaseTimeout},
+	} {
+		if d.v <= 0 {
+			bad("%s=%s: want a positive duration", d.name, d.v)
+		}
+	}
+	if err := validateChannels(c.Channels); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // ChannelsFromEnv reads the upstream channels: the default channel of each

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestConfigFromEnv_ProviderVarsAndChannelsFileMakeChannels(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := gateway.ConfigFromEnv(config.MapEnv(map[string]string{
-		"NATS_URL": "nats://x:4222", "OPENAI_API_KEY": "sk-1", "ANTHROPIC_API_KEY": "sk-ant", "ANTHROPIC_BASE_URL": "https://proxy.example.com",
+		"OPENAI_API_KEY": "sk-1", "ANTHROPIC_API_KEY": "sk-ant", "ANTHROPIC_BASE_URL": "https://proxy.example.com",
 		"GATEWAY_CHANNELS_FILE": file, "EU_KEY": "sk-eu", "GATEWAY_RETRIES": "0", "UPSTREAM_IDLE_TIMEOUT": "45s",
 	}))
 	if err != nil {
@@ -52,7 +53,41 @@ func TestConfigFromEnv_ReportsEveryProblemTogether(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"NATS_URL", "GATEWAY_MARKUP_BPS", "GATEWAY_RETRIES", "UPSTREAM_CONNECT_TIMEOUT", "ftp://x"} {
+	for _, want := range []string{"GATEWAY_MARKUP_BPS", "GATEWAY_RETRIES", "UPSTREAM_CONNECT_TIMEOUT", "ftp://x"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}
+
+// Each default is written once, in DefaultConfig: the environment's
+// defaults are DefaultConfig's, and New fills what a caller left zero from
+// it.
+func TestConfig_DefaultsComeFromDefaultConfigOnly(t *testing.T) {
+	t.Parallel()
+	def := gateway.DefaultConfig()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("DefaultConfig does not validate: %v", err)
+	}
+	got, err := gateway.ConfigFromEnv(config.MapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, def) {
+		t.Errorf("ConfigFromEnv with no variables =\n%+v\nwant DefaultConfig\n%+v", got, def)
+	}
+}
+
+func TestConfig_ValidateReportsEveryProblemTogether(t *testing.T) {
+	t.Parallel()
+	c := gateway.DefaultConfig()
+	c.OutboxDir, c.MaxBodyBytes, c.Retries, c.LeaseTimeout = "", 0, 9, -time.Second
+	c.Channels = []gateway.ChannelConfig{{Name: "x", Provider: "nope", BaseURL: "https://x.example", APIKey: "k"}}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"GATEWAY_OUTBOX_DIR", "GATEWAY_MAX_BODY_BYTES", "GATEWAY_RETRIES", "GATEWAY_LEASE_TIMEOUT", "unknown provider"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

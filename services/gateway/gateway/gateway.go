@@ -35,6 +35,7 @@ import (
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/pkg/ids"
 	"github.com/onekey-oss/onekey/services/gateway/internal/channel"
@@ -51,9 +52,6 @@ type Deps struct {
 	Logger *slog.Logger
 	// Catalog overrides the one loaded from Config.CatalogFile.
 	Catalog *catalog.Catalog
-	// Metrics, when set, is served at /metrics on the admin listener
-	// (Config.AdminAddr, AdminHandler), never on the public one.
-	Metrics http.Handler
 	// MeterProvider records the gateway's metrics; nil records none.
 	MeterProvider metric.MeterProvider
 	// Transport to the providers; nil builds one from the timeouts.
@@ -85,12 +83,9 @@ type Service struct {
 	bodies  bodyBudget
 	out     *outbox.Outbox
 	client  *http.Client
-	metrics http.Handler
 	meters  *meters
 	handler http.Handler
 	ln      net.Listener
-	admin   http.Handler
-	adminLn net.Listener
 	// finishing counts the forwarding requests in flight and their
 	// settlements and usage events, which run after the response has ended.
 	finishing sync.WaitGroup
@@ -106,7 +101,11 @@ type Service struct {
 // New builds the gateway. When cfg.Addr is set it also opens the listener,
 // so Addr is known before Run.
 func New(cfg Config, deps Deps) (*Service, error) {
-	cfg.defaults()
+	cfg = config.WithDefaults(cfg, DefaultConfig())
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	cfg.Retries = max(cfg.Retries, 0) // negative: none
 	if deps.Bus == nil {
 		return nil, errors.New("gateway: Deps.Bus is required")
 	}
@@ -121,18 +120,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
-	if err := validateChannels(cfg.Channels); err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if cfg.OutboxDir == "" {
-		return nil, errors.New("gateway: OutboxDir is required")
-	}
-	if cfg.MaxInflightBodyBytes < cfg.MaxBodyBytes {
-		return nil, fmt.Errorf("gateway: MaxInflightBodyBytes (%d) is below MaxBodyBytes (%d)", cfg.MaxInflightBodyBytes, cfg.MaxBodyBytes)
-	}
 	s := &Service{
 		cfg: cfg, replica: ids.New("gw"), log: log, bus: deps.Bus, cat: cat, chans: buildChannels(cfg.Channels),
-		limiter: credit.NewLimiter(nil), counts: credit.NewLimiter(nil), metrics: deps.Metrics,
+		limiter: credit.NewLimiter(nil), counts: credit.NewLimiter(nil),
 	}
 	s.bodies.max = cfg.MaxInflightBodyBytes
 	s.store = &responseStore{on: cfg.ResponsesStore, bus: deps.Bus, timeout: 3 * time.Second, log: log}
@@ -175,23 +165,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := s.buildModels(); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	s.handler, s.admin = s.routes(), s.adminRoutes()
+	s.handler = s.routes()
 	if cfg.Addr != "" {
 		ln, err := httpx.Listen(cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 		s.ln = ln
-	}
-	if cfg.AdminAddr != "" {
-		ln, err := httpx.Listen(cfg.AdminAddr)
-		if err != nil {
-			if s.ln != nil {
-				s.ln.Close()
-			}
-			return nil, fmt.Errorf("gateway: admin: %w", err)
-		}
-		s.adminLn = ln
 	}
 	return s, nil
 }
@@ -225,18 +205,6 @@ func (s *Service) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// AdminAddr is the address of the admin listener ("" without one).
-func (s *Service) AdminAddr() string {
-	if s.adminLn == nil {
-		return ""
-	}
-	return s.adminLn.Addr().String()
-}
-
-// AdminHandler serves /metrics, /healthz and /readyz, for a caller that
-// serves it itself (Config.AdminAddr empty).
-func (s *Service) AdminHandler() http.Handler { return s.admin }
-
 // OutboxSpilled is how many bytes of usage events wait on disk for the bus.
 func (s *Service) OutboxSpilled() int64 { return s.out.Spilled() }
 
@@ -245,8 +213,9 @@ func (s *Service) OutboxSpilled() int64 { return s.out.Spilled() }
 // waits for the requests' settlements and flushes their usage events.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Ready reports whether the key and balance views are loaded and the bus is
-// connected.
+// Ready reports whether the key and balance views are loaded (the gateway
+// has bound to its KV buckets) and the bus is connected: /readyz on the
+// public listener and on main's admin server.
 func (s *Service) Ready() bool {
 	select {
 	case <-s.keys.Ready():
@@ -261,9 +230,9 @@ func (s *Service) Ready() bool {
 	return s.bus.Conn().IsConnected()
 }
 
-// Run watches the KV buckets, publishes usage events and, with listeners,
+// Run watches the KV buckets, publishes usage events and, with a listener,
 // serves HTTP until ctx ends. Then, in order: it stops accepting requests
-// on both listeners and waits for those in flight (ShutdownTimeout), lets
+// and waits for those in flight (ShutdownTimeout), lets
 // the outbox publish or spill every usage event, and stops the watches. It
 // returns nil after a clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
@@ -278,14 +247,6 @@ func (s *Service) Run(ctx context.Context) error {
 	outDone := make(chan error, 1)
 	go func() { outDone <- s.out.Run(outCtx) }()
 
-	adminDone := make(chan error, 1)
-	if s.adminLn != nil {
-		srv := httpx.NewServer(s.admin, httpx.ServerConfig{ReadHeaderTimeout: s.cfg.HeaderTimeout})
-		srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-		go func() { adminDone <- httpx.Serve(ctx, srv, s.adminLn, 5*time.Second) }()
-	} else {
-		adminDone <- nil
-	}
 	var serveErr error
 	if s.ln != nil {
 		srv := httpx.NewServer(s.handler, httpx.ServerConfig{ReadHeaderTimeout: s.cfg.HeaderTimeout, ShutdownTimeout: s.cfg.ShutdownTimeout})
@@ -294,7 +255,6 @@ func (s *Service) Run(ctx context.Context) error {
 	} else {
 		<-ctx.Done()
 	}
-	serveErr = errors.Join(serveErr, <-adminDone)
 	// The drain is over: upstream exchanges still running (their clients
 	// may have left) are cut, and billed from what was read. Once they and
 	// the settlements have ended, every usage event is in the outbox.

@@ -218,8 +218,6 @@ func withEnv(env map[string]string) harnessOpt {
 	return func(h *harness) {
 		c, err := gateway.ConfigFromEnv(func(k string) string {
 			switch k {
-			case "NATS_URL":
-				return "nats://harness.invalid:4222"
 			case "GATEWAY_ADDR", "GATEWAY_ADMIN_ADDR":
 				return "127.0.0.1:0"
 			}
@@ -272,7 +270,6 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		h.cfg.Channels = append(h.cfg.Channels, gateway.ChannelConfig{Name: string(p), Provider: p, BaseURL: f.baseURL(), APIKey: providerKeys[p]})
 	}
 	h.cfg.Addr = "127.0.0.1:0"
-	h.cfg.AdminAddr = "127.0.0.1:0"
 	h.cfg.OutboxDir = filepath.Join(t.TempDir(), "outbox")
 	h.cfg.ShutdownTimeout = 5 * time.Second
 	for _, o := range opts {

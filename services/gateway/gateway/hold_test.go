@@ -104,7 +104,7 @@ func TestHold_NoLimitAndASmallBalanceSendsTheLimitTheBalanceCovers(t *testing.T)
 		{"openai", "/v1/chat/completions", "test-dear", "max_completion_tokens", catalog.OpenAI, 20_000, 0, 20_000},
 		{"anthropic messages", "/v1/messages", "test-dear-claude", "max_tokens", catalog.Anthropic, 20_000, 0, 20_000},
 		// A free request covers at most the free cap ($0.05).
-		{"free request", "/v1/chat/completions", "test-dear", "max_completion_tokens", catalog.OpenAI, 0, 1, int64(gateway.DefaultFreeRequestMaxMicros)},
+		{"free request", "/v1/chat/completions", "test-dear", "max_completion_tokens", catalog.OpenAI, 0, 1, int64(gateway.DefaultConfig().FreeRequestMaxMicros)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

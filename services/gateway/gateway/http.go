@@ -11,41 +11,16 @@ import (
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/boot"
 )
-
-// health adds /healthz and /readyz, which answer on both listeners (probes
-// and load balancers use the public one).
-func (s *Service) health(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		if !s.Ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-}
-
-// adminRoutes is the operators' listener: metrics and health.
-func (s *Service) adminRoutes() http.Handler {
-	mux := http.NewServeMux()
-	s.health(mux)
-	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics)
-	}
-	return mux
-}
 
 // routes is the public API. It has no /metrics: that is on the admin
 // listener only.
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
-	s.health(mux)
+	// The probes answer here as on main's admin server (pkg/boot), so
+	// probes and load balancers can stay on the public port.
+	boot.Probes(mux, s.Ready)
 	mux.HandleFunc("GET /v1/models", s.listModels)
 	mux.HandleFunc("GET /v1/models/{id...}", s.getModel)
 	mux.HandleFunc("GET /v1/credits", s.credits)

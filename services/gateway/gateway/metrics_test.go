@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
 )
 
@@ -19,14 +21,17 @@ func TestMetrics_ServedWithoutKeysAccountsOrContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	h := newHarness(t, func(h *harness) { h.deps.Metrics, h.deps.MeterProvider = tel.MetricsHandler(), tel.MeterProvider })
+	h := newHarness(t, func(h *harness) { h.deps.MeterProvider = tel.MeterProvider })
 	for range 2 {
 		if resp, _ := h.post("/v1/chat/completions", h.key, `{"model":"gpt-5-mini","messages":[{"role":"user","content":"secret-prompt"}]}`); resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 	}
 	waitFor(t, 15*time.Second, "the usage events", func() bool { return len(h.usageEvents()) == 2 })
-	resp, err := http.Get("http://" + h.svc.AdminAddr() + "/metrics")
+	// Served as main serves it: on pkg/boot's admin server.
+	admin := httptest.NewServer(boot.AdminHandler(tel.MetricsHandler(), h.svc.Ready))
+	defer admin.Close()
+	resp, err := http.Get(admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

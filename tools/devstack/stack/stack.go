@@ -19,6 +19,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
 
 // Config is devstack's flags.
@@ -51,8 +52,9 @@ func ParseFlags(args []string, errOut io.Writer) (Config, error) {
 	var c Config
 	var level string
 	fs.StringVar(&c.DataDir, "data", ".onekey", "directory for all data (bus, database, outboxes, demo key); a restart reuses it")
-	fs.StringVar(&c.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "address of the OpenAI-compatible gateway")
-	fs.StringVar(&c.GatewayAdminAddr, "gateway-admin-addr", "127.0.0.1:9090", "address of the gateway's admin listener: /metrics, /healthz, /readyz (empty: none)")
+	gw := gateway.DefaultConfig()
+	fs.StringVar(&c.GatewayAddr, "gateway-addr", gw.Addr, "address of the OpenAI-compatible gateway")
+	fs.StringVar(&c.GatewayAdminAddr, "gateway-admin-addr", gw.AdminAddr, "address of the gateway's admin listener: /metrics, /healthz, /readyz (empty: none)")
 	fs.StringVar(&c.AccountAddr, "account-addr", "127.0.0.1:8081", "address of the account API (auth)")
 	fs.StringVar(&c.PaymentsAddr, "payments-addr", "127.0.0.1:8082", "address of the payments webhooks")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:0", "address of the embedded NATS server (port 0: any free port)")

@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/catalog"
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/services/gateway/demo"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
 
-// gatewayService builds the gateway on --gateway-addr, its admin listener
-// on --gateway-admin-addr, with no database (DESIGN §1). Provider channels come from the environment (OPENAI_API_KEY,
+// gatewayService builds the gateway on --gateway-addr, and pkg/boot's admin
+// server for it on --gateway-admin-addr, with no database (DESIGN §1). Provider channels come from the environment (OPENAI_API_KEY,
 // ANTHROPIC_API_KEY, GEMINI_API_KEY, XAI_API_KEY, their *_BASE_URL, and
 // GATEWAY_CHANNELS_FILE). A provider with no channel is answered by the
 // built-in DEMO UPSTREAM, a clearly labelled canned reply, so that the
@@ -61,16 +62,32 @@ func gatewayService(env *Env) (*runner, error) {
 	}
 	cfg := gateway.Config{
 		Addr:      env.Config.GatewayAddr,
-		AdminAddr: env.Config.GatewayAdminAddr,
 		Channels:  chans,
 		OutboxDir: filepath.Join(env.Config.DataDir, "gateway-outbox"),
 	}
 	cfg.CatalogFile = env.Getenv("GATEWAY_CATALOG_FILE")
-	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: env.Telemetry.Logger.With("part", "gateway"), Metrics: env.Telemetry.MetricsHandler(), MeterProvider: env.Telemetry.MeterProvider})
+	svc, err := gateway.New(cfg, gateway.Deps{Bus: b, Logger: env.Telemetry.Logger.With("part", "gateway"), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}
+	addr := svc.Addr()
+	var admin *boot.Admin
+	if a := env.Config.GatewayAdminAddr; a != "" {
+		// /metrics holds every devstack service's metrics (one registry).
+		if admin, err = boot.ServeAdmin(a, env.Telemetry.MetricsHandler(), env.Telemetry.Logger); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		addr += " (metrics: http://" + admin.Addr() + "/metrics)"
+	}
 	run := func(ctx context.Context) error {
+		if admin != nil {
+			admin.SetReady(svc.Ready)
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				defer cancel()
+				_ = admin.Close(sctx)
+			}()
+		}
 		if demoSrv != nil {
 			errc := make(chan error, 1)
 			go func() { errc <- demoStart() }()
@@ -84,10 +101,6 @@ func gatewayService(env *Env) (*runner, error) {
 			}()
 		}
 		return svc.Run(ctx)
-	}
-	addr := svc.Addr()
-	if a := svc.AdminAddr(); a != "" {
-		addr += " (metrics: http://" + a + "/metrics)"
 	}
 	return &runner{name: "gateway", addr: addr, run: run}, nil
 }
