@@ -43,6 +43,9 @@ const idleWait = 50 * time.Millisecond
 // fails.
 func (s *Service) runWriter(ctx context.Context) error {
 	if err := s.st.EnsureIndexes(ctx, s.Indexes()); err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled while starting: a clean stop
+		}
 		return fmt.Errorf("ledger: %w", err)
 	}
 	// Bind to what the admin declared, waiting while it is not there.
