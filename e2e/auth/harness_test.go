@@ -36,7 +36,6 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 type harness struct {
 	t      *testing.T
 	nats   *bustest.Server
-	bus    *bus.Bus // the test's own connection, with every right
 	store  *store.Store
 	srv    *httptest.Server
 	resend *resendtest.Server
@@ -47,7 +46,6 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, nats: bustest.Start(t), store: storetest.New(t), resend: resendtest.Start(t),
 		log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	h.bus = h.nats.Connect(t, "e2e-auth")
 	var handler http.Handler
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(h.srv.Close)
