@@ -146,28 +146,8 @@ func TestDevstack_DemoKeyIsServedByTheGatewayAfterAuthsStartupSync(t *testing.T)
 	start(t, dir).stop(t)
 	s := start(t, dir)
 	defer s.stop(t)
-	var gw string
-	for _, l := range s.lines {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "gateway" && strings.HasPrefix(f[1], "127.0.0.1:") {
-			gw = "http://" + f[1]
-		}
-	}
-	if gw == "" {
-		t.Fatalf("no gateway address in %q", s.lines)
-	}
-	ask := func() int {
-		req, _ := http.NewRequest(http.MethodPost, gw+"/v1/chat/completions",
-			strings.NewReader(`{"model":"gpt-5-mini","messages":[{"role":"user","content":"Say hello"}]}`))
-		req.Header.Set("Authorization", "Bearer "+s.key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode
-	}
+	gw := s.gatewayURL(t)
+	ask := func() int { return s.chat(t, gw) }
 	deadline := time.Now().Add(15 * time.Second)
 	for ask() != http.StatusOK {
 		if time.Now().After(deadline) {
@@ -180,5 +160,54 @@ func TestDevstack_DemoKeyIsServedByTheGatewayAfterAuthsStartupSync(t *testing.T)
 		if code := ask(); code != http.StatusOK {
 			t.Fatalf("request %d with the demo key: status %d", i+2, code)
 		}
+	}
+}
+
+// gatewayURL is the gateway's address as devstack printed it.
+func (s *started) gatewayURL(t *testing.T) string {
+	t.Helper()
+	for _, l := range s.lines {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "gateway" && strings.HasPrefix(f[1], "127.0.0.1:") {
+			return "http://" + f[1]
+		}
+	}
+	t.Fatalf("no gateway address in %q", s.lines)
+	return ""
+}
+
+// chat sends the README's first request with the demo key and returns the
+// status.
+func (s *started) chat(t *testing.T, gw string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, gw+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-5-mini","messages":[{"role":"user","content":"Say hello"}]}`))
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// With two ledger partitions the gateway, which does not know there are
+// two, serves the demo key: its credit lease for the demo account (asked of
+// every ledger writer) is answered by the partition that owns the account,
+// which has applied the account's opening.
+func TestDevstack_TwoLedgerPartitionsServeTheDemoKey(t *testing.T) {
+	s := startWith(t, stack.Config{
+		DataDir: t.TempDir(), GatewayAddr: "127.0.0.1:0", AccountAddr: "127.0.0.1:0", PaymentsAddr: "127.0.0.1:0",
+		NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", LogOutput: io.Discard, LedgerPartitions: 2,
+	})
+	defer s.stop(t)
+	gw := s.gatewayURL(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for s.chat(t, gw) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the demo key was not served within 30 s with two ledger partitions")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
