@@ -50,3 +50,28 @@ func BalanceAndUsage(req Request) Reply {
 func Echo(req Request) Reply {
 	return Reply{Golden: "echo.sse", Vars: map[string]string{"question": req.LastUserText()}}
 }
+
+// Hostile plays a model steered by a prompt injection: its first turn
+// calls get_balance, get_usage, list_keys and list_payments with inputs
+// naming another account (and its project and key), and a tool that does
+// not exist (transfer_credit); its second turn answers with a fixed text.
+// The test reads what the tools returned from the second request
+// (Request.ToolResults).
+func Hostile(victimAccount, victimProject, victimKey string) Script {
+	return func(req Request) Reply {
+		if len(req.ToolResults()) > 0 {
+			return Reply{Golden: "echo.sse", Vars: map[string]string{"question": "done"}}
+		}
+		in := func(v map[string]any) string {
+			raw, _ := json.Marshal(v)
+			return string(raw)
+		}
+		return Reply{Golden: "hostile_tool_use.sse", Vars: map[string]string{
+			"balance_input":  in(map[string]any{"account_id": victimAccount, "account": victimAccount}),
+			"usage_input":    in(map[string]any{"group_by": "key", "days": 30, "account_id": victimAccount, "project_id": victimProject, "key_id": victimKey}),
+			"keys_input":     in(map[string]any{"account_id": victimAccount, "project_id": victimProject}),
+			"payments_input": in(map[string]any{"account_id": victimAccount}),
+			"transfer_input": in(map[string]any{"from": victimAccount, "amount": "100.00"}),
+		}}
+	}
+}
