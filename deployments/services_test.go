@@ -56,7 +56,7 @@ func services() map[string]spec {
 			parse: func(g config.Getenv) error { _, err := auth.ConfigFromEnv(g); return shared(g, err) },
 		},
 		"payments": {
-			health: []string{"PAYMENTS_ADDR"}, metrics: "PAYMENTS_ADDR",
+			health: []string{"PAYMENTS_ADMIN_ADDR"}, ready: true, metrics: "PAYMENTS_ADMIN_ADDR",
 			public: "PAYMENTS_ADDR", publicPath: "/webhooks/stripe", egress: []string{"nats", "mongodb", "internet"},
 			parse: func(g config.Getenv) error { _, err := payments.ConfigFromEnv(g); return shared(g, err) },
 		},

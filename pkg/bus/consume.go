@@ -32,6 +32,9 @@ type ConsumeOptions struct {
 	// OnDeadLetter is called after a message was dead-lettered (for an
 	// alert metric). Optional.
 	OnDeadLetter func(subject, reason string)
+	// OnBound is called once the durable consumer exists and Consume is
+	// bound to it, before the first message (for readiness). Optional.
+	OnBound func()
 }
 
 // Consume runs h for each message of the durable consumer, one at a time,
@@ -57,6 +60,9 @@ func (b *Bus) Consume(ctx context.Context, durable string, h Handler, o ConsumeO
 	it, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", durable, err)
+	}
+	if o.OnBound != nil {
+		o.OnBound()
 	}
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()

@@ -150,12 +150,13 @@ func (r *Reader) List(name string, def []string) []string {
 	return out
 }
 
-// WithDefaults returns c with every field left at its zero value taken from
-// defaults (a service's DefaultConfig()), so that a caller who fills in only
-// some fields (a test, devstack) gets the same defaults as ConfigFromEnv,
-// written once. Booleans are left as they are (false cannot mean "unset"),
-// so a service's boolean fields default to false. A C that is not a struct
-// is returned as it is.
+// WithDefaults returns c with every numeric field (counts, sizes,
+// durations, money) left at zero taken from defaults (a service's
+// DefaultConfig()), so that a caller who fills in only some fields (a test,
+// devstack) gets the same limits as ConfigFromEnv, written once. Strings,
+// booleans and other kinds are left as they are: their zero value is a
+// choice ("" for an address means no listener, false means off). A C that
+// is not a struct is returned as it is.
 func WithDefaults[C any](c, defaults C) C {
 	v, d := reflect.ValueOf(&c).Elem(), reflect.ValueOf(defaults)
 	if v.Kind() != reflect.Struct {
@@ -163,10 +164,19 @@ func WithDefaults[C any](c, defaults C) C {
 	}
 	for i := range v.NumField() {
 		f := v.Field(i)
-		if !f.CanSet() || f.Kind() == reflect.Bool || !f.IsZero() {
+		if !f.CanSet() || !f.IsZero() || !numeric(f.Kind()) {
 			continue
 		}
 		f.Set(d.Field(i))
 	}
 	return c
+}
+
+func numeric(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
 
@@ -40,13 +41,16 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 		return fmt.Errorf("unknown command %q (want no command, or reconcile)", args[0])
 	}
 	cfg, cerr := payments.ConfigFromEnv(getenv)
-	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "payments"}, cerr)
+	o := boot.Options{Service: bus.UserPayments, AdminAddr: cfg.AdminAddr}
+	if reconcile {
+		o.AdminAddr = "" // a one-off command serves no probes
+	}
+	rt, err := bootstore.Open(ctx, getenv, o, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}
 	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
-	tel, b, st := rt.Telemetry, rt.Bus, rt.Store
-	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: st, Logger: tel.Logger, MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler()})
+	svc, err := payments.New(cfg, payments.Deps{Bus: rt.Bus, Store: rt.Store, Logger: rt.Logger, MeterProvider: rt.Telemetry.MeterProvider})
 	if err != nil {
 		return err
 	}
@@ -55,6 +59,6 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 		fmt.Printf("listed %d undelivered events, applied %d, failed %d\n", res.Listed, res.Applied, res.Failed)
 		return err
 	}
-	tel.Logger.Info("payments listening", "addr", cfg.Addr)
-	return svc.Run(ctx)
+	rt.Logger.Info("payments listening", "addr", svc.Addr())
+	return rt.Run(ctx, svc.Run, svc.Bound)
 }

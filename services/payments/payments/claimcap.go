@@ -12,15 +12,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 )
 
-// DefaultMaxPendingClaims is PAYMENTS_MAX_PENDING_CLAIMS's default.
-const DefaultMaxPendingClaims = 10
-
-func (s *Service) maxPending() int {
-	if s.cfg.MaxPendingClaims <= 0 {
-		return DefaultMaxPendingClaims
-	}
-	return s.cfg.MaxPendingClaims
-}
+func (s *Service) maxPending() int { return s.cfg.MaxPendingClaims }
 
 // tooManyPending reports whether making claim id pending would give the
 // account more pending claims than it may have. Claiming again a claim

@@ -4,12 +4,14 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
 
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
@@ -21,11 +23,14 @@ func TestMetrics_WebhookOutcomesAreCountedAtSlashMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	h := newHarnessWith(t, nil, func(d *payments.Deps) { d.MeterProvider = tel.MeterProvider; d.Metrics = tel.MetricsHandler() })
+	h := newHarnessWith(t, nil, func(d *payments.Deps) { d.MeterProvider = tel.MeterProvider })
 	body := stripeEvent("evt_m", stripe.EventTypeCheckoutSessionCompleted, session("cs_m", "acc_m", 1000, "paid", "pi_m"))
 	h.post(body, "whsec_wrong", time.Now())
 	h.post(body, whsec, time.Now())
-	resp, err := http.Get(h.web.URL + "/metrics")
+	// As main's admin server (pkg/boot) serves it.
+	admin := httptest.NewServer(boot.AdminHandler(tel.MetricsHandler(), nil))
+	defer admin.Close()
+	resp, err := http.Get(admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/httpx"
 	"github.com/onekey-oss/onekey/pkg/store"
 )
@@ -46,8 +47,6 @@ type Deps struct {
 	Now func() time.Time
 	// MeterProvider for payments' metrics; nil records none.
 	MeterProvider metric.MeterProvider
-	// Metrics, when set, is served at GET /metrics.
-	Metrics http.Handler
 }
 
 // Service is the payments service. Its methods are safe for concurrent use.
@@ -59,12 +58,12 @@ type Service struct {
 	now    func() time.Time
 	stripe *client.API // nil without a secret key
 	met    *metrics
-	promh  http.Handler
 
 	inflight sync.WaitGroup
 	sem      chan struct{} // bounds concurrent request/reply handlers
 	ready    chan struct{}
 	once     sync.Once
+	bound    *bus.Bound   // the durable consumers Run consumes
 	ln       net.Listener // opened by New when Addr is set; served by Run
 }
 
@@ -78,6 +77,18 @@ func (s *Service) Addr() string {
 
 // Ready is closed once Run answers requests on NATS.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Bound reports whether Run answers requests on NATS and is bound to its
+// durable consumers (declared by tools/busadmin; until then it waits): the
+// admin server's /readyz.
+func (s *Service) Bound() bool {
+	select {
+	case <-s.ready:
+		return s.bound.Ready()
+	default:
+		return false
+	}
+}
 
 // Collections owned by payments (the crypto ones are in api/cryptopay).
 const (
@@ -96,18 +107,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Bus == nil || deps.Store == nil {
 		return nil, errors.New("payments: Bus and Store are required")
 	}
-	if err := cfg.validate(); err != nil {
+	cfg = config.WithDefaults(cfg, DefaultConfig())
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
-	}
-	if cfg.NonceTTL <= 0 {
-		cfg.NonceTTL = 15 * time.Minute
-	}
-	if cfg.OutboxInterval <= 0 {
-		cfg.OutboxInterval = 30 * time.Second
 	}
 	s := &Service{
 		cfg: cfg, bus: deps.Bus, st: deps.Store, log: deps.Logger, now: deps.Now,
 		sem: make(chan struct{}, 16), ready: make(chan struct{}),
+		bound: bus.NewBound(events.ConsumerPaymentsTx, events.ConsumerPaymentsAccounts),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -119,7 +126,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payments: metrics: %w", err)
 	}
-	s.met, s.promh = met, deps.Metrics
+	s.met = met
 	if cfg.StripeSecretKey != "" {
 		s.stripe = newStripeClient(cfg, deps.HTTPClient)
 	}
@@ -175,9 +182,9 @@ func (s *Service) indexes() []store.Index {
 	}
 }
 
-// Handler serves POST /webhooks/stripe, GET /healthz, GET /metrics (when
-// Deps.Metrics is set) and, with DevTopUp,
-// the dev top-up page under /dev/checkout/.
+// Handler serves POST /webhooks/stripe and, with DevTopUp, the dev top-up
+// page under /dev/checkout/. The probes and /metrics are on main's admin
+// server (pkg/boot), not on this public listener.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/stripe", s.handleStripeWebhook)
@@ -185,10 +192,6 @@ func (s *Service) Handler() http.Handler {
 		mux.HandleFunc("GET /dev/checkout/{id}", s.devCheckoutPage)
 		mux.HandleFunc("POST /dev/checkout/{id}", s.devCheckoutPay)
 	}
-	if s.promh != nil {
-		mux.Handle("GET /metrics", s.promh)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return mux
 }
 
@@ -293,6 +296,7 @@ func (s *Service) Run(ctx context.Context) error {
 // an error only when it cannot open the consumer (the bus is down or
 // restarting): it is tried again every second.
 func (s *Service) consume(ctx context.Context, durable string, h bus.Handler, o bus.ConsumeOptions) {
+	o.OnBound = func() { s.bound.Mark(durable) }
 	for ctx.Err() == nil {
 		if err := s.bus.Consume(ctx, durable, h, o); err != nil && ctx.Err() == nil {
 			s.log.Warn("consume; retrying", "consumer", durable, "err", err)

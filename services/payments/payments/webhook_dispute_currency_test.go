@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
@@ -50,7 +52,7 @@ func TestWebhook_PaidSessionInEURIsRecordedAndRaisesTheOperatorAlert(t *testing.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	h := newHarnessWith(t, nil, func(d *payments.Deps) { d.MeterProvider = tel.MeterProvider; d.Metrics = tel.MetricsHandler() })
+	h := newHarnessWith(t, nil, func(d *payments.Deps) { d.MeterProvider = tel.MeterProvider })
 	eur := session("cs_eur_paid", "acc_eur", 2500, "paid", "pi_eur")
 	eur["currency"] = "eur"
 	body := stripeEvent("evt_eur_paid", stripe.EventTypeCheckoutSessionCompleted, eur)
@@ -66,7 +68,10 @@ func TestWebhook_PaidSessionInEURIsRecordedAndRaisesTheOperatorAlert(t *testing.
 	if rec["currency"] != "eur" || rec["amount_minor"] != int64(2500) || rec["account_id"] != "acc_eur" || rec["payment_intent"] != "pi_eur" {
 		t.Errorf("record = %v", rec)
 	}
-	resp, err := http.Get(h.web.URL + "/metrics")
+	// As main's admin server (pkg/boot) serves it.
+	admin := httptest.NewServer(boot.AdminHandler(tel.MetricsHandler(), nil))
+	defer admin.Close()
+	resp, err := http.Get(admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/telemetry"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
+	"github.com/onekey-oss/onekey/services/payments/payments"
 )
 
 // Config is devstack's flags.
@@ -56,7 +57,7 @@ func ParseFlags(args []string, errOut io.Writer) (Config, error) {
 	fs.StringVar(&c.GatewayAddr, "gateway-addr", gw.Addr, "address of the OpenAI-compatible gateway")
 	fs.StringVar(&c.GatewayAdminAddr, "gateway-admin-addr", gw.AdminAddr, "address of the gateway's admin listener: /metrics, /healthz, /readyz (empty: none)")
 	fs.StringVar(&c.AccountAddr, "account-addr", "127.0.0.1:8081", "address of the account API (auth)")
-	fs.StringVar(&c.PaymentsAddr, "payments-addr", "127.0.0.1:8082", "address of the payments webhooks")
+	fs.StringVar(&c.PaymentsAddr, "payments-addr", payments.DefaultConfig().Addr, "address of the payments webhooks")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:0", "address of the embedded NATS server (port 0: any free port)")
 	fs.StringVar(&c.MongoAddr, "mongo-addr", "127.0.0.1:0", "address of the embedded FerretDB (MongoDB protocol; port 0: any free port)")
 	fs.IntVar(&c.LedgerPartitions, "ledger-partitions", 1, "ledger partitions, each with its own writer (LEDGER_PARTITIONS; change it on a fresh --data, or as the README's Operations say)")

@@ -35,7 +35,7 @@ func paymentsService(env *Env) (*runner, error) {
 		Chains:              chains,
 	}
 	cfg.DevTopUp = cfg.StripeSecretKey == ""
-	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "payments"), MeterProvider: env.Telemetry.MeterProvider, Metrics: env.Telemetry.MetricsHandler()})
+	svc, err := payments.New(cfg, payments.Deps{Bus: b, Store: env.Store, Logger: env.Telemetry.Logger.With("part", "payments"), MeterProvider: env.Telemetry.MeterProvider})
 	if err != nil {
 		return nil, err
 	}
