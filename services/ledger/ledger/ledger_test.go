@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
@@ -179,22 +181,49 @@ func TestLedger_CreditsArePublishedAndLowBalanceIsAnnounced(t *testing.T) {
 	}
 }
 
-func TestLedger_BalanceReachesKVWithin100msOfItsBatch(t *testing.T) {
+// putsTook is how long the bus takes here, now, for n sequential puts of a
+// balance-sized value: the baseline of TestLedger_BalanceReachesKVRightAfterItsBatch.
+func putsTook(t *testing.T, kv jetstream.KeyValue, n int) time.Duration {
+	t.Helper()
+	raw, _ := json.Marshal(events.BalanceV1{V: 1, AccountID: "acc_baseline", BalanceMicros: money.Dollar, Seq: 3})
+	began := time.Now()
+	for i := range n {
+		if _, err := kv.Put(context.Background(), idn("baseline", i), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return time.Since(began)
+}
+
+// The promise: a batch's balances are put right after it wrote the
+// accounts (not on a timer, not after a later batch): within 100 ms plus
+// three times what the bus itself takes for that many puts, measured
+// before and after in the same run, so that a busy machine (which slows
+// both) does not fail it while a ledger that waits does.
+func TestLedger_BalanceReachesKVRightAfterItsBatch(t *testing.T) {
 	h := newHarness(t)
-	h.start(testConfig(), nil)
 	ctx := context.Background()
 	kv, err := h.bus.KV(ctx, events.BucketBalances)
 	if err != nil {
 		t.Fatal(err)
 	}
+	base, err := h.bus.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "baseline", History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const accounts = 20
+	baseline := putsTook(t, base, accounts)
+	h.start(testConfig(), nil)
 	for i := range accounts {
 		acc := idn("acc_kv", i)
 		h.publish(opened(acc), credit("cs_"+acc, acc, money.Dollar), usage("req_"+acc, acc, 5))
 	}
 	for i := range accounts {
+		h.waitBalance(idn("acc_kv", i), func(b events.BalanceV1) bool { return b.Seq == 3 })
+	}
+	allowed := 100*time.Millisecond + 3*max(baseline, putsTook(t, base, accounts))
+	for i := range accounts {
 		acc := idn("acc_kv", i)
-		h.waitBalance(acc, func(b events.BalanceV1) bool { return b.Seq == 3 })
 		// The value's updated_at is when its batch had written the
 		// account; the KV entry's server timestamp tells when the gateway
 		// could see it.
@@ -206,8 +235,8 @@ func TestLedger_BalanceReachesKVWithin100msOfItsBatch(t *testing.T) {
 		if err := json.Unmarshal(e.Value(), &v); err != nil {
 			t.Fatal(err)
 		}
-		if d := e.Created().Sub(v.UpdatedAt); d > 100*time.Millisecond {
-			t.Errorf("%s: KV updated %v after its batch wrote the account", acc, d)
+		if d := e.Created().Sub(v.UpdatedAt); d > allowed {
+			t.Errorf("%s: KV updated %v after its batch wrote the account (allowed %v)", acc, d, allowed)
 		}
 	}
 
