@@ -6,10 +6,13 @@ import (
 	"github.com/onekey-oss/onekey/api/money"
 )
 
-// API key statuses.
+// API key statuses. Revoked is for good (the user's or the account's
+// deletion); suspended is an operator's hold, undone by the operator
+// (SubjectKeyStatus), never by the key's user.
 const (
-	KeyActive  = "active"
-	KeyRevoked = "revoked"
+	KeyActive    = "active"
+	KeyRevoked   = "revoked"
+	KeySuspended = "suspended"
 )
 
 // APIKeyV1 is the value stored in KV apikeys under the hex SHA-256 of the

@@ -97,11 +97,15 @@ func UserAccess() map[string]Access {
 			Publish: []string{deadletter},
 			Consume: []string{events.ConsumerNotifier, events.ConsumerNotifierMail, events.ConsumerNotifierNotices},
 		},
+		// Auth answers the operator's key suspensions (SubjectKeyStatus),
+		// which only the admin (onekeyctl) may ask: no service has it in
+		// Request.
 		UserAuth: {
 			Publish: []string{events.FamilyAccountCreated + ".>", events.FamilyAccountDeleted + ".>",
 				events.FamilyAccountSettings + ".>", events.FamilyMailRequested + ".>"},
 			Request: []string{events.SubjectCheckoutCreate, events.SubjectCryptoInfo, events.SubjectWalletNonce,
 				events.SubjectWalletLink, events.SubjectCryptoClaim, events.SubjectCryptoStatus},
+			Serve:   []string{events.SubjectKeyStatus},
 			WriteKV: []string{events.BucketAPIKeys, events.BucketAssistant},
 		},
 	}

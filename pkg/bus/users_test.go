@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,5 +244,45 @@ func TestTopology_MailKeepsAMessageNoLongerThanASignInLinkLives(t *testing.T) {
 	}
 	if age := st.CachedInfo().Config.MaxAge; age <= 0 || age > 15*time.Minute {
 		t.Fatalf("MAIL keeps messages for %s, longer than a sign-in link lives (15m)", age)
+	}
+}
+
+// A key's suspension is the operator's: auth answers SubjectKeyStatus, the
+// admin (onekeyctl) may ask, and no service, auth included, can reach it
+// (a compromised gateway could otherwise restore a key an operator held).
+func TestBus_OnlyTheAdminMayAskAuthToSuspendOrRestoreAKey(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	authb := srv.ConnectAs(t, bus.UserAuth)
+	var asked atomic.Int32
+	sub, err := authb.Conn().QueueSubscribe(events.SubjectKeyStatus, "auth", func(m *nats.Msg) {
+		asked.Add(1)
+		_ = m.Respond([]byte("done"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := authb.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range bus.Users() {
+		if user == bus.UserAdmin {
+			continue
+		}
+		t.Run(user, func(t *testing.T) {
+			b := srv.ConnectAs(t, user)
+			if rep, err := b.Conn().RequestWithContext(short(t), events.SubjectKeyStatus, []byte(`{"v":1}`)); err == nil {
+				t.Fatalf("%s asked auth to change a key's status: %s", user, rep.Data)
+			}
+		})
+	}
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("auth received %d requests from services", n)
+	}
+	admin := srv.Connect(t, "onekeyctl")
+	rep, err := admin.Conn().RequestWithContext(short(t), events.SubjectKeyStatus, []byte(`{"v":1}`))
+	if err != nil || string(rep.Data) != "done" {
+		t.Fatalf("the admin's request: %v", err)
 	}
 }

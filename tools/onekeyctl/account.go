@@ -23,6 +23,7 @@ const (
 	collUsers          = "users"
 	collKeys           = "api_keys"
 	collKeyRevocations = "api_key_revocations"
+	collKeySuspensions = "api_key_suspensions"
 )
 
 type user struct {
@@ -42,6 +43,14 @@ type apiKey struct {
 	SpendCapMicros int64      `bson:"spend_cap_micros"`
 	ExpiresAt      *time.Time `bson:"key_expires_at,omitempty"`
 	CreatedAt      time.Time  `bson:"created_at"`
+	// Suspension is auth's audit of the last suspension by an operator.
+	Suspension *struct {
+		Actor      string     `bson:"actor"`
+		Reason     string     `bson:"reason"`
+		At         time.Time  `bson:"at"`
+		RestoredBy string     `bson:"restored_by"`
+		RestoredAt *time.Time `bson:"restored_at"`
+	} `bson:"suspension,omitempty"`
 }
 
 // lastPayments is how many credit entries account show prints.
@@ -128,6 +137,13 @@ func (e *env) accountShow(ctx context.Context, args []string) error {
 		}
 		spent := money.Micros(acc.KeySpendMicros[k.ID]).Display()
 		fmt.Fprintf(w, "  %s  %s  %-9s %s  spent %s  project %s  %q\n", k.ID, k.Prefix, k.Status, strings.Join(limits, ", "), spent, k.ProjectID, k.Name)
+		if sp := k.Suspension; sp != nil {
+			fmt.Fprintf(w, "      suspended %s by %s: %q", sp.At.UTC().Format(time.RFC3339), sp.Actor, sp.Reason)
+			if sp.RestoredAt != nil {
+				fmt.Fprintf(w, "; restored %s by %s", sp.RestoredAt.UTC().Format(time.RFC3339), sp.RestoredBy)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	fmt.Fprintf(w, "payments  last %d\n", len(pays))
 	for _, p := range pays {
@@ -136,8 +152,9 @@ func (e *env) accountShow(ctx context.Context, args []string) error {
 	return nil
 }
 
-// accountKeys reads the account's keys; a key with a revocation record is
-// revoked whatever its document says (auth's rule, see its kvsync.go).
+// accountKeys reads the account's keys with auth's rule for their status
+// (see its kvsync.go): revoked with a revocation record or a document that
+// says so, else suspended with a suspension record, else active.
 func accountKeys(ctx context.Context, e *env, accountID string) ([]apiKey, error) {
 	cur, err := e.st.Collection(collKeys).Find(ctx, bson.D{{Key: "account_id", Value: accountID}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
@@ -148,23 +165,39 @@ func accountKeys(ctx context.Context, e *env, accountID string) ([]apiKey, error
 	if err := cur.All(ctx, &keys); err != nil {
 		return nil, fmt.Errorf("read keys of %s: %w", accountID, err)
 	}
-	cur, err = e.st.Collection(collKeyRevocations).Find(ctx, bson.D{{Key: "account_id", Value: accountID}})
+	records := func(coll string) (map[string]bool, error) {
+		cur, err := e.st.Collection(coll).Find(ctx, bson.D{{Key: "account_id", Value: accountID}})
+		if err != nil {
+			return nil, fmt.Errorf("read %s of %s: %w", coll, accountID, err)
+		}
+		var recs []struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.All(ctx, &recs); err != nil {
+			return nil, fmt.Errorf("read %s of %s: %w", coll, accountID, err)
+		}
+		out := map[string]bool{}
+		for _, r := range recs {
+			out[r.ID] = true
+		}
+		return out, nil
+	}
+	revoked, err := records(collKeyRevocations)
 	if err != nil {
-		return nil, fmt.Errorf("read key revocations of %s: %w", accountID, err)
+		return nil, err
 	}
-	var revs []struct {
-		ID string `bson:"_id"`
-	}
-	if err := cur.All(ctx, &revs); err != nil {
-		return nil, fmt.Errorf("read key revocations of %s: %w", accountID, err)
-	}
-	revoked := map[string]bool{}
-	for _, r := range revs {
-		revoked[r.ID] = true
+	suspended, err := records(collKeySuspensions)
+	if err != nil {
+		return nil, err
 	}
 	for i := range keys {
-		if revoked[keys[i].ID] {
-			keys[i].Status = events.KeyRevoked
+		switch k := &keys[i]; {
+		case revoked[k.ID] || k.Status == events.KeyRevoked:
+			k.Status = events.KeyRevoked
+		case suspended[k.ID]:
+			k.Status = events.KeySuspended
+		default:
+			k.Status = events.KeyActive
 		}
 	}
 	return keys, nil

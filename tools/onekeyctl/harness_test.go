@@ -57,7 +57,7 @@ func newStack(t *testing.T) *stack {
 		Addr: "127.0.0.1:0", PublicURL: "http://127.0.0.1",
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "the harness's secret, 32 characters or more",
-	}, auth.Deps{Bus: s.bus, Store: s.st})
+	}, auth.Deps{Bus: s.nats.ConnectAs(t, bus.UserAuth), Store: s.st})
 	if err != nil {
 		t.Fatal(err)
 	}

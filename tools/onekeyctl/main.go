@@ -73,12 +73,15 @@ Commands:
   account show <email|account id>            balance, free requests, keys, last payments
   credit adjust <account id> <amount USD> --reason "..." --id <stable id> [--actor name]
                                              publish credit.adjusted (a retry with the same --id applies once)
+  key suspend <key id> --reason "..." [--actor name]
+                                             auth refuses the key at the gateway (403 key_suspended) until restored
+  key restore <key id> [--actor name]        lift a suspension (a revoked key stays revoked)
   dlq list                                   list the DEADLETTER stream
   dlq replay <seq>|--all                     republish dead letters to their original subjects (original Nats-Msg-Id)
   reconcile                                  check every account against the ledger's journal
 
 Environment:
-  NATS_URL         the bus (credit, dlq)
+  NATS_URL         the bus (credit, key, dlq)
   NATS_CREDS_FILE  the bus admin's credentials file (devstack: <data>/creds/admin.nk)
   MONGODB_URI      the database (account, credit, reconcile)
   MONGODB_DB       its name (default onekey)
@@ -130,6 +133,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return e.accountShow(ctx, rest)
 	case "credit adjust":
 		return e.creditAdjust(ctx, rest)
+	case "key suspend":
+		return e.keySuspend(ctx, rest)
+	case "key restore":
+		return e.keyRestore(ctx, rest)
 	case "dlq list":
 		return e.dlqList(ctx, rest)
 	case "dlq replay":

@@ -127,8 +127,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 func (s *Service) Handler() http.Handler { return s.api }
 
 // Run repairs KV apikeys from the database, then serves the API on
-// cfg.Addr, sweeps expired sessions, links and states, and relays
-// unfinished account creations and deletions, until ctx is cancelled. It
+// cfg.Addr, answers the operator's key suspensions and restores
+// (events.SubjectKeyStatus), sweeps expired sessions, links and states, and
+// relays unfinished account creations and deletions, until ctx is cancelled. It
 // then stops taking requests, lets in-flight ones finish (bounded), stops
 // the background work and returns nil.
 func (s *Service) Run(ctx context.Context) error {
@@ -148,12 +149,18 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
+	stopKeyStatus, err := s.answerKeyStatus(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("auth: %w", err)
+	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.sweeper.Run(bg) })
 	wg.Go(func() { s.relay(bg) })
 	s.log.Info("account api listening", "addr", ln.Addr().String())
 	err = httpx.Serve(ctx, httpx.NewServer(s.api, httpx.ServerConfig{}), ln, 10*time.Second)
+	stopKeyStatus()
 	stop()
 	wg.Wait()
 	if err != nil {

@@ -3,8 +3,10 @@ package auth
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
+	"github.com/onekey-oss/onekey/services/auth/internal/httpapi"
 )
 
 // SeededAccount is an account opened by SeedAccount, with the one time its
@@ -36,4 +38,16 @@ func (s *Service) SeedAccount(ctx context.Context, email, keyName string) (Seede
 		return SeededAccount{}, fmt.Errorf("seed account %s: key: %w", email, err)
 	}
 	return SeededAccount{AccountID: u.ID, ProjectID: k.ProjectID, KeyID: k.ID, Key: key}, nil
+}
+
+// SeedSession signs accountID in as a browser would after a sign-in and
+// returns the session cookie that browser would hold (its CSRF token is in
+// GET /api/me). It is for development tools and tests that drive the
+// account API as the account's user.
+func (s *Service) SeedSession(ctx context.Context, accountID string) (*http.Cookie, error) {
+	tok, sess, err := s.acc.CreateSession(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("seed session of %s: %w", accountID, err)
+	}
+	return &http.Cookie{Name: httpapi.SessionCookie, Value: tok, Path: "/", Expires: sess.ExpiresAt}, nil
 }

@@ -144,6 +144,13 @@ func errUnauthorized(msg string) *apiError {
 	return &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key", message: msg}
 }
 
+// errKeySuspended refuses a key its operator suspended: distinct from an
+// invalid key (401), so a client knows a new key is not the fix.
+func errKeySuspended() *apiError {
+	return &apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "key_suspended",
+		message: "This API key is suspended by the operator of this service; requests with it are refused until they restore it."}
+}
+
 func errNotFound(msg string) *apiError {
 	return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "not_found", message: msg}
 }

@@ -90,6 +90,9 @@ func (s *Service) authenticate(r *http.Request) (events.APIKeyV1, *apiError) {
 		}
 		return events.APIKeyV1{}, errUnauthorized("Incorrect API key provided: " + apikey.Display(key) + "…")
 	}
+	if k.Status == events.KeySuspended {
+		return events.APIKeyV1{}, errKeySuspended()
+	}
 	if !k.Active(time.Now()) {
 		return events.APIKeyV1{}, errUnauthorized("This API key has been revoked or has expired.")
 	}

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -59,6 +60,45 @@ func TestKeys_RevokedKeyStopsWorkingWithin1s(t *testing.T) {
 	waitFor(t, time.Second, "deleted key refused", func() bool {
 		resp, _ := h.post("/v1/chat/completions", other, plainChat)
 		return resp.StatusCode == 401
+	})
+}
+
+// A key its operator suspended is refused with its own error (403
+// key_suspended, in each API's shape), not as an invalid key, within the
+// time the KV update takes; restored, it works again.
+func TestKeys_SuspendedKeyIsRefusedWith403KeySuspendedAndWorksOnceRestored(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	key, keyID, acc, prj := h.newKey(events.APIKeyV1{AccountID: h.accountID})
+	waitFor(t, 5*time.Second, "new key", func() bool {
+		resp, _ := h.post("/v1/chat/completions", key, plainChat)
+		return resp.StatusCode == 200
+	})
+	h.putKey(key, events.APIKeyV1{V: 1, KeyID: keyID, AccountID: acc, ProjectID: prj, Status: events.KeySuspended, UpdatedAt: time.Now().UTC()})
+	var body []byte
+	waitFor(t, time.Second, "suspension", func() bool {
+		var resp *http.Response
+		resp, body = h.post("/v1/chat/completions", key, plainChat)
+		return resp.StatusCode == http.StatusForbidden
+	})
+	var oe struct {
+		Error struct{ Type, Code, Message string }
+	}
+	if err := json.Unmarshal(body, &oe); err != nil || oe.Error.Code != "key_suspended" || !strings.Contains(oe.Error.Message, "suspended") {
+		t.Fatalf("OpenAI-shaped refusal: %s", body)
+	}
+	resp, body := h.post("/v1/messages", key, `{"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`, "anthropic-version", "2023-06-01")
+	var ae struct {
+		Type  string
+		Error struct{ Type, Message string }
+	}
+	if err := json.Unmarshal(body, &ae); err != nil || resp.StatusCode != http.StatusForbidden || ae.Type != "error" || ae.Error.Type != "permission_error" {
+		t.Fatalf("Anthropic-shaped refusal: %d %s", resp.StatusCode, body)
+	}
+	h.putKey(key, events.APIKeyV1{V: 1, KeyID: keyID, AccountID: acc, ProjectID: prj, Status: events.KeyActive, UpdatedAt: time.Now().UTC()})
+	waitFor(t, time.Second, "restore", func() bool {
+		resp, _ := h.post("/v1/chat/completions", key, plainChat)
+		return resp.StatusCode == 200
 	})
 }
 

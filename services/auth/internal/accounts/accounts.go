@@ -44,6 +44,9 @@ const (
 	CollKeys           = "api_keys"
 	// CollKeyRevocations holds one record per revoked key (see kvsync.go).
 	CollKeyRevocations = "api_key_revocations"
+	// CollKeySuspensions holds one record per key an operator suspended,
+	// deleted when the key is restored (see suspend.go).
+	CollKeySuspensions = "api_key_suspensions"
 	// CollFreeGrants holds the keyed hash of every address that received
 	// free requests (see freegrant.go); kept after the account is deleted.
 	CollFreeGrants = "free_grants"
@@ -165,6 +168,7 @@ func Indexes() []store.Index {
 		{Collection: CollKeys, Keys: bson.D{{Key: "hash", Value: 1}}, Unique: true, Name: "hash_unique"},
 		{Collection: CollKeys, Keys: bson.D{{Key: "kv_synced", Value: 1}}, Name: "kv_synced_1"},
 		{Collection: CollKeyRevocations, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
+		{Collection: CollKeySuspensions, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
 		{Collection: CollFreeGrants, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
 	}
 }

@@ -34,7 +34,12 @@ import (
 // key document's status is only a copy of it. (FerretDB applies an update
 // by writing back the whole document it read, so a limit update racing a
 // revoke could write "active" back into the document; the record is what
-// every reader believes.)
+// every reader believes.) An operator's suspension is a record too, in
+// CollKeySuspensions (suspend.go): present while the key is suspended,
+// deleted by its restore. A key's status is therefore: revoked if it has a
+// revocation record, else suspended if it has a suspension record, else
+// active; its document's status is a copy that synced repairs (a document
+// that says revoked is believed too: keys revoked before the records).
 
 // maxKVAttempts bounds the retries of one key's KV write on revision
 // conflicts, which need a concurrent writer of the same key each time.
@@ -57,8 +62,11 @@ func (s *Store) recordRevocation(ctx context.Context, k Key, at time.Time) error
 	return nil
 }
 
-// withRevocations marks revoked the keys that have a revocation record,
-// whatever their document says, and returns the ids of those keys.
+// withRevocations sets each key's status from its records: revoked if it
+// has a revocation record (or its document says so), else suspended if it
+// has a suspension record (its Suspension from the record), else active,
+// whatever its document says. It returns the ids of the keys with a
+// revocation record.
 func (s *Store) withRevocations(ctx context.Context, keys []Key) (map[string]bool, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -67,7 +75,8 @@ func (s *Store) withRevocations(ctx context.Context, keys []Key) (map[string]boo
 	for i, k := range keys {
 		ids[i] = k.ID
 	}
-	cur, err := s.st.Collection(CollKeyRevocations).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	inIDs := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+	cur, err := s.st.Collection(CollKeyRevocations).Find(ctx, inIDs)
 	if err != nil {
 		return nil, fmt.Errorf("read key revocations: %w", err)
 	}
@@ -75,19 +84,44 @@ func (s *Store) withRevocations(ctx context.Context, keys []Key) (map[string]boo
 	if err := cur.All(ctx, &revs); err != nil {
 		return nil, fmt.Errorf("read key revocations: %w", err)
 	}
+	cur, err = s.st.Collection(CollKeySuspensions).Find(ctx, inIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read key suspensions: %w", err)
+	}
+	var susps []suspension
+	if err := cur.All(ctx, &susps); err != nil {
+		return nil, fmt.Errorf("read key suspensions: %w", err)
+	}
 	at := make(map[string]time.Time, len(revs))
 	for _, r := range revs {
 		at[r.ID] = r.RevokedAt
 	}
+	held := make(map[string]suspension, len(susps))
+	for _, r := range susps {
+		held[r.ID] = r
+	}
 	recorded := make(map[string]bool, len(revs))
 	for i := range keys {
-		if t, ok := at[keys[i].ID]; ok {
-			recorded[keys[i].ID] = true
-			keys[i].Status = events.KeyRevoked
-			if keys[i].RevokedAt == nil {
-				keys[i].RevokedAt = &t
+		k := &keys[i]
+		if t, ok := at[k.ID]; ok {
+			recorded[k.ID] = true
+			k.Status = events.KeyRevoked
+			if k.RevokedAt == nil {
+				k.RevokedAt = &t
 			}
+			continue
 		}
+		if k.Status == events.KeyRevoked {
+			continue // revoked before revocations were records (SyncKeys records it)
+		}
+		if r, ok := held[k.ID]; ok {
+			k.Status = events.KeySuspended
+			k.Suspension = &Suspension{Actor: r.Actor, Reason: r.Reason, At: r.At}
+			continue
+		}
+		// A document that says suspended without a record is one whose
+		// restore stopped between the record and the document.
+		k.Status = events.KeyActive
 	}
 	return recorded, nil
 }
@@ -134,22 +168,22 @@ func (s *Store) kvLatest(ctx context.Context, hash string, exact bool) ([]byte, 
 	return nil, last.Revision(), nil
 }
 
-// keyByHash reads a key afresh from the database, revocation included.
-// docRevoked tells whether its document already says so.
-func (s *Store) keyByHash(ctx context.Context, hash string) (k Key, found, docRevoked bool, err error) {
+// keyByHash reads a key afresh from the database, its records included.
+// docStatus is what its document says.
+func (s *Store) keyByHash(ctx context.Context, hash string) (k Key, found bool, docStatus string, err error) {
 	err = s.st.Collection(CollKeys).FindOne(ctx, bson.D{{Key: "hash", Value: hash}}).Decode(&k)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Key{}, false, false, nil
+		return Key{}, false, "", nil
 	}
 	if err != nil {
-		return Key{}, false, false, fmt.Errorf("read key: %w", err)
+		return Key{}, false, "", fmt.Errorf("read key: %w", err)
 	}
-	docRevoked = k.Status == events.KeyRevoked
+	docStatus = k.Status
 	one := []Key{k}
 	if _, err := s.withRevocations(ctx, one); err != nil {
-		return Key{}, false, false, err
+		return Key{}, false, "", err
 	}
-	return one[0], true, docRevoked, nil
+	return one[0], true, docStatus, nil
 }
 
 // writeKV makes the entry of hash, last seen as cur at revision rev, say
@@ -192,7 +226,7 @@ func (s *Store) syncKey(ctx context.Context, keyID, hash string) (Key, bool, err
 		if err != nil {
 			return Key{}, false, fmt.Errorf("sync key %s: %w", keyID, err)
 		}
-		k, found, docRevoked, err := s.keyByHash(ctx, hash)
+		k, found, docStatus, err := s.keyByHash(ctx, hash)
 		if err != nil {
 			return Key{}, false, fmt.Errorf("sync key %s: %w", keyID, err)
 		}
@@ -207,17 +241,19 @@ func (s *Store) syncKey(ctx context.Context, keyID, hash string) (Key, bool, err
 			return Key{}, false, fmt.Errorf("sync key %s to kv %s: %w", keyID, events.BucketAPIKeys, err)
 		}
 		if found {
-			s.synced(ctx, k, docRevoked)
+			s.synced(ctx, k, docStatus)
 		}
 		return k, found, nil
 	}
 }
 
-// synced marks k's document as written to KV and, if a lost update wrote
-// back an older status over its revocation, repairs the copy. Failures are
-// only logged: the relay writes the key again, and readers believe the
-// revocation record anyway.
-func (s *Store) synced(ctx context.Context, k Key, docRevoked bool) {
+// synced marks k's document as written to KV and, if its status (a copy
+// of its records, docStatus) disagrees with them, repairs the copy: a lost
+// update wrote back an older status over a revocation or a suspension, or
+// a suspension or a restore stopped between its record and the document.
+// Failures are only logged: the relay writes the key again, and readers
+// believe the records anyway.
+func (s *Store) synced(ctx context.Context, k Key, docStatus string) {
 	if !k.KVSynced {
 		_, err := s.st.Collection(CollKeys).UpdateOne(ctx,
 			bson.D{{Key: "_id", Value: k.ID}, {Key: "updated_at", Value: k.UpdatedAt}, {Key: "kv_synced", Value: false}},
@@ -226,12 +262,21 @@ func (s *Store) synced(ctx context.Context, k Key, docRevoked bool) {
 			s.log.Warn("mark key synced; the relay will write it again", "key_id", k.ID, "err", err)
 		}
 	}
-	if k.Status == events.KeyRevoked && !docRevoked {
-		_, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: events.KeyRevoked}, {Key: "revoked_at", Value: k.RevokedAt}}}})
-		if err != nil {
-			s.log.Warn("repair revoked key's status", "key_id", k.ID, "err", err)
-		}
+	if k.Status == docStatus {
+		return
+	}
+	set := bson.D{{Key: "status", Value: k.Status}}
+	switch k.Status {
+	case events.KeyRevoked:
+		set = append(set, bson.E{Key: "revoked_at", Value: k.RevokedAt})
+	case events.KeySuspended:
+		set = append(set, bson.E{Key: "suspension", Value: k.Suspension})
+	}
+	// Only over the status read: a change since then repairs itself.
+	_, err := s.st.Collection(CollKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "status", Value: docStatus}},
+		bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		s.log.Warn("repair key's status", "key_id", k.ID, "err", err)
 	}
 }
 
@@ -307,9 +352,9 @@ func (s *Store) SyncKeys(ctx context.Context) (int, error) {
 	if err := s.all(ctx, CollKeys, bson.D{}, &keys); err != nil {
 		return 0, fmt.Errorf("sync keys: %w", err)
 	}
-	docRevoked := make([]bool, len(keys))
+	docStatus := make([]string, len(keys))
 	for i, k := range keys {
-		docRevoked[i] = k.Status == events.KeyRevoked
+		docStatus[i] = k.Status
 	}
 	recorded := map[string]bool{}
 	for i := 0; i < len(keys); i += 500 {
@@ -321,7 +366,7 @@ func (s *Store) SyncKeys(ctx context.Context) (int, error) {
 	}
 	n := 0
 	var errs []error
-	write := func(k Key, hash string, found, docRevoked bool) {
+	write := func(k Key, hash string, found bool, docStatus string) {
 		e := snap[hash]
 		if s.beforeKVWrite != nil {
 			s.beforeKVWrite(k.ID)
@@ -331,7 +376,7 @@ func (s *Store) SyncKeys(ctx context.Context) (int, error) {
 			wrote = true // by someone: read both again
 			_, _, err = s.syncKey(ctx, k.ID, hash)
 		} else if err == nil && found {
-			s.synced(ctx, k, docRevoked)
+			s.synced(ctx, k, docStatus)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sync key %s: %w", k.ID, err))
@@ -342,13 +387,13 @@ func (s *Store) SyncKeys(ctx context.Context) (int, error) {
 	live := make(map[string]bool, len(keys))
 	for i, k := range keys {
 		live[k.Hash] = true
-		if docRevoked[i] && !recorded[k.ID] {
+		if docStatus[i] == events.KeyRevoked && !recorded[k.ID] {
 			// Revoked before revocations were records: make it one-way.
 			if err := s.recordRevocation(ctx, k, derefOr(k.RevokedAt, k.UpdatedAt)); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		write(k, k.Hash, true, docRevoked[i])
+		write(k, k.Hash, true, docStatus[i])
 	}
 	// Entries of keys that no longer exist (a deletion that stopped after
 	// the database, say): the database was read after the bucket, so a key
@@ -359,7 +404,7 @@ func (s *Store) SyncKeys(ctx context.Context) (int, error) {
 		}
 		var v events.APIKeyV1
 		_ = json.Unmarshal(e.value, &v) // only for the key id in errors
-		write(Key{ID: v.KeyID}, hash, false, false)
+		write(Key{ID: v.KeyID}, hash, false, "")
 	}
 	return n, errors.Join(errs...)
 }

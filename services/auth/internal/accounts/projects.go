@@ -51,7 +51,11 @@ type Key struct {
 	KeyExpiresAt *time.Time `bson:"key_expires_at,omitempty" json:"expires_at,omitempty"`
 	CreatedAt    time.Time  `bson:"created_at" json:"created_at"`
 	RevokedAt    *time.Time `bson:"revoked_at,omitempty" json:"revoked_at,omitempty"`
-	UpdatedAt    time.Time  `bson:"updated_at" json:"-"`
+	// Suspension is the operator's hold while the key is suspended (from
+	// its record), and afterwards the last one, with who restored it: the
+	// operator's audit, not shown to the key's user.
+	Suspension *Suspension `bson:"suspension,omitempty" json:"-"`
+	UpdatedAt  time.Time   `bson:"updated_at" json:"-"`
 	// KVSynced is false from a change until KV apikeys holds it: the
 	// relay writes keys whose change did not reach KV (an outbox flag).
 	KVSynced bool `bson:"kv_synced" json:"-"`
@@ -305,15 +309,24 @@ func (s *Store) findKey(ctx context.Context, accountID, projectID, keyID string)
 // errKeyRevoked answers a change to a revoked key.
 func errKeyRevoked() error { return invalid("the key is revoked; a revoked key cannot be changed") }
 
+// errKeyNotActive answers a user's change to a key that is not active.
+func errKeyNotActive(k Key) error {
+	if k.Status == events.KeySuspended {
+		return invalid("the key is suspended by the operator of this service; only they can restore it (you may still revoke it)")
+	}
+	return errKeyRevoked()
+}
+
 // UpdateKeyLimits changes a key's limits (and KV apikeys). A revoked key
-// is refused: revocation is one-way.
+// is refused (revocation is one-way), and so is a suspended one (only the
+// operator lifts a suspension).
 func (s *Store) UpdateKeyLimits(ctx context.Context, accountID, projectID, keyID string, l KeyLimits) (Key, error) {
 	k, err := s.findKey(ctx, accountID, projectID, keyID)
 	if err != nil {
 		return Key{}, err
 	}
-	if k.Status == events.KeyRevoked {
-		return Key{}, errKeyRevoked()
+	if k.Status != events.KeyActive {
+		return Key{}, errKeyNotActive(k)
 	}
 	if err := s.validLimits(l); err != nil {
 		return Key{}, err
@@ -339,8 +352,8 @@ func (s *Store) UpdateKeyLimits(ctx context.Context, accountID, projectID, keyID
 	if !found {
 		return Key{}, ErrNotFound
 	}
-	if res.MatchedCount == 0 || k.Status == events.KeyRevoked {
-		return Key{}, errKeyRevoked()
+	if res.MatchedCount == 0 || k.Status != events.KeyActive {
+		return Key{}, errKeyNotActive(k)
 	}
 	return k, nil
 }

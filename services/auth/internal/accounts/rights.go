@@ -192,7 +192,7 @@ func (s *Store) purge(ctx context.Context, accountID string) error {
 	if err := s.forgetGrantAccount(ctx, accountID); err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
-	for _, coll := range []string{CollKeyRevocations, CollProjects, CollIdentities, notices.CollDeliveries} {
+	for _, coll := range []string{CollKeyRevocations, CollKeySuspensions, CollProjects, CollIdentities, notices.CollDeliveries} {
 		if _, err := s.st.Collection(coll).DeleteMany(ctx, byAccount); err != nil {
 			return fmt.Errorf("delete account: %s: %w", coll, err)
 		}
