@@ -75,6 +75,8 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
+	// stopped: the test stopped it (only the test's goroutine touches it).
+	stopped bool
 }
 
 // exited reports whether Run returned (before the test stopped it).
@@ -110,8 +112,9 @@ func (s *stack) declare() {
 	s.c.Declare(s.t, top)
 }
 
-// start runs name's Run until the test ends; Run returning earlier is a
-// failure the test reports (a service must never need a restart).
+// start runs name's Run until the test ends (or stopAll); Run returning
+// earlier is a failure the test reports (a service must never need a
+// restart).
 func (s *stack) start(name string, run func(context.Context) error) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{name: name, cancel: cancel, done: make(chan struct{})}
@@ -120,21 +123,40 @@ func (s *stack) start(name string, run func(context.Context) error) *running {
 		close(r.done)
 	}()
 	s.runs = append(s.runs, r)
-	s.t.Cleanup(func() {
-		early := r.exited()
-		cancel()
-		select {
-		case <-r.done:
-			if early {
-				s.t.Errorf("%s: Run returned before the test stopped it: %v", name, r.err)
-			} else if r.err != nil {
-				s.t.Errorf("%s: Run: %v", name, r.err)
-			}
-		case <-time.After(30 * time.Second):
-			s.t.Errorf("%s did not stop within 30s", name)
-		}
-	})
+	s.t.Cleanup(func() { s.stop(r) })
 	return r
+}
+
+// stop cancels r's Run and waits for it; it reports a Run that returned
+// before it was stopped, or with an error.
+func (s *stack) stop(r *running) {
+	s.t.Helper()
+	if r.stopped {
+		return
+	}
+	r.stopped = true
+	early := r.exited()
+	r.cancel()
+	select {
+	case <-r.done:
+		if early {
+			s.t.Errorf("%s: Run returned before the test stopped it: %v", r.name, r.err)
+		} else if r.err != nil {
+			s.t.Errorf("%s: Run: %v", r.name, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Errorf("%s did not stop within 30s", r.name)
+	}
+}
+
+// stopAll stops the services, the last started first (the gateways return
+// their credit leases to the ledger still running), so the ledger is idle
+// for the reconcile check.
+func (s *stack) stopAll() {
+	s.t.Helper()
+	for i := len(s.runs) - 1; i >= 0; i-- {
+		s.stop(s.runs[i])
+	}
 }
 
 // noneExited fails the test if a service's Run has returned.
@@ -261,37 +283,42 @@ func (s *stack) allReady() bool {
 	return true
 }
 
-// openAccount opens an account as auth does (without free requests) with
-// credit, records its address for the notifier's mails, and returns once
-// every gateway admits its key.
-func (s *stack) openAccount(credit money.Micros) (acc, key string) {
+// openAccounts opens n accounts as auth does (without free requests),
+// each with credit, records their addresses for the notifier's mails, and
+// returns once every gateway admits every key.
+func (s *stack) openAccounts(n int, credit money.Micros) (accs, keys []string) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	acc, key, err := accounts.Open(ctx, s.admin, true, credit)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if _, err := s.st.Collection(notifier.CollUsers).InsertOne(ctx, bson.D{{Key: "_id", Value: acc}, {Key: "email", Value: acc + "@example.com"}}); err != nil {
-		s.t.Fatal(err)
+	for range n {
+		acc, key, err := accounts.Open(ctx, s.admin, true, credit)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if _, err := s.st.Collection(notifier.CollUsers).InsertOne(ctx, bson.D{{Key: "_id", Value: acc}, {Key: "email", Value: acc + "@example.com"}}); err != nil {
+			s.t.Fatal(err)
+		}
+		accs, keys = append(accs, acc), append(keys, key)
 	}
 	for _, gw := range s.gws {
-		waitFor(s.t, "every gateway admits the new key", time.Minute, func() bool {
-			req, _ := http.NewRequest(http.MethodGet, "http://"+gw.Addr()+"/v1/credits", nil)
-			req.Header.Set("Authorization", "Bearer "+key)
-			resp, err := s.client.Do(req)
-			if err != nil {
-				return false
-			}
-			var c struct {
-				BalanceMicros int64 `json:"balance_micros"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&c)
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK && c.BalanceMicros == int64(credit)
-		})
+		for _, key := range keys {
+			waitFor(s.t, "every gateway admits the new keys", time.Minute, func() bool {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+gw.Addr()+"/v1/credits", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := s.client.Do(req)
+				if err != nil {
+					return false
+				}
+				var c struct {
+					BalanceMicros int64 `json:"balance_micros"`
+				}
+				_ = json.NewDecoder(resp.Body).Decode(&c)
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusOK && c.BalanceMicros == int64(credit)
+			})
+		}
 	}
-	return acc, key
+	return accs, keys
 }
 
 // chat sends one request to gw and returns its status and request id.
@@ -415,6 +442,8 @@ func (s *stack) balanceKV(acc string) (events.BalanceV1, error) {
 
 // reconcile runs the reconcile check (tools/reconcile, onekeyctl
 // reconcile: ledger.Verify over every account) and fails on a difference.
+// Run it with the ledger idle or stopped (stopAll), as an operator does: a
+// batch being written reads as a difference.
 func (s *stack) reconcile() {
 	s.t.Helper()
 	rep, err := ledger.Verify(context.Background(), s.st)

@@ -52,7 +52,8 @@ func TestCluster_ServicesStartedAllAtOnceBeforeTheTopologyWaitAndBecomeReady(t *
 	t.Logf("every service ready %s after the declare began", time.Since(declared).Round(time.Millisecond))
 
 	// Ready means working: a request is billed and a payment credited.
-	acc, key := s.openAccount(money.Dollar)
+	accs, keys := s.openAccounts(1, money.Dollar)
+	acc, key := accs[0], keys[0]
 	var ids []string
 	for i := range 4 {
 		code, id, err := s.chat(s.gws[i%2], key)
@@ -82,5 +83,6 @@ func TestCluster_ServicesStartedAllAtOnceBeforeTheTopologyWaitAndBecomeReady(t *
 		}
 	}
 	s.noneExited()
+	s.stopAll()
 	s.reconcile()
 }
