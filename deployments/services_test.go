@@ -61,7 +61,7 @@ func services() map[string]spec {
 			parse: func(g config.Getenv) error { _, err := payments.ConfigFromEnv(g); return shared(g, err) },
 		},
 		"chainwatcher": {
-			health: []string{"CHAINWATCHER_ADDR"}, metrics: "CHAINWATCHER_ADDR",
+			health: []string{"CHAINWATCHER_ADMIN_ADDR"}, ready: true, metrics: "CHAINWATCHER_ADMIN_ADDR",
 			egress: []string{"nats", "mongodb", "internet"},
 			parse:  func(g config.Getenv) error { _, err := chainwatcher.ConfigFromEnv(g); return shared(g, err) },
 		},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/chainwatcher/chainwatcher"
 )
 
@@ -29,15 +30,14 @@ func run(ctx context.Context, args []string, getenv func(string) string) (err er
 		return fmt.Errorf("unexpected arguments %q", args)
 	}
 	cfg, cerr := chainwatcher.ConfigFromEnv(getenv)
-	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "chainwatcher"}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: bus.UserChainwatcher, AdminAddr: cfg.AdminAddr}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}
 	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
-	tel, b, st := rt.Telemetry, rt.Bus, rt.Store
-	svc, err := chainwatcher.New(cfg, chainwatcher.Deps{Bus: b, Store: st, Logger: tel.Logger, MeterProvider: tel.MeterProvider, Metrics: tel.MetricsHandler()})
+	svc, err := chainwatcher.New(cfg, chainwatcher.Deps{Bus: rt.Bus, Store: rt.Store, Logger: rt.Logger, MeterProvider: rt.Telemetry.MeterProvider})
 	if err != nil {
 		return err
 	}
-	return svc.Run(ctx)
+	return rt.Run(ctx, svc.Run, svc.Ready)
 }

@@ -2,9 +2,18 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/onekey-oss/onekey/pkg/boot/boottest"
+	"github.com/onekey-oss/onekey/pkg/bus"
+	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/config"
+	"github.com/onekey-oss/onekey/pkg/store/storetest"
 )
+
+func TestMain(m *testing.M) { storetest.Main(m) }
 
 func TestRun_ReportsEveryConfigProblemTogether(t *testing.T) {
 	env := map[string]string{"CRYPTO_CHAINS": "base", "CHAINWATCHER_POLL_INTERVAL": "often"}
@@ -16,5 +25,33 @@ func TestRun_ReportsEveryConfigProblemTogether(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}
+	}
+}
+
+// The admin server answers on CHAINWATCHER_ADMIN_ADDR, or on its older name
+// CHAINWATCHER_ADDR (the manifests of before set it): /healthz at once,
+// /readyz once a pass has read the pending claims, /metrics; it closes on
+// shutdown.
+func TestRun_AdminServerAnswersOnTheAdminAddressOrItsOlderName(t *testing.T) {
+	nats := bustest.Start(t)
+	for _, name := range []string{"CHAINWATCHER_ADMIN_ADDR", "CHAINWATCHER_ADDR"} {
+		t.Run(name, func(t *testing.T) {
+			admin := boottest.FreeAddr(t)
+			env := config.MapEnv(map[string]string{
+				"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserChainwatcher), "MONGODB_URI": storetest.URI(t),
+				"MONGODB_DB": "chainwatcher_main", "LOG_LEVEL": "error", name: admin,
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, nil, env) }()
+			boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
+			boottest.CheckAdmin(t, admin, "target_info")
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			boottest.WaitClosed(t, admin)
+		})
 	}
 }

@@ -24,9 +24,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -38,7 +38,7 @@ import (
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store"
 )
 
@@ -61,8 +61,6 @@ type Deps struct {
 	Now func() time.Time
 	// MeterProvider for chainwatcher's metrics; nil records none.
 	MeterProvider metric.MeterProvider
-	// Metrics, when set, is served at GET /metrics on Config.Addr.
-	Metrics http.Handler
 }
 
 // Service watches claims. Poll and Run must not run concurrently with each
@@ -76,8 +74,9 @@ type Service struct {
 	clients map[string]ChainClient
 	closers []func()
 	met     *metrics
-	promh   http.Handler
 	mu      sync.Mutex // one pass at a time
+	// passed: the last pass read the pending claims (the database answers).
+	passed atomic.Bool
 
 	// Touched by the checks of one pass, concurrently.
 	stateMu  sync.Mutex
@@ -90,7 +89,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Bus == nil || deps.Store == nil {
 		return nil, errors.New("chainwatcher: Bus and Store are required")
 	}
-	cfg.defaults()
+	cfg = config.WithDefaults(cfg, DefaultConfig())
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("chainwatcher: %w", err)
+	}
 	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: deps.Logger, now: deps.Now, clients: map[string]ChainClient{},
 		chainIDs: map[string]uint64{}, backoff: map[string]notFound{}}
 	if s.log == nil {
@@ -103,7 +105,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chainwatcher: metrics: %w", err)
 	}
-	s.met, s.promh = met, deps.Metrics
+	s.met = met
 	for _, ch := range cfg.Chains {
 		if c, ok := deps.Clients[ch.Name]; ok {
 			s.clients[ch.Name] = timedClient{c: c, d: cfg.RPCTimeout}
@@ -143,24 +145,8 @@ func (s *Service) Close() {
 
 // Run polls every PollInterval until ctx is cancelled, finishes the pass
 // in hand and returns nil. A failed pass is logged and retried next time.
-// With Config.Addr it also serves /healthz and /metrics.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.Close()
-	errc := make(chan error, 1)
-	if s.cfg.Addr != "" {
-		ln, err := httpx.Listen(s.cfg.Addr)
-		if err != nil {
-			return fmt.Errorf("chainwatcher: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-		if s.promh != nil {
-			mux.Handle("GET /metrics", s.promh)
-		}
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		wg.Go(func() { errc <- httpx.Serve(ctx, httpx.NewServer(mux, httpx.ServerConfig{}), ln, 5*time.Second) })
-	}
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
@@ -171,12 +157,15 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-errc:
-			return err
 		case <-t.C:
 		}
 	}
 }
+
+// Ready reports whether the bus is connected and the last pass read the
+// pending claims (chainwatcher binds to no consumer or bucket: it only
+// publishes): the admin server's /readyz.
+func (s *Service) Ready() bool { return s.passed.Load() && s.bus.Conn().IsConnected() }
 
 // Poll makes one pass over every pending claim of the configured chains
 // that is due (see poll.go), checking up to Config.Concurrency claims at
@@ -203,6 +192,7 @@ func (s *Service) Poll(ctx context.Context) error {
 			pending = append(pending, dueClaim{ch: ch, c: c})
 		}
 	}
+	s.passed.Store(len(errs) == 0)
 	errs = append(errs, s.checkAll(ctx, s.due(pending))...)
 	return errors.Join(errs...)
 }

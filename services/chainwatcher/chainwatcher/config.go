@@ -1,20 +1,22 @@
 package chainwatcher
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/pkg/config"
 )
 
-// Config is everything chainwatcher reads from its environment.
+// Config is chainwatcher's configuration: DefaultConfig, changed by
+// ConfigFromEnv from the environment, or by tests and devstack directly (New
+// takes the numbers they leave zero from DefaultConfig and validates).
 type Config struct {
-	// Addr serves GET /healthz and /metrics (CHAINWATCHER_ADDR); empty:
-	// none.
-	Addr     string
-	NATSURL  string
-	MongoURI string
-	MongoDB  string
+	// AdminAddr is where main's admin server (pkg/boot) serves /healthz,
+	// /readyz and /metrics (CHAINWATCHER_ADMIN_ADDR, or its older name
+	// CHAINWATCHER_ADDR); New does not listen on it.
+	AdminAddr string
 	// Chains to watch, with their RPC URLs (cryptopay.ChainsFromEnv).
 	Chains []cryptopay.Chain
 	// PollInterval between passes over pending claims
@@ -35,53 +37,71 @@ type Config struct {
 	NotFoundBackoffMax time.Duration
 }
 
-// defaults fills what is unset.
-func (c *Config) defaults() {
-	if c.PollInterval <= 0 {
-		c.PollInterval = 15 * time.Second
-	}
-	if c.ClaimTimeout <= 0 {
-		c.ClaimTimeout = 24 * time.Hour
-	}
-	if c.RPCTimeout <= 0 {
-		c.RPCTimeout = 10 * time.Second
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 8
-	}
-	if c.NotFoundBackoffMax <= 0 {
-		c.NotFoundBackoffMax = 5 * time.Minute
+// DefaultConfig is chainwatcher's configuration with nothing set: every
+// default, written here once. No chains.
+func DefaultConfig() Config {
+	return Config{
+		AdminAddr:          "127.0.0.1:9095",
+		PollInterval:       15 * time.Second,
+		ClaimTimeout:       24 * time.Hour,
+		RPCTimeout:         10 * time.Second,
+		Concurrency:        8,
+		NotFoundBackoffMax: 5 * time.Minute,
 	}
 }
 
-// ConfigFromEnv reads Config, reporting every problem together.
+// ConfigFromEnv reads Config on top of DefaultConfig, reporting every
+// problem together (Validate's included). NATS_URL, MONGODB_URI and the
+// other variables common to every service are pkg/boot's.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
+	d := DefaultConfig()
 	c := Config{
-		Addr:               r.String("CHAINWATCHER_ADDR", ""),
-		NATSURL:            r.Required("NATS_URL"),
-		MongoURI:           r.Required("MONGODB_URI"),
-		MongoDB:            r.String("MONGODB_DB", "onekey"),
-		PollInterval:       r.Duration("CHAINWATCHER_POLL_INTERVAL", 15*time.Second),
-		ClaimTimeout:       r.Duration("CHAINWATCHER_CLAIM_TIMEOUT", 24*time.Hour),
-		RPCTimeout:         r.Duration("CHAINWATCHER_RPC_TIMEOUT", 10*time.Second),
-		Concurrency:        r.Int("CHAINWATCHER_CONCURRENCY", 8),
-		NotFoundBackoffMax: r.Duration("CHAINWATCHER_NOT_FOUND_BACKOFF_MAX", 5*time.Minute),
-	}
-	if c.Concurrency < 1 || c.Concurrency > 256 {
-		r.Fail("CHAINWATCHER_CONCURRENCY=%d: want 1..256", c.Concurrency)
+		AdminAddr:          r.String("CHAINWATCHER_ADMIN_ADDR", r.String("CHAINWATCHER_ADDR", d.AdminAddr)),
+		PollInterval:       r.Duration("CHAINWATCHER_POLL_INTERVAL", d.PollInterval),
+		ClaimTimeout:       r.Duration("CHAINWATCHER_CLAIM_TIMEOUT", d.ClaimTimeout),
+		RPCTimeout:         r.Duration("CHAINWATCHER_RPC_TIMEOUT", d.RPCTimeout),
+		Concurrency:        r.Int("CHAINWATCHER_CONCURRENCY", d.Concurrency),
+		NotFoundBackoffMax: r.Duration("CHAINWATCHER_NOT_FOUND_BACKOFF_MAX", d.NotFoundBackoffMax),
 	}
 	chains, err := cryptopay.ChainsFromEnv(getenv)
 	if err != nil {
 		r.Fail("%v", err)
 	}
 	for _, ch := range chains {
+		// Required from the environment; New also takes a chain without
+		// one when Deps.Clients has its client.
 		if ch.RPCURL == "" {
 			r.Fail("CHAIN_%s_RPC_URL is required by chainwatcher", upper(ch.Name))
 		}
 	}
 	c.Chains = chains
-	return c, r.Err()
+	if err := errors.Join(r.Err(), c.Validate()); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports every problem of c together, each named by its
+// variable. New calls it after taking the zero numbers from DefaultConfig.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		bad("CHAINWATCHER_CONCURRENCY=%d: want 1..256", c.Concurrency)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"CHAINWATCHER_POLL_INTERVAL", c.PollInterval}, {"CHAINWATCHER_CLAIM_TIMEOUT", c.ClaimTimeout},
+		{"CHAINWATCHER_RPC_TIMEOUT", c.RPCTimeout}, {"CHAINWATCHER_NOT_FOUND_BACKOFF_MAX", c.NotFoundBackoffMax},
+	} {
+		if d.v <= 0 {
+			bad("%s=%s: want a positive duration", d.name, d.v)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func upper(s string) string {
