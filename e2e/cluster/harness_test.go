@@ -268,6 +268,7 @@ func (s *stack) ready() map[string]bool {
 		out[fmt.Sprint("gateway ", i)] = gw.Ready()
 	}
 	out["ledger"] = s.led.Writing()
+	out["payments"] = s.pay.Bound()
 	rec := httptest.NewRecorder()
 	s.notifier.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	out["notifier"] = rec.Code == http.StatusOK

@@ -12,7 +12,7 @@ import (
 
 // Two gateways, the ledger, payments and the notifier started all at once
 // on a fresh 3-node cluster, before the admin has declared anything, wait:
-// none exits, none reports ready (payments answers Stripe 503, so Stripe
+// none exits, none reports ready (and payments answers Stripe 5xx, so Stripe
 // delivers again), and once the admin declares the topology with Replicas 3
 // they all become ready and a request and a payment go all the way through.
 // (The failure: two gateways started together on a fresh cluster
