@@ -281,8 +281,10 @@ const (
 )
 
 // MailRequestedV1 asks the notifier to send a transactional mail. It carries
-// an address and template data (a sign-in link), never request content; its
-// stream keeps it only briefly.
+// an address and template data, never request content; its stream keeps it
+// only briefly. Secret data (a magic link's "link", which holds the sign-in
+// token) is never in Data but in Sealed, encrypted for the notifier
+// (SealMail, OpenMail); a magic_link mail without it is not sent.
 type MailRequestedV1 struct {
 	V         int               `json:"v"`
 	ID        string            `json:"id"`
@@ -291,6 +293,7 @@ type MailRequestedV1 struct {
 	To        string            `json:"to"`
 	Template  string            `json:"template"`
 	Data      map[string]string `json:"data,omitempty"`
+	Sealed    *SealedV1         `json:"sealed,omitempty"`
 }
 
 func (e MailRequestedV1) EventID() string { return e.ID }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store"
@@ -49,10 +50,11 @@ func newHarness(t *testing.T) *harness {
 	var handler http.Handler
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(h.srv.Close)
+	mailKey := events.NewMailSealKey() // auth's and the notifier's MAIL_SEAL_KEY
 	svc, err := auth.New(auth.Config{
 		Addr: "127.0.0.1:0", PublicURL: h.srv.URL,
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
-		FreeGrantSecret: "the e2e harness's secret, 32 characters or more",
+		FreeGrantSecret: "the e2e harness's secret, 32 characters or more", MailSealKey: mailKey,
 	}, auth.Deps{Bus: h.nats.ConnectAs(t, bus.UserAuth), Store: h.store, Logger: h.log})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func newHarness(t *testing.T) *harness {
 
 	n, err := notifier.New(notifier.Config{
 		ResendAPIKey: resendtest.APIKey, ResendBaseURL: h.resend.URL(), From: "onekey <login@onekey.test>",
-		SiteURL: h.srv.URL, RetryBackoff: 100 * time.Millisecond,
+		SiteURL: h.srv.URL, RetryBackoff: 100 * time.Millisecond, MailSealKey: mailKey,
 	}, notifier.Deps{Bus: h.nats.ConnectAs(t, bus.UserNotifier), Store: h.store, Logger: h.log})
 	if err != nil {
 		t.Fatal(err)

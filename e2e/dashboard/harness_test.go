@@ -29,6 +29,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/cryptopay"
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
@@ -65,6 +66,7 @@ type stack struct {
 	PaymentsURL string
 	GatewayURL  string
 	outbox      string
+	mailKey     string // MAIL_SEAL_KEY of auth and the notifier
 
 	Chain   *chaintest.Chain
 	Payer   chaintest.Wallet // holds 10 ETH and 1,000 USDC
@@ -88,7 +90,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := bustest.Start(t)
-	s := &stack{t: t, bus: srv.Connect(t, "dashboard-e2e"), st: newStore(t), outbox: filepath.Join(t.TempDir(), "outbox"), Stripe: opt.Stripe}
+	s := &stack{t: t, bus: srv.Connect(t, "dashboard-e2e"), st: newStore(t), outbox: filepath.Join(t.TempDir(), "outbox"), Stripe: opt.Stripe, mailKey: events.NewMailSealKey()}
 	s.Payer = chaintest.NewWallet(t)
 	s.Chain = chaintest.New(t, s.Payer)
 	s.Deposit = chaintest.NewWallet(t).Addr
@@ -110,7 +112,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	}
 	s.run("ledger", led.Run)
 
-	nt, err := notifier.New(notifier.Config{OutboxDir: s.outbox, From: "onekey <noreply@onekey.test>", SiteURL: s.AuthURL, RetryBackoff: 100 * time.Millisecond},
+	nt, err := notifier.New(notifier.Config{MailSealKey: s.mailKey, OutboxDir: s.outbox, From: "onekey <noreply@onekey.test>", SiteURL: s.AuthURL, RetryBackoff: 100 * time.Millisecond},
 		notifier.Deps{Bus: s.bus, Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +155,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	au, err := auth.New(auth.Config{Addr: "127.0.0.1:0", PublicURL: s.AuthURL, AppURL: s.AuthURL + "/",
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 30, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "dashboard-e2e-free-grant-secret-0123456789",
+		MailSealKey:     s.mailKey,
 		Dashboard: auth.DashboardConfig{GatewayPublicURL: s.GatewayURL, OperatorName: "the onekey e2e tests", OperatorContact: "ops@onekey.test",
 			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax, Analytics: opt.Analytics},
 		Assistant: assistantConfig(opt.AssistantURL)},

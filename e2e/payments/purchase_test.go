@@ -75,7 +75,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	run(t, "ledger", led.Run)
 
 	resend := resendtest.Start(t)
-	nt, err := notifier.New(notifier.Config{ResendAPIKey: resendtest.APIKey, ResendBaseURL: resend.URL(), From: "onekey <noreply@onekey.test>", SiteURL: "https://onekey.test", RetryBackoff: 100 * time.Millisecond},
+	nt, err := notifier.New(notifier.Config{MailSealKey: events.NewMailSealKey(), ResendAPIKey: resendtest.APIKey, ResendBaseURL: resend.URL(), From: "onekey <noreply@onekey.test>", SiteURL: "https://onekey.test", RetryBackoff: 100 * time.Millisecond},
 		notifier.Deps{Bus: srv.ConnectAs(t, bus.UserNotifier), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)

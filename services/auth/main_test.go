@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/config"
@@ -46,7 +47,7 @@ func TestRun_ServesUntilCancelledThenStopsCleanly(t *testing.T) {
 	env := config.MapEnv(map[string]string{
 		"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserAuth), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
 		"AUTH_ADDR": addr, "AUTH_METRICS_ADDR": metrics, "LOG_LEVEL": "error",
-		"AUTH_FREE_GRANT_SECRET": "a test secret of at least 32 characters",
+		"AUTH_FREE_GRANT_SECRET": "a test secret of at least 32 characters", "MAIL_SEAL_KEY": events.NewMailSealKey(),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

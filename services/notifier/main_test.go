@@ -37,14 +37,22 @@ func TestRun_SendsASignInMailFromTheEnvironmentsSettingsAndStopsOnCancel(t *test
 	env := map[string]string{
 		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserNotifier), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
 		"RESEND_API_KEY": resendtest.APIKey, "RESEND_BASE_URL": rs.URL(), "MAIL_FROM": "onekey <noreply@onekey.example>",
-		"NOTIFIER_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn",
+		"NOTIFIER_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "MAIL_SEAL_KEY": events.NewMailSealKey(),
+	}
+	key, err := events.ParseMailSealKey(env["MAIL_SEAL_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := key.SealMail(events.MailRequestedV1{V: 1, ID: "mail_main", Time: time.Now().UTC(), To: "ada@example.com", Template: events.MailMagicLink},
+		map[string]string{"link": "https://onekey.example/auth/magic?token=t"})
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }) }()
 
-	if _, err := b.Publish(context.Background(), events.MailRequestedV1{V: 1, ID: "mail_main", Time: time.Now().UTC(), To: "ada@example.com",
-		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=t"}}); err != nil {
+	if _, err := b.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	m := rs.WaitForMail(t, func(m resendtest.Mail) bool { return m.IdempotencyKey == "mail_main" })

@@ -16,6 +16,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/notices"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
@@ -76,7 +77,7 @@ func TestNotice_RunTwiceAndKilledHalfWayMailsEveryUserExactlyOnce(t *testing.T) 
 		t.Fatal(err)
 	}
 
-	nt, err := notifier.New(notifier.Config{ResendAPIKey: resendtest.APIKey, ResendBaseURL: rs.URL(), From: "onekey <noreply@onekey.test>",
+	nt, err := notifier.New(notifier.Config{MailSealKey: events.NewMailSealKey(), ResendAPIKey: resendtest.APIKey, ResendBaseURL: rs.URL(), From: "onekey <noreply@onekey.test>",
 		SiteURL: "https://onekey.test", NoticeInterval: time.Millisecond, RetryBackoff: 50 * time.Millisecond,
 		// Resend fails the first sends (below): a notice is retried until
 		// it goes, never dead-lettered after MaxDeliveries.

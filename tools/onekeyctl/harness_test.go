@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/readmodel"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
@@ -57,6 +58,7 @@ func newStack(t *testing.T) *stack {
 		Addr: "127.0.0.1:0", PublicURL: "http://127.0.0.1",
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "the harness's secret, 32 characters or more",
+		MailSealKey:     events.NewMailSealKey(),
 	}, auth.Deps{Bus: s.nats.ConnectAs(t, bus.UserAuth), Store: s.st})
 	if err != nil {
 		t.Fatal(err)

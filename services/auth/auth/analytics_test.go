@@ -29,7 +29,7 @@ func TestAnalytics_OnlyTheSignInThatMakesTheAccountLandsWithSignedUp(t *testing.
 
 func TestAnalytics_ConfigRefusesMalformedIDsAndCookiebotWithoutAnalytics(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"NATS_URL": "nats://x", "MONGODB_URI": "mongodb://y", "AUTH_FREE_GRANT_SECRET": strings.Repeat("s", 32)}
+	base := map[string]string{"NATS_URL": "nats://x", "MONGODB_URI": "mongodb://y", "AUTH_FREE_GRANT_SECRET": strings.Repeat("s", 32), "MAIL_SEAL_KEY": harnessMailKey}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {

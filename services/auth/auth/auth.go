@@ -79,7 +79,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	// Bucket apikeys is bound on first use, not here: it may not be
 	// declared yet (Run waits for it before serving).
 	openKeys := func(ctx context.Context) (jetstream.KeyValue, error) { return d.Bus.KV(ctx, events.BucketAPIKeys) }
-	acc := accounts.New(accounts.Deps{Store: d.Store, Bus: d.Bus, OpenKeys: openKeys, Now: d.Now, Logger: log, GrantKey: []byte(cfg.FreeGrantSecret)})
+	mailKey, err := events.ParseMailSealKey(cfg.MailSealKey)
+	if err != nil {
+		return nil, fmt.Errorf("auth: MAIL_SEAL_KEY: %w", err) // checked by problems; kept for safety
+	}
+	acc := accounts.New(accounts.Deps{Store: d.Store, Bus: d.Bus, OpenKeys: openKeys, Now: d.Now, Logger: log, GrantKey: []byte(cfg.FreeGrantSecret), MailKey: mailKey})
 	if err := acc.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

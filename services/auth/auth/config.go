@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/config"
 )
 
@@ -40,6 +41,12 @@ type Config struct {
 	// (AUTH_FREE_GRANT_SECRET, required, at least 32 characters). Changing
 	// it forgets every address recorded so far.
 	FreeGrantSecret string
+
+	// MailSealKey seals the link of every sign-in mail for the notifier,
+	// which holds the same key (MAIL_SEAL_KEY, required: standard base64
+	// of 32 random bytes, `openssl rand -base64 32`). Nobody else reading
+	// the MAIL stream can read the link.
+	MailSealKey string
 
 	// Dashboard is what the web pages show that is not per user.
 	Dashboard DashboardConfig
@@ -105,6 +112,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		},
 		MetricsAddr:     r.String("AUTH_METRICS_ADDR", ""),
 		FreeGrantSecret: r.String("AUTH_FREE_GRANT_SECRET", ""),
+		MailSealKey:     r.String("MAIL_SEAL_KEY", ""),
 		Dashboard:       dashboardFromEnv(r),
 		Assistant:       assistantFromEnv(r),
 		NATSURL:         r.Required("NATS_URL"),
@@ -140,6 +148,11 @@ func (c Config) problems() []string {
 	out = append(out, c.Assistant.problems()...)
 	if len(c.FreeGrantSecret) < MinFreeGrantSecret {
 		out = append(out, fmt.Sprintf("AUTH_FREE_GRANT_SECRET: want a random secret of at least %d characters", MinFreeGrantSecret))
+	}
+	if _, err := events.ParseMailSealKey(c.MailSealKey); c.MailSealKey == "" {
+		out = append(out, "MAIL_SEAL_KEY: required, the key sign-in links are sealed with for the notifier (standard base64 of 32 random bytes: `openssl rand -base64 32`)")
+	} else if err != nil {
+		out = append(out, fmt.Sprintf("MAIL_SEAL_KEY: %v", err))
 	}
 	if c.MagicLinksPerAddress < 0 || c.MagicLinksPerIP < 0 || c.MagicLinksAddressCap < 0 {
 		out = append(out, "AUTH_MAGIC_LINKS_PER_ADDRESS, AUTH_MAGIC_LINKS_PER_IP and AUTH_MAGIC_LINKS_ADDRESS_CAP must not be negative")

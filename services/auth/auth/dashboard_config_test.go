@@ -11,7 +11,7 @@ import (
 
 func TestConfig_DashboardSettingsAreReadAndChecked(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"NATS_URL": "nats://x", "MONGODB_URI": "mongodb://y", "AUTH_FREE_GRANT_SECRET": strings.Repeat("s", 32)}
+	env := map[string]string{"NATS_URL": "nats://x", "MONGODB_URI": "mongodb://y", "AUTH_FREE_GRANT_SECRET": strings.Repeat("s", 32), "MAIL_SEAL_KEY": harnessMailKey}
 	c, err := auth.ConfigFromEnv(config.MapEnv(env))
 	if err != nil {
 		t.Fatal(err)

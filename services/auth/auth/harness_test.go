@@ -103,6 +103,19 @@ type harness struct {
 
 type option func(*auth.Config, *auth.Deps)
 
+// harnessMailKey is the harness's MAIL_SEAL_KEY: the test reads sign-in
+// links as the notifier does.
+var harnessMailKey = events.NewMailSealKey()
+
+func mustMailKey(t testing.TB) events.MailSealKey {
+	t.Helper()
+	k, err := events.ParseMailSealKey(harnessMailKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, newMail: make(chan struct{}, 1)}
@@ -116,6 +129,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		Addr: "127.0.0.1:0", PublicURL: h.srv.URL,
 		MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "the harness's secret, 32 characters or more",
+		MailSealKey:     harnessMailKey,
 	}
 	deps := auth.Deps{Bus: h.nats.ConnectAs(t, bus.UserAuth), Store: h.store, Now: h.clock.Now}
 	for _, o := range opts {
@@ -191,7 +205,11 @@ func (h *harness) linkFor(addr string, n int) string {
 				seen++
 				if seen == n {
 					h.mu.Unlock()
-					return tokenOf(h.t, m.Data["link"])
+					data, err := events.OpenMail(m, mustMailKey(h.t))
+					if err != nil {
+						h.t.Fatalf("open the sign-in mail: %v", err)
+					}
+					return tokenOf(h.t, data["link"])
 				}
 			}
 		}

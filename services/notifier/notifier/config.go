@@ -1,10 +1,13 @@
 package notifier
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/services/notifier/internal/send"
@@ -32,6 +35,13 @@ type Config struct {
 	// OutboxDir, used when there is no Resend key, receives every mail as
 	// an .eml file; the console gets a line per mail with any sign-in link.
 	OutboxDir string
+
+	// MailSealKey opens the sealed link of a sign-in mail; auth seals it
+	// with the same key (MAIL_SEAL_KEY, required: standard base64 of 32
+	// random bytes). MailSealKeyPrevious, during a rotation, opens mails
+	// sealed with the key before (MAIL_SEAL_KEY_PREVIOUS, optional).
+	MailSealKey         string
+	MailSealKeyPrevious string
 
 	// SiteName, SiteURL and DashboardURL are what mails say about us and
 	// where they point.
@@ -86,6 +96,8 @@ const (
 //	MAIL_FROM                   required with RESEND_API_KEY
 //	MAIL_REPLY_TO               ""
 //	NOTIFIER_OUTBOX_DIR         ""         without a Resend key: mails to .eml files (development)
+//	MAIL_SEAL_KEY               required   opens sign-in links sealed by auth (base64 of 32 bytes)
+//	MAIL_SEAL_KEY_PREVIOUS      ""         during a rotation: the key auth sealed with before
 //	SITE_NAME                   onekey
 //	PUBLIC_URL                  http://127.0.0.1:8081   the site, in every mail's footer
 //	DASHBOARD_URL               PUBLIC_URL + "/"        where mails send people to see or top up
@@ -99,25 +111,27 @@ const (
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{
-		NATSURL:         r.Required("NATS_URL"),
-		MongoURI:        r.Required("MONGODB_URI"),
-		MongoDB:         r.String("MONGODB_DB", "onekey"),
-		Addr:            r.String("NOTIFIER_ADDR", DefaultAddr),
-		ResendAPIKey:    r.String("RESEND_API_KEY", ""),
-		ResendBaseURL:   r.String("RESEND_BASE_URL", send.DefaultResendURL),
-		From:            r.String("MAIL_FROM", ""),
-		ReplyTo:         r.String("MAIL_REPLY_TO", ""),
-		OutboxDir:       r.String("NOTIFIER_OUTBOX_DIR", ""),
-		SiteName:        r.String("SITE_NAME", DefaultSiteName),
-		SiteURL:         r.String("PUBLIC_URL", DefaultSiteURL),
-		DashboardURL:    r.String("DASHBOARD_URL", ""),
-		MagicLinkTTL:    r.Duration("MAGIC_LINK_TTL", DefaultMagicLinkTTL),
-		SendAttempts:    r.Int("NOTIFIER_SEND_ATTEMPTS", DefaultSendAttempts),
-		SendBackoff:     r.Duration("NOTIFIER_SEND_BACKOFF", DefaultSendBackoff),
-		MaxDeliveries:   r.Int("NOTIFIER_MAX_DELIVERIES", DefaultMaxDeliveries),
-		RetryBackoff:    r.Duration("NOTIFIER_RETRY_BACKOFF", DefaultRetryBackoff),
-		RecordRetention: r.Duration("NOTIFIER_RECORD_RETENTION", DefaultRecordRetention),
-		NoticeInterval:  r.Duration("NOTIFIER_NOTICE_INTERVAL", DefaultNoticeInterval),
+		NATSURL:             r.Required("NATS_URL"),
+		MongoURI:            r.Required("MONGODB_URI"),
+		MongoDB:             r.String("MONGODB_DB", "onekey"),
+		Addr:                r.String("NOTIFIER_ADDR", DefaultAddr),
+		ResendAPIKey:        r.String("RESEND_API_KEY", ""),
+		ResendBaseURL:       r.String("RESEND_BASE_URL", send.DefaultResendURL),
+		From:                r.String("MAIL_FROM", ""),
+		ReplyTo:             r.String("MAIL_REPLY_TO", ""),
+		OutboxDir:           r.String("NOTIFIER_OUTBOX_DIR", ""),
+		MailSealKey:         r.String("MAIL_SEAL_KEY", ""),
+		MailSealKeyPrevious: r.String("MAIL_SEAL_KEY_PREVIOUS", ""),
+		SiteName:            r.String("SITE_NAME", DefaultSiteName),
+		SiteURL:             r.String("PUBLIC_URL", DefaultSiteURL),
+		DashboardURL:        r.String("DASHBOARD_URL", ""),
+		MagicLinkTTL:        r.Duration("MAGIC_LINK_TTL", DefaultMagicLinkTTL),
+		SendAttempts:        r.Int("NOTIFIER_SEND_ATTEMPTS", DefaultSendAttempts),
+		SendBackoff:         r.Duration("NOTIFIER_SEND_BACKOFF", DefaultSendBackoff),
+		MaxDeliveries:       r.Int("NOTIFIER_MAX_DELIVERIES", DefaultMaxDeliveries),
+		RetryBackoff:        r.Duration("NOTIFIER_RETRY_BACKOFF", DefaultRetryBackoff),
+		RecordRetention:     r.Duration("NOTIFIER_RECORD_RETENTION", DefaultRecordRetention),
+		NoticeInterval:      r.Duration("NOTIFIER_NOTICE_INTERVAL", DefaultNoticeInterval),
 	}
 	c.validate(r)
 	if err := r.Err(); err != nil {
@@ -170,6 +184,9 @@ func (c Config) validate(r *config.Reader) {
 	case c.ResendAPIKey == "" && c.OutboxDir == "":
 		r.Fail("set RESEND_API_KEY to send mail, or NOTIFIER_OUTBOX_DIR to write mails to a folder (development)")
 	}
+	if _, err := c.mailKeys(); err != nil {
+		r.Fail("%v", err)
+	}
 	for name, v := range map[string]string{"PUBLIC_URL": c.SiteURL, "DASHBOARD_URL": c.DashboardURL, "RESEND_BASE_URL": c.ResendBaseURL} {
 		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 			r.Fail("%s=%q is not an absolute http(s) URL", name, v)
@@ -186,4 +203,25 @@ func (c Config) validate(r *config.Reader) {
 	if c.NoticeInterval < 0 {
 		r.Fail("NOTIFIER_NOTICE_INTERVAL must not be negative")
 	}
+}
+
+// mailKeys parses the keys that open sealed sign-in links: the current one
+// first, then the previous one if set.
+func (c Config) mailKeys() ([]events.MailSealKey, error) {
+	if c.MailSealKey == "" {
+		return nil, errors.New("MAIL_SEAL_KEY: required, the key auth seals sign-in links with (standard base64 of 32 random bytes: `openssl rand -base64 32`)")
+	}
+	cur, err := events.ParseMailSealKey(c.MailSealKey)
+	if err != nil {
+		return nil, fmt.Errorf("MAIL_SEAL_KEY: %w", err)
+	}
+	keys := []events.MailSealKey{cur}
+	if c.MailSealKeyPrevious != "" {
+		prev, err := events.ParseMailSealKey(c.MailSealKeyPrevious)
+		if err != nil {
+			return nil, fmt.Errorf("MAIL_SEAL_KEY_PREVIOUS: %w", err)
+		}
+		keys = append(keys, prev)
+	}
+	return keys, nil
 }

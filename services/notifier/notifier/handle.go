@@ -29,8 +29,13 @@ var errNoAddress = errors.New("no address for account")
 // handleMail handles mail.requested (notifier-mail). Safe to run twice:
 // see deliver. A sign-in mail whose link has expired is dropped: it could
 // only confuse. So is one that can never be sent (an invalid event, or
-// Resend refusing it), with a log line and a metric but no dead letter,
-// which would keep the address and the link (see Run).
+// Resend refusing it), with a log line and a metric but no dead letter.
+// A sign-in link must come sealed by auth (events.SealMail): one in clear
+// is dropped unsent (nothing that holds no key may make the notifier mail
+// a link, and a dead letter would keep it readable), and one whose seal
+// does not open with the notifier's keys is dead-lettered, not mailed, so
+// an operator sees it (a rotation in the wrong order, or tampering). No
+// log line ever holds the link.
 func (s *Service) handleMail(ctx context.Context, msg jetstream.Msg) error {
 	ev, err := decode[events.MailRequestedV1](msg)
 	if err != nil {
@@ -40,6 +45,16 @@ func (s *Service) handleMail(ctx context.Context, msg jetstream.Msg) error {
 		s.metrics.mail(ctx, ev.Template, "expired")
 		s.log.Info("sign-in mail dropped: its link has expired", "event_id", ev.ID)
 		return nil
+	}
+	if _, clear := ev.Data["link"]; ev.Template == events.MailMagicLink && (clear || ev.Sealed == nil) {
+		s.metrics.mail(ctx, ev.Template, "unsealed")
+		s.log.Warn("sign-in mail dropped: its link is not sealed by auth", "event_id", ev.ID)
+		return nil
+	}
+	if ev.Data, err = events.OpenMail(ev, s.mailKeys...); err != nil {
+		s.metrics.mail(ctx, ev.Template, "unopened")
+		s.log.Error("sign-in mail dead-lettered: its sealed link does not open", "event_id", ev.ID, "err", err)
+		return fmt.Errorf("%w: event %s: %v", bus.ErrPermanent, ev.ID, err)
 	}
 	m, err := s.render.MagicLink(ev)
 	if err != nil {

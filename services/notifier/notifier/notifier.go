@@ -81,6 +81,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	render    *mail.Renderer
+	mailKeys  []events.MailSealKey // current, then previous
 	send      sender
 	transport string // "resend" or "outbox"
 	metrics   metrics
@@ -121,7 +122,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
-	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: log, now: now, render: rend, metrics: m,
+	keys, err := cfg.mailKeys()
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err) // reported by validate too
+	}
+	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: log, now: now, render: rend, metrics: m, mailKeys: keys,
 		notices: newNoticeCache(deps.Store), pace: &pacer{interval: cfg.NoticeInterval}}
 	if cfg.ResendAPIKey != "" {
 		s.send, err = send.NewResend(send.ResendConfig{
@@ -196,10 +201,11 @@ func (s *Service) Run(ctx context.Context) error {
 	run(events.ConsumerNotifier, func(ctx context.Context) error {
 		return s.bus.Consume(ctx, events.ConsumerNotifier, s.handleNotify, opts)
 	})
-	// Sign-in mails are never dead-lettered: a dead letter keeps the
-	// payload (an address and a link) for months, and a replay could not
-	// help a link that lives minutes. A failing one is retried until its
-	// link expires, then dropped (see handleMail).
+	// A sign-in mail that fails for a passing reason is retried until its
+	// link expires, then dropped (see handleMail): a replay could not help
+	// a link that lives minutes. Only one whose sealed link does not open
+	// (tampered with, or sealed with a key this notifier lacks) is
+	// dead-lettered at once: its link stays sealed there.
 	mailOpts := opts
 	mailOpts.MaxAttempts = math.MaxInt32
 	run(events.ConsumerNotifierMail, func(ctx context.Context) error {

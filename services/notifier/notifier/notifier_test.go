@@ -41,13 +41,21 @@ type fixture struct {
 	st  *store.Store
 	rs  *resendtest.Server
 	cfg notifier.Config
+	key events.MailSealKey // auth's MAIL_SEAL_KEY
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := bustest.Start(t)
 	f := &fixture{srv: srv, bus: srv.Connect(t, "test"), st: storetest.New(t), rs: resendtest.Start(t)}
+	mailKey := events.NewMailSealKey()
+	key, err := events.ParseMailSealKey(mailKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.key = key
 	f.cfg = notifier.Config{
+		MailSealKey:  mailKey,
 		ResendAPIKey: resendtest.APIKey, ResendBaseURL: f.rs.URL(), From: "onekey <noreply@onekey.example>",
 		SiteURL: "https://onekey.example", SendAttempts: 2, SendBackoff: time.Millisecond,
 		MaxDeliveries: 4, RetryBackoff: 50 * time.Millisecond,
@@ -92,6 +100,17 @@ func (f *fixture) addUser(t *testing.T, accountID, email string, deleted bool) {
 	if _, err := f.st.Collection(notifier.CollUsers).InsertOne(context.Background(), doc); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sealed is a sign-in mail as auth publishes it: its link sealed with the
+// key auth and the notifier share.
+func (f *fixture) sealed(t *testing.T, ev events.MailRequestedV1, link string) events.MailRequestedV1 {
+	t.Helper()
+	ev, err := f.key.SealMail(ev, map[string]string{"link": link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
 }
 
 func (f *fixture) publish(t *testing.T, ev events.Event) {
@@ -261,8 +280,8 @@ func TestNotifier_MagicLinkIsMailedToTheRequestedAddress(t *testing.T) {
 	f := newFixture(t)
 	f.start(t, notifier.Deps{})
 	link := "https://onekey.example/auth/magic?token=s3cr3t-token"
-	ev := events.MailRequestedV1{V: 1, ID: "mail_01", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "new@example.com",
-		Template: events.MailMagicLink, Data: map[string]string{"link": link, "expires_in": "15 minutes"}}
+	ev := f.sealed(t, events.MailRequestedV1{V: 1, ID: "mail_01", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "new@example.com",
+		Template: events.MailMagicLink, Data: map[string]string{"expires_in": "15 minutes"}}, link)
 	f.publish(t, ev)
 	m := f.rs.WaitForMail(t, func(m resendtest.Mail) bool { return m.IdempotencyKey == "mail_01" })
 	if m.To[0] != "new@example.com" || m.Tag("kind") != "magic_link" || !strings.Contains(m.Text, link) || !strings.Contains(m.HTML, `href="`+link+`"`) {
@@ -274,10 +293,10 @@ func TestNotifier_ExpiredSignInMailIsDropped(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.start(t, notifier.Deps{})
-	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_old", Time: time.Now().Add(-16 * time.Minute).UTC(), To: "late@example.com",
-		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=x"}})
-	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_old2", Time: time.Now().UTC(), To: "late@example.com",
-		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=y", "expires_at": time.Now().Add(-time.Second).UTC().Format(time.RFC3339)}})
+	f.publish(t, f.sealed(t, events.MailRequestedV1{V: 1, ID: "mail_old", Time: time.Now().Add(-16 * time.Minute).UTC(), To: "late@example.com",
+		Template: events.MailMagicLink}, "https://onekey.example/auth/magic?token=x"))
+	f.publish(t, f.sealed(t, events.MailRequestedV1{V: 1, ID: "mail_old2", Time: time.Now().UTC(), To: "late@example.com",
+		Template: events.MailMagicLink, Data: map[string]string{"expires_at": time.Now().Add(-time.Second).UTC().Format(time.RFC3339)}}, "https://onekey.example/auth/magic?token=y"))
 	f.waitIdle(t, events.ConsumerNotifierMail)
 	if n := f.rs.Requests(); n != 0 {
 		t.Fatalf("%d requests to Resend for expired links, want 0", n)
@@ -416,7 +435,7 @@ func TestNotifier_OutboxWritesMailsAndPrintsTheSignInLink(t *testing.T) {
 		t.Fatalf("transport %s", svc.Transport())
 	}
 	link := "http://127.0.0.1:8081/auth/magic?token=dev-token"
-	ev := events.MailRequestedV1{V: 1, ID: "mail_dev", Time: time.Now().UTC(), To: "dev@example.com", Template: events.MailMagicLink, Data: map[string]string{"link": link}}
+	ev := f.sealed(t, events.MailRequestedV1{V: 1, ID: "mail_dev", Time: time.Now().UTC(), To: "dev@example.com", Template: events.MailMagicLink}, link)
 	f.publish(t, ev)
 	f.redeliver(t, ev, 2)
 	f.waitIdle(t, events.ConsumerNotifierMail)
@@ -455,7 +474,7 @@ func TestNotifier_LogsHoldIDsButNoAddressLinkOrContent(t *testing.T) {
 	f.start(t, notifier.Deps{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.rs.FailNext(1, 500) // a failure path logs too
 	link := "https://onekey.example/auth/magic?token=very-secret-token"
-	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_gus", Time: time.Now().UTC(), To: "gus@example.com", Template: events.MailMagicLink, Data: map[string]string{"link": link}})
+	f.publish(t, f.sealed(t, events.MailRequestedV1{V: 1, ID: "mail_gus", Time: time.Now().UTC(), To: "gus@example.com", Template: events.MailMagicLink}, link))
 	rc := receipt("acc_gus", "evt_gus")
 	f.publish(t, rc)
 	f.redeliver(t, rc, 1)
@@ -577,10 +596,14 @@ func TestNotifier_NewRefusesIncompleteSendingSettings(t *testing.T) {
 	srv := bustest.Start(t)
 	b := srv.Connect(t, "test")
 	st := storetest.New(t)
+	key := events.NewMailSealKey()
 	for _, cfg := range []notifier.Config{
-		{},                     // neither Resend nor an outbox
-		{ResendAPIKey: "re_x"}, // Resend without a sender
-		{OutboxDir: t.TempDir(), SiteURL: "not a url"},
+		{MailSealKey: key},                       // neither Resend nor an outbox
+		{MailSealKey: key, ResendAPIKey: "re_x"}, // Resend without a sender
+		{MailSealKey: key, OutboxDir: t.TempDir(), SiteURL: "not a url"},
+		{OutboxDir: t.TempDir()},                                             // no key to open sign-in links
+		{MailSealKey: "c2hvcnQ=", OutboxDir: t.TempDir()},                    // a key of 5 bytes
+		{MailSealKey: key, MailSealKeyPrevious: "x", OutboxDir: t.TempDir()}, // a previous key that is none
 	} {
 		if _, err := notifier.New(cfg, notifier.Deps{Bus: b, Store: st}); err == nil {
 			t.Errorf("New accepted %+v", cfg)
@@ -596,13 +619,13 @@ func TestConfig_FromEnvReportsEveryProblemTogether(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"NATS_URL", "MONGODB_URI", "MAIL_FROM", "NOTIFIER_MAX_DELIVERIES", "NOTIFIER_RECORD_RETENTION", "PUBLIC_URL"} {
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "MAIL_FROM", "NOTIFIER_MAX_DELIVERIES", "NOTIFIER_RECORD_RETENTION", "PUBLIC_URL", "MAIL_SEAL_KEY"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}
 	}
 	cfg, err := notifier.ConfigFromEnv(func(k string) string {
-		return map[string]string{"NATS_URL": "nats://n:4222", "MONGODB_URI": "mongodb://m", "NOTIFIER_OUTBOX_DIR": "/tmp/outbox"}[k]
+		return map[string]string{"NATS_URL": "nats://n:4222", "MONGODB_URI": "mongodb://m", "NOTIFIER_OUTBOX_DIR": "/tmp/outbox", "MAIL_SEAL_KEY": events.NewMailSealKey()}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -637,8 +660,8 @@ func TestNotifier_UnsendableSignInMailIsDroppedWithoutADeadLetter(t *testing.T) 
 	f := newFixture(t)
 	f.start(t, notifier.Deps{})
 	f.rs.FailNext(1, 422)
-	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_refused", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com",
-		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=t1"}})
+	f.publish(t, f.sealed(t, events.MailRequestedV1{V: 1, ID: "mail_refused", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com",
+		Template: events.MailMagicLink}, "https://onekey.example/auth/magic?token=t1"))
 	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_unknown", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com", Template: "newsletter"})
 	f.waitIdle(t, events.ConsumerNotifierMail)
 	if n := f.rs.Requests(); n != 1 {
@@ -655,8 +678,8 @@ func TestNotifier_FailingSignInMailIsRetriedUntilItsLinkExpires(t *testing.T) {
 	f := newFixture(t)
 	f.start(t, notifier.Deps{})
 	f.rs.FailNext(1_000_000, 503)
-	f.publish(t, events.MailRequestedV1{V: 1, ID: "mail_outage", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com",
-		Template: events.MailMagicLink, Data: map[string]string{"link": "https://onekey.example/auth/magic?token=t2", "expires_at": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)}})
+	f.publish(t, f.sealed(t, events.MailRequestedV1{V: 1, ID: "mail_outage", Time: time.Now().UTC(), AccountID: events.NoAccount, To: "x@example.com",
+		Template: events.MailMagicLink, Data: map[string]string{"expires_at": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)}}, "https://onekey.example/auth/magic?token=t2"))
 	f.rs.WaitForRequests(t, 4) // two deliveries of two attempts at least
 	f.waitIdle(t, events.ConsumerNotifierMail)
 	if n := len(f.rs.Mails()); n != 0 {

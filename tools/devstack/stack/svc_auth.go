@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/auth/auth"
@@ -30,8 +31,13 @@ func authService(env *Env) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	mailKey, err := mailSealKey(env)
+	if err != nil {
+		return nil, err
+	}
 	cfg := auth.Config{
 		FreeGrantSecret:      secret,
+		MailSealKey:          mailKey,
 		Addr:                 env.Config.AccountAddr,
 		PublicURL:            base,
 		AppURL:               base + "/",
@@ -86,4 +92,27 @@ func freeGrantSecret(env *Env) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return secret, nil
+}
+
+// mailSealKey is $MAIL_SEAL_KEY, or else a random key made on the first
+// start of a data dir and kept in DATA/mail-seal-key: auth seals sign-in
+// links with it and the notifier opens them, and a restart must still open
+// the mails in flight.
+func mailSealKey(env *Env) (string, error) {
+	if s := env.Getenv("MAIL_SEAL_KEY"); s != "" {
+		return s, nil
+	}
+	path := filepath.Join(env.Config.DataDir, "mail-seal-key")
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	key := events.NewMailSealKey()
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return key, nil
 }

@@ -22,7 +22,12 @@ func notifierService(env *Env) (*runner, error) {
 	if env.Config.LogOutput != nil {
 		console = env.Config.LogOutput
 	}
+	mailKey, err := mailSealKey(env)
+	if err != nil {
+		return nil, err
+	}
 	cfg := notifier.Config{
+		MailSealKey:  mailKey,
 		OutboxDir:    filepath.Join(env.Config.DataDir, "outbox"),
 		From:         "onekey devstack <noreply@localhost>",
 		SiteURL:      "http://" + env.Config.AccountAddr,

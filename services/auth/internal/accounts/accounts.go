@@ -94,6 +94,9 @@ type Deps struct {
 	// GrantKey is the secret of the keyed hash under which addresses that
 	// received free requests are recorded (AUTH_FREE_GRANT_SECRET).
 	GrantKey []byte
+	// MailKey seals the link of every sign-in mail for the notifier
+	// (MAIL_SEAL_KEY); required to send one.
+	MailKey events.MailSealKey
 	// BeforeKVWrite, when set, is called with a key's id after the
 	// database reads that decide a KV apikeys write and before the write:
 	// tests use it to force interleavings of concurrent writers.
@@ -111,6 +114,7 @@ type Store struct {
 	log      *slog.Logger
 
 	grantKey      []byte
+	mailKey       events.MailSealKey
 	beforeKVWrite func(keyID string)
 	days          *dayCache // usagedays.go
 }
@@ -125,7 +129,7 @@ func New(d Deps) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, openKeys: d.OpenKeys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, grantKey: d.GrantKey, beforeKVWrite: d.BeforeKVWrite,
+	return &Store{st: d.Store, bus: d.Bus, kv: d.Keys, openKeys: d.OpenKeys, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }, log: log, grantKey: d.GrantKey, mailKey: d.MailKey, beforeKVWrite: d.BeforeKVWrite,
 		days: newDayCache(cachedDayRows)}
 }
 

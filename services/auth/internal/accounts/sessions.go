@@ -95,14 +95,18 @@ func (s *Store) RequestMagicLink(ctx context.Context, email, linkBase string) er
 	if _, err := s.st.Collection(CollMagicLinks).InsertOne(ctx, l); err != nil {
 		return fmt.Errorf("store magic link: %w", err)
 	}
-	ev := events.MailRequestedV1{
+	// The link (it holds the token) is sealed for the notifier: whoever
+	// else reads the MAIL stream sees the address and the expiry only.
+	ev, err := s.mailKey.SealMail(events.MailRequestedV1{
 		V: 1, ID: ids.New("mail"), Time: now, AccountID: events.NoAccount, To: email,
 		Template: events.MailMagicLink,
 		Data: map[string]string{
-			"link":       linkBase + "?token=" + tok,
 			"expires_in": "15 minutes",
 			"expires_at": l.ExpiresAt.Format(time.RFC3339),
 		},
+	}, map[string]string{"link": linkBase + "?token=" + tok})
+	if err != nil {
+		return fmt.Errorf("request magic link mail: %w", err)
 	}
 	if _, err := s.bus.Publish(ctx, ev); err != nil {
 		return fmt.Errorf("request magic link mail: %w", err)
