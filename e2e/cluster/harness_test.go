@@ -239,7 +239,7 @@ func (s *stack) startServices() {
 		n, err := notifier.New(notifier.Config{
 			ResendAPIKey: resendtest.APIKey, ResendBaseURL: s.rs.URL(), From: "onekey <noreply@onekey.example>",
 			SiteURL: "https://onekey.example", SendAttempts: 2, SendBackoff: 10 * time.Millisecond,
-			MaxDeliveries: 1000, RetryBackoff: 100 * time.Millisecond,
+			MaxDeliveries: 1000, RetryBackoff: 100 * time.Millisecond, MailSealKey: events.NewMailSealKey(),
 		}, notifier.Deps{Bus: nb, Store: s.st, Logger: s.log.With("service", "notifier")})
 		if err != nil {
 			fail(err)
