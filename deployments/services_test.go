@@ -66,7 +66,7 @@ func services() map[string]spec {
 			parse:  func(g config.Getenv) error { _, err := chainwatcher.ConfigFromEnv(g); return shared(g, err) },
 		},
 		"notifier": {
-			health: []string{"NOTIFIER_ADDR"}, ready: true, metrics: "NOTIFIER_ADDR",
+			health: []string{"NOTIFIER_ADMIN_ADDR"}, ready: true, metrics: "NOTIFIER_ADMIN_ADDR",
 			egress: []string{"nats", "mongodb", "internet"},
 			parse:  func(g config.Getenv) error { _, err := notifier.ConfigFromEnv(g); return shared(g, err) },
 		},

@@ -7,15 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
-	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/notifier/notifier"
 )
 
@@ -30,34 +28,15 @@ func main() {
 
 func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
 	cfg, cerr := notifier.ConfigFromEnv(getenv)
-	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "notifier"}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: bus.UserNotifier, AdminAddr: cfg.AdminAddr}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}
 	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
-	tel, b, st := rt.Telemetry, rt.Bus, rt.Store
-	log := tel.Logger
-
-	svc, err := notifier.New(cfg, notifier.Deps{Bus: b, Store: st, Logger: log, MeterProvider: tel.MeterProvider, Console: os.Stdout})
+	svc, err := notifier.New(cfg, notifier.Deps{Bus: rt.Bus, Store: rt.Store, Logger: rt.Logger, MeterProvider: rt.Telemetry.MeterProvider, Console: os.Stdout})
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", tel.MetricsHandler())
-	mux.Handle("/", svc.Handler())
-	ln, err := httpx.Listen(cfg.Addr)
-	if err != nil {
-		return err
-	}
-	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- httpx.Serve(srvCtx, httpx.NewServer(mux, httpx.ServerConfig{}), ln, 5*time.Second) }()
-
-	runErr := svc.Run(ctx)
 	// The probes answer until the consumers have stopped, then go.
-	stopServer()
-	if serr := <-srvDone; runErr == nil {
-		runErr = serr
-	}
-	return runErr
+	return rt.Run(ctx, svc.Run, svc.Ready)
 }

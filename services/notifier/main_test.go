@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/boot/boottest"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/notifier/resendtest"
 )
@@ -68,4 +71,32 @@ func TestRun_SendsASignInMailFromTheEnvironmentsSettingsAndStopsOnCancel(t *test
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not stop within 30s")
 	}
+}
+
+// The admin server (NOTIFIER_ADMIN_ADDR) answers /healthz at once, /readyz
+// 503 until the notifier is bound to its consumers (declared by the bus
+// admin), 200 after, and /metrics; it closes once the consumers stopped.
+func TestRun_AdminServerIsReadyOnceBoundToTheTopology(t *testing.T) {
+	t.Parallel()
+	srv := bustest.StartUndeclared(t)
+	admin := boottest.FreeAddr(t)
+	env := config.MapEnv(map[string]string{
+		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserNotifier), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "notifier_admin",
+		"NOTIFIER_OUTBOX_DIR": t.TempDir(), "NOTIFIER_ADMIN_ADDR": admin, "LOG_LEVEL": "error", "MAIL_SEAL_KEY": events.NewMailSealKey(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, env) }()
+	boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
+	time.Sleep(time.Second) // a few binding attempts
+	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusServiceUnavailable, done)
+	srv.Declare(t, bus.DefaultTopology())
+	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
+	boottest.CheckAdmin(t, admin, "target_info")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	boottest.WaitClosed(t, admin)
 }

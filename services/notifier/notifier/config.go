@@ -13,17 +13,16 @@ import (
 	"github.com/onekey-oss/onekey/services/notifier/internal/send"
 )
 
-// Config is the notifier's settings. Exactly one way of sending is
-// configured: Resend (ResendAPIKey) or, for development, an outbox folder
-// (OutboxDir).
+// Config is the notifier's settings: DefaultConfig, changed by
+// ConfigFromEnv from the environment, or by tests and devstack directly (New
+// takes what they leave zero from DefaultConfig and validates). Exactly one
+// way of sending is configured: Resend (ResendAPIKey) or, for development,
+// an outbox folder (OutboxDir).
 type Config struct {
-	// NATSURL and MongoURI/MongoDB are where the bus and the database are
-	// (read by main; devstack passes connected clients instead).
-	NATSURL  string
-	MongoURI string
-	MongoDB  string
-	// Addr serves /healthz, /readyz and /metrics (main only).
-	Addr string
+	// AdminAddr is where main's admin server (pkg/boot) serves /healthz,
+	// /readyz and /metrics (NOTIFIER_ADMIN_ADDR, or its older name
+	// NOTIFIER_ADDR); New does not listen on it.
+	AdminAddr string
 
 	// ResendAPIKey selects Resend. ResendBaseURL overrides its API
 	// address (tests); a missing trailing slash is added.
@@ -71,26 +70,34 @@ type Config struct {
 	NoticeInterval time.Duration
 }
 
-// Defaults.
-const (
-	DefaultAddr            = "127.0.0.1:8092"
-	DefaultSiteName        = "onekey"
-	DefaultSiteURL         = "http://127.0.0.1:8081"
-	DefaultMagicLinkTTL    = 15 * time.Minute
-	DefaultSendAttempts    = 3
-	DefaultSendBackoff     = 500 * time.Millisecond
-	DefaultMaxDeliveries   = 12
-	DefaultRetryBackoff    = 10 * time.Second
-	DefaultRecordRetention = 30 * 24 * time.Hour
-	DefaultNoticeInterval  = time.Second
-	notifyStreamRetention  = 7 * 24 * time.Hour
-)
+// notifyStreamRetention is the NOTIFY stream's retention (pkg/bus).
+const notifyStreamRetention = 7 * 24 * time.Hour
+
+// DefaultConfig is the notifier's configuration with nothing set: every
+// default, written here once. No way of sending: ConfigFromEnv or the
+// caller sets one.
+func DefaultConfig() Config {
+	return Config{
+		AdminAddr:       "127.0.0.1:9094",
+		ResendBaseURL:   send.DefaultResendURL,
+		SiteName:        "onekey",
+		SiteURL:         "http://127.0.0.1:8081",
+		MagicLinkTTL:    15 * time.Minute,
+		SendAttempts:    3,
+		SendBackoff:     500 * time.Millisecond,
+		MaxDeliveries:   12,
+		RetryBackoff:    10 * time.Second,
+		RecordRetention: 30 * 24 * time.Hour,
+		NoticeInterval:  time.Second,
+	}
+}
 
 // ConfigFromEnv reads the environment; every problem is reported together.
 //
-//	NATS_URL                    required   the bus
-//	MONGODB_URI, MONGODB_DB     required, "onekey"
-//	NOTIFIER_ADDR               127.0.0.1:8092   /healthz, /readyz, /metrics
+// It starts from DefaultConfig; NATS_URL, MONGODB_URI and the other
+// variables common to every service are pkg/boot's.
+//
+//	NOTIFIER_ADMIN_ADDR         127.0.0.1:9094   /healthz, /readyz, /metrics (older name NOTIFIER_ADDR)
 //	RESEND_API_KEY              ""         sends through Resend when set
 //	RESEND_BASE_URL             https://api.resend.com/
 //	MAIL_FROM                   required with RESEND_API_KEY
@@ -110,74 +117,59 @@ const (
 //	NOTIFIER_NOTICE_INTERVAL    1s         at most one notice mail (tools/notice) per interval
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
+	d := DefaultConfig()
 	c := Config{
-		NATSURL:             r.Required("NATS_URL"),
-		MongoURI:            r.Required("MONGODB_URI"),
-		MongoDB:             r.String("MONGODB_DB", "onekey"),
-		Addr:                r.String("NOTIFIER_ADDR", DefaultAddr),
-		ResendAPIKey:        r.String("RESEND_API_KEY", ""),
-		ResendBaseURL:       r.String("RESEND_BASE_URL", send.DefaultResendURL),
-		From:                r.String("MAIL_FROM", ""),
-		ReplyTo:             r.String("MAIL_REPLY_TO", ""),
-		OutboxDir:           r.String("NOTIFIER_OUTBOX_DIR", ""),
-		MailSealKey:         r.String("MAIL_SEAL_KEY", ""),
-		MailSealKeyPrevious: r.String("MAIL_SEAL_KEY_PREVIOUS", ""),
-		SiteName:            r.String("SITE_NAME", DefaultSiteName),
-		SiteURL:             r.String("PUBLIC_URL", DefaultSiteURL),
-		DashboardURL:        r.String("DASHBOARD_URL", ""),
-		MagicLinkTTL:        r.Duration("MAGIC_LINK_TTL", DefaultMagicLinkTTL),
-		SendAttempts:        r.Int("NOTIFIER_SEND_ATTEMPTS", DefaultSendAttempts),
-		SendBackoff:         r.Duration("NOTIFIER_SEND_BACKOFF", DefaultSendBackoff),
-		MaxDeliveries:       r.Int("NOTIFIER_MAX_DELIVERIES", DefaultMaxDeliveries),
-		RetryBackoff:        r.Duration("NOTIFIER_RETRY_BACKOFF", DefaultRetryBackoff),
-		RecordRetention:     r.Duration("NOTIFIER_RECORD_RETENTION", DefaultRecordRetention),
-		NoticeInterval:      r.Duration("NOTIFIER_NOTICE_INTERVAL", DefaultNoticeInterval),
+		AdminAddr:           r.String("NOTIFIER_ADMIN_ADDR", r.String("NOTIFIER_ADDR", d.AdminAddr)),
+		ResendAPIKey:        r.String("RESEND_API_KEY", d.ResendAPIKey),
+		ResendBaseURL:       r.String("RESEND_BASE_URL", d.ResendBaseURL),
+		From:                r.String("MAIL_FROM", d.From),
+		ReplyTo:             r.String("MAIL_REPLY_TO", d.ReplyTo),
+		OutboxDir:           r.String("NOTIFIER_OUTBOX_DIR", d.OutboxDir),
+		MailSealKey:         r.String("MAIL_SEAL_KEY", d.MailSealKey),
+		MailSealKeyPrevious: r.String("MAIL_SEAL_KEY_PREVIOUS", d.MailSealKeyPrevious),
+		SiteName:            r.String("SITE_NAME", d.SiteName),
+		SiteURL:             r.String("PUBLIC_URL", d.SiteURL),
+		DashboardURL:        r.String("DASHBOARD_URL", d.DashboardURL),
+		MagicLinkTTL:        r.Duration("MAGIC_LINK_TTL", d.MagicLinkTTL),
+		SendAttempts:        r.Int("NOTIFIER_SEND_ATTEMPTS", d.SendAttempts),
+		SendBackoff:         r.Duration("NOTIFIER_SEND_BACKOFF", d.SendBackoff),
+		MaxDeliveries:       r.Int("NOTIFIER_MAX_DELIVERIES", d.MaxDeliveries),
+		RetryBackoff:        r.Duration("NOTIFIER_RETRY_BACKOFF", d.RetryBackoff),
+		RecordRetention:     r.Duration("NOTIFIER_RECORD_RETENTION", d.RecordRetention),
+		NoticeInterval:      r.Duration("NOTIFIER_NOTICE_INTERVAL", d.NoticeInterval),
 	}
-	c.validate(r)
-	if err := r.Err(); err != nil {
+	if err := errors.Join(r.Err(), c.Validate()); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
 // withDefaults fills what a caller building Config by hand (devstack,
-// tests) may leave zero.
+// tests) may leave zero, from DefaultConfig: its numbers, and the strings
+// that cannot be meant empty.
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	c = config.WithDefaults(c, d)
 	if c.SiteName == "" {
-		c.SiteName = DefaultSiteName
+		c.SiteName = d.SiteName
 	}
 	if c.SiteURL == "" {
-		c.SiteURL = DefaultSiteURL
+		c.SiteURL = d.SiteURL
+	}
+	if c.ResendBaseURL == "" {
+		c.ResendBaseURL = d.ResendBaseURL
 	}
 	if c.DashboardURL == "" {
 		c.DashboardURL = strings.TrimSuffix(c.SiteURL, "/") + "/"
 	}
-	if c.MagicLinkTTL <= 0 {
-		c.MagicLinkTTL = DefaultMagicLinkTTL
-	}
-	if c.SendAttempts <= 0 {
-		c.SendAttempts = DefaultSendAttempts
-	}
-	if c.SendBackoff <= 0 {
-		c.SendBackoff = DefaultSendBackoff
-	}
-	if c.MaxDeliveries <= 0 {
-		c.MaxDeliveries = DefaultMaxDeliveries
-	}
-	if c.RetryBackoff <= 0 {
-		c.RetryBackoff = DefaultRetryBackoff
-	}
-	if c.RecordRetention <= 0 {
-		c.RecordRetention = DefaultRecordRetention
-	}
-	if c.NoticeInterval <= 0 {
-		c.NoticeInterval = DefaultNoticeInterval
-	}
 	return c
 }
 
-// validate records every problem of the sending settings on r.
-func (c Config) validate(r *config.Reader) {
+// Validate reports every problem of c together, each named by its
+// variable. New calls it after taking what was left zero from
+// DefaultConfig.
+func (c Config) Validate() error {
+	r := config.NewReader(func(string) string { return "" })
 	switch {
 	case c.ResendAPIKey != "" && c.From == "":
 		r.Fail("MAIL_FROM is required with RESEND_API_KEY (an address on a domain verified at Resend)")
@@ -192,17 +184,23 @@ func (c Config) validate(r *config.Reader) {
 			r.Fail("%s=%q is not an absolute http(s) URL", name, v)
 		}
 	}
-	if c.SendAttempts < 0 || c.MaxDeliveries < 0 {
-		r.Fail("NOTIFIER_SEND_ATTEMPTS and NOTIFIER_MAX_DELIVERIES must not be negative")
+	if c.SendAttempts < 1 || c.MaxDeliveries < 1 {
+		r.Fail("NOTIFIER_SEND_ATTEMPTS and NOTIFIER_MAX_DELIVERIES must be at least 1")
 	}
-	if c.RecordRetention > 0 && c.RecordRetention < notifyStreamRetention {
+	if c.RecordRetention < notifyStreamRetention {
 		r.Fail("NOTIFIER_RECORD_RETENTION=%s is shorter than the NOTIFY stream's %s: a late redelivery could mail twice", c.RecordRetention, notifyStreamRetention)
-	} else if c.RecordRetention > 0 && c.RecordRetention < bus.NoticesRetention {
+	} else if c.RecordRetention < bus.NoticesRetention {
 		r.Fail("NOTIFIER_RECORD_RETENTION=%s is shorter than the NOTICES stream's %s: a late redelivery could mail twice", c.RecordRetention, bus.NoticesRetention)
 	}
 	if c.NoticeInterval < 0 {
 		r.Fail("NOTIFIER_NOTICE_INTERVAL must not be negative")
 	}
+	for name, v := range map[string]time.Duration{"MAGIC_LINK_TTL": c.MagicLinkTTL, "NOTIFIER_SEND_BACKOFF": c.SendBackoff, "NOTIFIER_RETRY_BACKOFF": c.RetryBackoff} {
+		if v <= 0 {
+			r.Fail("%s=%s: want a positive duration", name, v)
+		}
+	}
+	return r.Err()
 }
 
 // mailKeys parses the keys that open sealed sign-in links: the current one

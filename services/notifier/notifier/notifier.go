@@ -43,8 +43,8 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/services/notifier/internal/mail"
 	"github.com/onekey-oss/onekey/services/notifier/internal/send"
@@ -97,9 +97,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, errors.New("notifier: a bus and a store are required")
 	}
 	cfg = cfg.withDefaults()
-	r := config.NewReader(func(string) string { return "" })
-	cfg.validate(r)
-	if err := r.Err(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
 	log := deps.Logger
@@ -237,22 +235,13 @@ func collect(errc <-chan error) []error {
 	return errs
 }
 
-// Handler serves /healthz (the process is up) and /readyz (the consumers
-// are running).
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "not running", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	return mux
-}
+// Ready reports whether the consumers are bound (declared by the bus
+// admin; Run waits for them) and running: the admin server's /readyz.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+// Handler serves /healthz and /readyz (Ready) as the admin server of main
+// does (pkg/boot), for a caller that runs the notifier without it.
+func (s *Service) Handler() http.Handler { return boot.AdminHandler(nil, s.Ready) }
 
 // Transport says how mails leave: "resend" or "outbox".
 func (s *Service) Transport() string { return s.transport }

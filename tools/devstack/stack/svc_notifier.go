@@ -27,11 +27,10 @@ func notifierService(env *Env) (*runner, error) {
 		return nil, err
 	}
 	cfg := notifier.Config{
-		MailSealKey:  mailKey,
-		OutboxDir:    filepath.Join(env.Config.DataDir, "outbox"),
-		From:         "onekey devstack <noreply@localhost>",
-		SiteURL:      "http://" + env.Config.AccountAddr,
-		RetryBackoff: notifier.DefaultRetryBackoff,
+		MailSealKey: mailKey,
+		OutboxDir:   filepath.Join(env.Config.DataDir, "outbox"),
+		From:        "onekey devstack <noreply@localhost>",
+		SiteURL:     "http://" + env.Config.AccountAddr,
 	}
 	svc, err := notifier.New(cfg, notifier.Deps{
 		Bus:           b,
