@@ -25,6 +25,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
@@ -68,7 +69,7 @@ type costStack struct {
 func newCostStack(t *testing.T) *costStack {
 	t.Helper()
 	srv := bustest.Start(t)
-	s := &costStack{stack: &stack{t: t, bus: srv.Connect(t, "e2e"), st: storetest.New(t), log: slog.New(slog.NewTextHandler(io.Discard, nil))}, usages: map[string]events.UsageRecordedV1{}}
+	s := &costStack{stack: &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), st: storetest.New(t), log: slog.New(slog.NewTextHandler(io.Discard, nil))}, usages: map[string]events.UsageRecordedV1{}}
 	sub, err := s.bus.Conn().Subscribe(events.FamilyUsageRecorded+".>", func(m *nats.Msg) {
 		var u events.UsageRecordedV1
 		if err := json.Unmarshal(m.Data, &u); err == nil {
@@ -137,7 +138,7 @@ func newCostStack(t *testing.T) *costStack {
 			{Name: "openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-test"},
 			{Name: "anthropic", Provider: catalog.Anthropic, BaseURL: upstream.URL, APIKey: "sk-ant-test"},
 		},
-	}, gateway.Deps{Bus: srv.Connect(t, "gateway"), Logger: s.log})
+	}, gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: s.log})
 	if err != nil {
 		t.Fatal(err)
 	}

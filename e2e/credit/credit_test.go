@@ -50,6 +50,9 @@ type stack struct {
 	gws      []*gateway.Service
 	ledger   *running
 	ledgerCf ledger.Config
+	// nats runs the bus with its users on: each service connects as its
+	// own user; bus (the admin) only drives the test.
+	nats *bustest.Server
 }
 
 type running struct {
@@ -89,7 +92,7 @@ func newStack(t *testing.T, replicas int) *stack {
 		log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	srv := bustest.Start(t)
-	s := &stack{t: t, bus: srv.Connect(t, "e2e"), st: storetest.New(t), log: log}
+	s := &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), st: storetest.New(t), log: log}
 	s.ledgerCf = ledger.DefaultConfig()
 	s.ledgerCf.Addr = ""
 	s.ledgerCf.RetryBackoff = 100 * time.Millisecond
@@ -112,7 +115,7 @@ func newStack(t *testing.T, replicas int) *stack {
 			Addr: "127.0.0.1:0", OutboxDir: filepath.Join(t.TempDir(), fmt.Sprint("outbox", i)), CatalogFile: cat,
 			ShutdownTimeout: 5 * time.Second, LeaseValidity: 5 * time.Second, LeaseTimeout: 2 * time.Second,
 			Channels: []gateway.ChannelConfig{{Name: "openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-test"}},
-		}, gateway.Deps{Bus: srv.Connect(t, fmt.Sprint("gateway", i)), Logger: log})
+		}, gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +127,7 @@ func newStack(t *testing.T, replicas int) *stack {
 
 func (s *stack) startLedger() {
 	s.t.Helper()
-	led, err := ledger.New(s.ledgerCf, ledger.Deps{Bus: s.bus, Store: s.st, Logger: s.log})
+	led, err := ledger.New(s.ledgerCf, ledger.Deps{Bus: s.nats.ConnectAs(s.t, bus.UserLedger), Store: s.st, Logger: s.log})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -119,7 +119,9 @@ func newStack(t *testing.T) *stack {
 
 	cfg := ledger.DefaultConfig()
 	cfg.Addr, cfg.RetryBackoff = "", 100*time.Millisecond
-	led, err := ledger.New(cfg, ledger.Deps{Bus: s.bus, Store: s.st, Logger: log})
+	// Each service connects as its own bus user; s.bus (the admin) only
+	// drives the test.
+	led, err := ledger.New(cfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func newStack(t *testing.T) *stack {
 			Addr: "127.0.0.1:0", OutboxDir: filepath.Join(t.TempDir(), fmt.Sprint("outbox", i)), CatalogFile: cat,
 			ShutdownTimeout: 5 * time.Second, LeaseValidity: 5 * time.Second, LeaseTimeout: 2 * time.Second,
 			Channels: []gateway.ChannelConfig{{Name: "openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-test"}},
-		}, gateway.Deps{Bus: srv.Connect(t, fmt.Sprint("gateway", i)), Logger: log})
+		}, gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}

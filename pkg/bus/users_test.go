@@ -286,3 +286,75 @@ func TestBus_OnlyTheAdminMayAskAuthToSuspendOrRestoreAKey(t *testing.T) {
 		t.Fatalf("the admin's request: %v", err)
 	}
 }
+
+// The gateway asks the ledger for generations (GET /v1/generation) and
+// leases under its own user, and for nothing else: a request on any other
+// ledger subject, or one shaped unlike "ledger.<family>.<account>", never
+// reaches a server, and the gateway cannot answer in the ledger's place.
+func TestBus_GatewayAsksTheLedgerForGenerationsAndLeasesAndNothingElse(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	gw := srv.ConnectAs(t, bus.UserGateway)
+	ledger := srv.ConnectAs(t, bus.UserLedger)
+	for _, family := range []string{events.FamilyGeneration, events.FamilyLease} {
+		sub, err := ledger.Conn().QueueSubscribe(family+".*", "ledger", func(m *nats.Msg) { _ = m.Respond([]byte("ledger:" + m.Subject)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	if err := ledger.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The admin sees every ledger subject the gateway's requests reach.
+	var reached atomic.Int32
+	admin := srv.Connect(t, "watch")
+	watch, err := admin.Conn().Subscribe("ledger.>", func(m *nats.Msg) {
+		if !strings.HasPrefix(m.Subject, events.FamilyGeneration+".") && !strings.HasPrefix(m.Subject, events.FamilyLease+".") {
+			reached.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = watch.Unsubscribe() })
+	if err := admin.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	req, err := events.GenerationRequestV1{V: 1, AccountID: "acc1", ID: "req_1"}.EventSubject()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := gw.Conn().RequestWithContext(short(t), req, []byte(`{}`))
+	if err != nil || string(rep.Data) != "ledger:"+req {
+		t.Fatalf("generation lookup as the gateway: %v", err)
+	}
+	for _, subject := range []string{
+		"ledger.reconcile.acc1", "ledger.partition.acc1", "ledger.admin", // families it has no business with
+		events.FamilyGeneration + ".acc1.more", events.FamilyLease + ".acc1.more", // not "<family>.<account>"
+		events.FamilyCreditAdjusted + ".acc1", events.SubjectKeyStatus, events.SubjectCheckoutCreate,
+	} {
+		if rep, err := gw.Conn().RequestWithContext(short(t), subject, []byte(`{}`)); err == nil {
+			t.Errorf("the gateway's request on %s was answered: %s", subject, rep.Data)
+		}
+	}
+	// Impersonating the ledger: serving its request subjects.
+	for _, subject := range []string{events.FamilyGeneration + ".*", events.FamilyLease + ".*", "ledger.>"} {
+		sub, err := gw.Conn().QueueSubscribe(subject, "ledger", func(m *nats.Msg) { _ = m.Respond([]byte("gateway")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	_ = gw.Conn().Flush()
+	for range 20 {
+		rep, err := admin.Conn().RequestWithContext(short(t), req, []byte(`{}`))
+		if err != nil || string(rep.Data) != "ledger:"+req {
+			t.Fatalf("a generation request got %q (%v), want the ledger's answer only", rep.Data, err)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d of the gateway's requests reached other ledger subjects", n)
+	}
+}
