@@ -96,6 +96,10 @@ func (s *Server) Restart(tb testing.TB) {
 	s.Embedded = e
 }
 
+// DataDir is the server's JetStream store directory (for backup tests:
+// copy it while the server is stopped).
+func (s *Server) DataDir() string { return s.dir }
+
 // Stop shuts the server down (for outage tests); Resume starts it again.
 func (s *Server) Stop() { s.Embedded.Shutdown() }
 
