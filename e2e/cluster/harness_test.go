@@ -468,3 +468,15 @@ func waitFor(t *testing.T, what string, give time.Duration, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// eventually polls cond until it holds (true) or give has passed (false).
+func eventually(give time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(give)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
