@@ -104,16 +104,18 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	s.AuthURL = "http://" + authWeb.Listener.Addr().String()
 	s.PaymentsURL = "http://" + payWeb.Listener.Addr().String()
 
+	// Each service connects as its own bus user; s.bus (the admin) only
+	// drives the tests.
 	lcfg := ledger.DefaultConfig()
 	lcfg.Addr = ""
-	led, err := ledger.New(lcfg, ledger.Deps{Bus: s.bus, Store: s.st, Logger: log})
+	led, err := ledger.New(lcfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.run("ledger", led.Run)
 
 	nt, err := notifier.New(notifier.Config{MailSealKey: s.mailKey, OutboxDir: s.outbox, From: "onekey <noreply@onekey.test>", SiteURL: s.AuthURL, RetryBackoff: 100 * time.Millisecond},
-		notifier.Deps{Bus: s.bus, Store: s.st, Logger: log})
+		notifier.Deps{Bus: srv.ConnectAs(t, bus.UserNotifier), Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	} else {
 		pcfg.DevTopUp = true
 	}
-	pay, err := payments.New(pcfg, payments.Deps{Bus: s.bus, Store: s.st, Logger: log})
+	pay, err := payments.New(pcfg, payments.Deps{Bus: srv.ConnectAs(t, bus.UserPayments), Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	t.Cleanup(payWeb.Close)
 
 	cw, err := chainwatcher.New(chainwatcher.Config{Chains: chains, PollInterval: 200 * time.Millisecond, ClaimTimeout: time.Hour},
-		chainwatcher.Deps{Bus: s.bus, Store: s.st, Logger: log, Clients: map[string]chainwatcher.ChainClient{chainName: s.Chain.Client}})
+		chainwatcher.Deps{Bus: srv.ConnectAs(t, bus.UserChainwatcher), Store: s.st, Logger: log, Clients: map[string]chainwatcher.ChainClient{chainName: s.Chain.Client}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	t.Cleanup(upstream.Close)
 	gw, err := gateway.New(gateway.Config{Addr: "127.0.0.1:0", OutboxDir: t.TempDir(),
 		Channels: []gateway.ChannelConfig{{Name: "fake-openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-upstream", Weight: 1}}},
-		gateway.Deps{Bus: s.bus, Logger: log})
+		gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 		Dashboard: auth.DashboardConfig{GatewayPublicURL: s.GatewayURL, OperatorName: "the onekey e2e tests", OperatorContact: "ops@onekey.test",
 			CheckoutMin: pcfg.CheckoutMin, CheckoutMax: pcfg.CheckoutMax, Analytics: opt.Analytics},
 		Assistant: assistantConfig(opt.AssistantURL)},
-		auth.Deps{Bus: s.bus, Store: s.st, Logger: log})
+		auth.Deps{Bus: srv.ConnectAs(t, bus.UserAuth), Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func runBare(ctx context.Context, o options) error {
 func runGateway(ctx context.Context, o options) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	b, err := bus.Connect(cctx, bus.Config{URL: o.natsURL, Name: "bench-gateway"})
+	b, err := bus.Connect(cctx, bus.Config{URL: o.natsURL, Name: "bench-gateway", User: bus.UserGateway, CredsFile: bus.CredsFile(o.creds, bus.UserGateway)})
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ func runLedger(ctx context.Context, o options) error {
 		return err
 	}
 	defer func() { _ = st.Close(context.Background()) }()
-	b, err := bus.Connect(ctx, bus.Config{URL: o.natsURL, Name: "bench-ledger"})
+	b, err := bus.Connect(ctx, bus.Config{URL: o.natsURL, Name: "bench-ledger", User: bus.UserLedger, CredsFile: bus.CredsFile(o.creds, bus.UserLedger)})
 	if err != nil {
 		return err
 	}

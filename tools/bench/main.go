@@ -50,6 +50,7 @@ type options struct {
 	role        string
 	upstream    string
 	natsURL     string
+	creds       string
 	dir         string
 	duration    time.Duration
 	concurrency int
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.role, "role", "", "internal: run as a child process (gateway, bare, upstream or ledger)")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for a child proxy")
 	fs.StringVar(&o.natsURL, "nats", "", "internal: NATS URL for the gateway child")
+	fs.StringVar(&o.creds, "creds", "", "internal: the bus users' credentials folder (<user>.nk) for a child")
 	fs.StringVar(&o.dir, "dir", "", "internal: data dir for the gateway child")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the gateway child's CPU profile of the run to this file (with .plain/.stream added)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each throughput measurement runs")
@@ -294,12 +296,24 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats")})
+	// The bus users and their permissions are on, as in production: the
+	// bench declares and seeds as the admin, each child connects as its
+	// service's user.
+	credsDir := filepath.Join(dir, "creds")
+	creds, err := bus.LoadOrCreateCredentials(credsDir)
+	if err != nil {
+		return err
+	}
+	users, err := creds.PublicKeys()
+	if err != nil {
+		return err
+	}
+	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(dir, "nats"), Users: users})
 	if err != nil {
 		return err
 	}
 	defer ns.Shutdown()
-	b, err := bus.Connect(ctx, bus.Config{URL: ns.ClientURL(), Name: "bench"})
+	b, err := bus.Connect(ctx, bus.Config{URL: ns.ClientURL(), Name: "bench", User: bus.UserAdmin, Seed: creds[bus.UserAdmin]})
 	if err != nil {
 		return err
 	}
@@ -311,7 +325,7 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	// process of its own at the lowest CPU priority: in production it runs
 	// on other machines, and here it must not take the CPU the proxies are
 	// measured with (it applies the usage events mostly after each phase).
-	led, err := startChild(ctx, "-role", "ledger", "-nats", ns.ClientURL(), "-dir", filepath.Join(dir, "ledger"))
+	led, err := startChild(ctx, "-role", "ledger", "-nats", ns.ClientURL(), "-creds", credsDir, "-dir", filepath.Join(dir, "ledger"))
 	if err != nil {
 		return err
 	}
@@ -390,7 +404,7 @@ func measure(ctx context.Context, o options, md mode, upURL, natsURL, dir, key s
 	r := row{name: md.name}
 	fmt.Fprintf(os.Stderr, "measuring %s...\n", r.name)
 	payload := md.payload
-	args := []string{"-role", "gateway", "-upstream", upURL, "-nats", natsURL, "-dir", filepath.Join(dir, r.name)}
+	args := []string{"-role", "gateway", "-upstream", upURL, "-nats", natsURL, "-creds", filepath.Join(dir, "creds"), "-dir", filepath.Join(dir, r.name)}
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile+"."+r.name)
 	}

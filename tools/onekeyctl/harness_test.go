@@ -41,7 +41,7 @@ func newStack(t *testing.T) *stack {
 	s := &stack{t: t, nats: bustest.Start(t)}
 	s.bus = s.nats.Connect(t, "onekeyctl-test")
 	s.st = storetest.New(t)
-	lg, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: s.bus, Store: s.st})
+	lg, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: s.nats.ConnectAs(t, bus.UserLedger), Store: s.st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
@@ -33,7 +34,7 @@ func TestReconcile_PassesOnACleanLedgerAndFindsAHandMadeDiscrepancy(t *testing.T
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: b, Store: st})
+	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func (h *harness) replica(t *testing.T, opts ...option) *harness {
 	r := harness{t: h.t, nats: h.nats, bus: h.bus, store: h.store, clock: h.clock, kv: h.kv, newMail: make(chan struct{}, 1)}
 	cfg := auth.Config{Addr: "127.0.0.1:0", MagicLinksPerAddress: 5, MagicLinksPerIP: 1000, MagicLinkWindow: 15 * time.Minute,
 		FreeGrantSecret: "the harness's secret, 32 characters or more", MailSealKey: harnessMailKey}
-	deps := auth.Deps{Bus: h.bus, Store: h.store, Now: h.clock.Now}
+	deps := auth.Deps{Bus: h.nats.ConnectAs(t, bus.UserAuth), Store: h.store, Now: h.clock.Now}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}

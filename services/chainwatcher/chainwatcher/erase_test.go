@@ -68,7 +68,7 @@ func TestChainwatcher_ClaimErasedWithItsAccountIsNeverConfirmed(t *testing.T) {
 				client := &duringReceipt{ChainClient: w.Client, hook: func() { w.erase("acc_gone", tc.walletsToo) }}
 				var err error
 				svc, err = chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{w.chain}, ClaimTimeout: time.Hour},
-					chainwatcher.Deps{Bus: w.bus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: client}, Now: w.clock.Now})
+					chainwatcher.Deps{Bus: w.svcBus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: client}, Now: w.clock.Now})
 				if err != nil {
 					t.Fatal(err)
 				}

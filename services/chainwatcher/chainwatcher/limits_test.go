@@ -57,7 +57,7 @@ func TestChainwatcher_CreditIdIsTheChainIdSoRenamingTheChainCreditsNothingAgain(
 	renamed := w.chain
 	renamed.Name = "base-mainnet"
 	svc, err := chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{renamed}, ClaimTimeout: time.Hour},
-		chainwatcher.Deps{Bus: w.bus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{renamed.Name: w.Client}, Now: w.clock.Now})
+		chainwatcher.Deps{Bus: w.svcBus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{renamed.Name: w.Client}, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestChainwatcher_ABurstOfFakeClaimsDoesNotDelayARealOneBeyondAPollInterval(
 	}
 	const poll = 2 * time.Second
 	svc, err := chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{w.chain}, ClaimTimeout: time.Hour, PollInterval: poll, RPCTimeout: 200 * time.Millisecond},
-		chainwatcher.Deps{Bus: w.bus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: rpc}})
+		chainwatcher.Deps{Bus: w.svcBus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: rpc}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestChainwatcher_ClaimWhoseTransactionIsNotFoundIsLookedUpLessOftenThanEver
 	w := newWorld(t, nil)
 	rpc := &slowRPC{ChainClient: w.Client, hang: map[common.Hash]bool{}, calls: map[common.Hash]int{}}
 	svc, err := chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{w.chain}, ClaimTimeout: time.Hour, PollInterval: time.Second, NotFoundBackoffMax: time.Minute},
-		chainwatcher.Deps{Bus: w.bus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: rpc}, Now: w.clock.Now})
+		chainwatcher.Deps{Bus: w.svcBus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: rpc}, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestMetrics_ClosedClaimsAreCountedByOutcome(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	svc, err := chainwatcher.New(chainwatcher.Config{Chains: []cryptopay.Chain{w.chain}, ClaimTimeout: time.Hour},
-		chainwatcher.Deps{Bus: w.bus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: w.Client}, MeterProvider: tel.MeterProvider})
+		chainwatcher.Deps{Bus: w.svcBus, Store: w.st, Clients: map[string]chainwatcher.ChainClient{chainName: w.Client}, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		t.Fatal(err)
 	}

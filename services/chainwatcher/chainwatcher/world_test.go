@@ -43,7 +43,8 @@ type world struct {
 	other               common.Address
 	deposit             common.Address
 	alice, bob, mallory party
-	bus                 *bus.Bus
+	bus                 *bus.Bus // the admin: drives the test
+	svcBus              *bus.Bus // the chainwatcher's own user, for services a test builds
 	st                  *store.Store
 	svc                 *chainwatcher.Service
 	clock               *clock
@@ -66,6 +67,7 @@ func newWorld(t *testing.T, mutate func(*cryptopay.Chain)) *world {
 	}
 	srv := bustest.Start(t)
 	w.bus = srv.Connect(t, "chainwatcher-test")
+	w.svcBus = srv.ConnectAs(t, bus.UserChainwatcher)
 	w.st = storetest.New(t)
 	w.clock = &clock{t: time.Now().UTC()}
 	var err error

@@ -10,6 +10,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
@@ -19,7 +20,7 @@ func TestLedger_UsageRowsOlderThan90DaysAreRemovedAndMoneyAndRollupsStay(t *test
 	now := time.Now().UTC()
 	cfg := testConfig()
 	cfg.SweepInterval = 100 * time.Millisecond
-	svc, err := ledger.New(cfg, ledger.Deps{Bus: h.bus, Store: h.st, Logger: testLogger(t), Now: func() time.Time { return now }})
+	svc, err := ledger.New(cfg, ledger.Deps{Bus: h.srv.ConnectAs(t, bus.UserLedger), Store: h.st, Logger: testLogger(t), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
