@@ -37,7 +37,11 @@ func (b *Bus) filterLegacyLedgerConsumers(ctx context.Context) error {
 			if events.ConsumerStream(name) != stream {
 				continue
 			}
-			c, err := b.js.Consumer(ctx, stream, name)
+			var c jetstream.Consumer
+			err := declareCall(ctx, func(ctx context.Context) (err error) {
+				c, err = b.js.Consumer(ctx, stream, name)
+				return err
+			})
 			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 				continue
 			}
@@ -49,7 +53,10 @@ func (b *Bus) filterLegacyLedgerConsumers(ctx context.Context) error {
 				continue
 			}
 			cfg.FilterSubjects = events.LedgerFilters(stream, 1, 0)
-			if _, err := b.js.UpdateConsumer(ctx, stream, cfg); err != nil {
+			if err := declareCall(ctx, func(ctx context.Context) error {
+				_, err := b.js.UpdateConsumer(ctx, stream, cfg)
+				return err
+			}); err != nil {
 				return fmt.Errorf("declare: filter consumer %s: %w", name, err)
 			}
 		}

@@ -134,28 +134,53 @@ func (t Topology) buckets() []jetstream.KeyValueConfig {
 
 // Declare creates or updates every stream, consumer and bucket. The
 // ledger consumers of another partition count (LedgerPartitions changed)
-// are kept, to be drained (ledgerpartitions.go).
+// are kept, to be drained (ledgerpartitions.go). Each JetStream API call
+// is bounded by declareCallTimeout: an error means "try again" (every call
+// is create-or-update, so a retry finds done what went through).
 func (b *Bus) Declare(ctx context.Context, t Topology) error {
 	if err := b.filterLegacyLedgerConsumers(ctx); err != nil {
 		return err
 	}
 	for _, sc := range t.streams() {
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := declareCall(ctx, func(ctx context.Context) error {
+			_, err := b.js.CreateOrUpdateStream(ctx, sc)
+			return err
+		}); err != nil {
 			return fmt.Errorf("declare stream %s: %w", sc.Name, err)
 		}
 	}
 	for _, cc := range t.consumers() {
 		stream := events.ConsumerStream(cc.Durable)
-		if _, err := b.js.CreateOrUpdateConsumer(ctx, stream, cc); err != nil {
+		if err := declareCall(ctx, func(ctx context.Context) error {
+			_, err := b.js.CreateOrUpdateConsumer(ctx, stream, cc)
+			return err
+		}); err != nil {
 			return fmt.Errorf("declare consumer %s on %s: %w", cc.Durable, stream, err)
 		}
 	}
 	for _, kc := range t.buckets() {
-		if _, err := b.js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+		if err := declareCall(ctx, func(ctx context.Context) error {
+			_, err := b.js.CreateOrUpdateKeyValue(ctx, kc)
+			return err
+		}); err != nil {
 			return fmt.Errorf("declare bucket %s: %w", kc.Bucket, err)
 		}
 	}
 	return nil
+}
+
+// declareCallTimeout bounds one JetStream API call of Declare. A call sent
+// to a cluster that has not elected its meta leader yet (a fresh cluster,
+// or one that lost its leader a moment ago) gets no answer at all: unbounded,
+// it would wait out the caller's whole deadline (busadmin's attempt: 30 s)
+// before the caller could try again.
+const declareCallTimeout = 5 * time.Second
+
+// declareCall runs f under declareCallTimeout (and ctx).
+func declareCall(ctx context.Context, f func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, declareCallTimeout)
+	defer cancel()
+	return f(cctx)
 }
 
 // TopologyFrom reads NATS_STREAM_REPLICAS (default 1; 3 on a production

@@ -73,3 +73,35 @@ func TestCluster_AnR3StreamKeepsEveryAckedEventOnceWhenItsLeaderIsKilled(t *test
 		t.Errorf("USAGE holds %d events, want 200", len(got))
 	}
 }
+
+// A declare sent to a fresh cluster before it can take it (no meta leader
+// elected yet: such a request gets no answer) fails within seconds instead
+// of waiting out its deadline, so the admin (tools/busadmin: one attempt
+// per 30 s, retried) declares as soon as the cluster can take it. Before,
+// the first attempt hung for its whole 30 s and ended "declare stream
+// ...: context deadline exceeded", the error of the issue.
+func TestCluster_ADeclareBeforeTheClusterCanTakeItFailsFastAndARetrySucceeds(t *testing.T) {
+	c := bustest.StartCluster(t, 3)
+	admin := c.Connect(t, "admin")
+	top := bus.DefaultTopology()
+	top.Replicas = 3
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := admin.Declare(ctx, top)
+		expired := ctx.Err() != nil
+		cancel()
+		if err == nil {
+			t.Logf("declared R3 at attempt %d, %s after the cluster started", attempt, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		t.Logf("attempt %d: %v", attempt, err)
+		if expired {
+			t.Fatalf("attempt %d waited out its whole 30 s deadline", attempt)
+		}
+		if attempt == 10 {
+			t.Fatal("no declare in 10 attempts")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
