@@ -57,6 +57,7 @@ type stack struct {
 	t     *testing.T
 	c     *bustest.Cluster
 	admin *bus.Bus // the test's own driver
+	auth  *bus.Bus // as the bus user auth: opens accounts (e2e/internal/accounts)
 	st    *store.Store
 	log   *slog.Logger
 	rs    *resendtest.Server
@@ -98,6 +99,7 @@ func newStack(t *testing.T) *stack {
 	}
 	s := &stack{t: t, c: bustest.StartCluster(t, 3), st: storetest.New(t), log: log, rs: resendtest.Start(t)}
 	s.admin = s.c.Connect(t, "e2e")
+	s.auth = s.c.ConnectAs(t, bus.UserAuth)
 	s.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	t.Cleanup(s.client.CloseIdleConnections)
 	return s
@@ -292,7 +294,7 @@ func (s *stack) openAccounts(n int, credit money.Micros) (accs, keys []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for range n {
-		acc, key, err := accounts.Open(ctx, s.admin, true, credit)
+		acc, key, err := accounts.Open(ctx, s.auth, s.admin, true, credit)
 		if err != nil {
 			s.t.Fatal(err)
 		}

@@ -69,7 +69,7 @@ type costStack struct {
 func newCostStack(t *testing.T) *costStack {
 	t.Helper()
 	srv := bustest.Start(t)
-	s := &costStack{stack: &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), st: storetest.New(t), log: slog.New(slog.NewTextHandler(io.Discard, nil))}, usages: map[string]events.UsageRecordedV1{}}
+	s := &costStack{stack: &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), auth: srv.ConnectAs(t, bus.UserAuth), st: storetest.New(t), log: slog.New(slog.NewTextHandler(io.Discard, nil))}, usages: map[string]events.UsageRecordedV1{}}
 	sub, err := s.bus.Conn().Subscribe(events.FamilyUsageRecorded+".>", func(m *nats.Msg) {
 		var u events.UsageRecordedV1
 		if err := json.Unmarshal(m.Data, &u); err == nil {

@@ -53,6 +53,7 @@ type stack struct {
 	// nats runs the bus with its users on: each service connects as its
 	// own user; bus (the admin) only drives the test.
 	nats *bustest.Server
+	auth *bus.Bus // as the bus user auth: opens accounts
 }
 
 type running struct {
@@ -92,7 +93,7 @@ func newStack(t *testing.T, replicas int) *stack {
 		log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	srv := bustest.Start(t)
-	s := &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), st: storetest.New(t), log: log}
+	s := &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), auth: srv.ConnectAs(t, bus.UserAuth), st: storetest.New(t), log: log}
 	s.ledgerCf = ledger.DefaultConfig()
 	s.ledgerCf.Addr = ""
 	s.ledgerCf.RetryBackoff = 100 * time.Millisecond
@@ -138,7 +139,7 @@ func (s *stack) startLedger() {
 // apikeys) and credits it; it returns the key once every replica knows it.
 func (s *stack) account(noFree bool, credit money.Micros) (acc, key string) {
 	s.t.Helper()
-	acc, key, err := accounts.Open(context.Background(), s.bus, noFree, credit)
+	acc, key, err := accounts.Open(context.Background(), s.auth, s.bus, noFree, credit)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -54,7 +54,8 @@ const (
 // stack is the ledger and two gateway replicas on one bus and database.
 type stack struct {
 	t      *testing.T
-	bus    *bus.Bus
+	bus    *bus.Bus // the admin: drives the test
+	auth   *bus.Bus // as the bus user auth: opens accounts
 	st     *store.Store
 	log    *slog.Logger
 	gws    []*gateway.Service
@@ -101,7 +102,7 @@ func newStack(t *testing.T) *stack {
 		log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	srv := bustest.Start(t)
-	s := &stack{t: t, bus: srv.Connect(t, "e2e"), st: storetest.New(t), log: log, usages: map[string]events.UsageRecordedV1{}}
+	s := &stack{t: t, bus: srv.Connect(t, "e2e"), auth: srv.ConnectAs(t, bus.UserAuth), st: storetest.New(t), log: log, usages: map[string]events.UsageRecordedV1{}}
 	sub, err := s.bus.Conn().Subscribe(events.FamilyUsageRecorded+".>", func(m *nats.Msg) {
 		var u events.UsageRecordedV1
 		if err := json.Unmarshal(m.Data, &u); err != nil {
@@ -169,7 +170,7 @@ func newStack(t *testing.T) *stack {
 // apikeys) and credits it; it returns the key once every replica knows it.
 func (s *stack) account(noFree bool, credit money.Micros) (acc, key string) {
 	s.t.Helper()
-	acc, key, err := accounts.Open(context.Background(), s.bus, noFree, credit)
+	acc, key, err := accounts.Open(context.Background(), s.auth, s.bus, noFree, credit)
 	if err != nil {
 		s.t.Fatal(err)
 	}

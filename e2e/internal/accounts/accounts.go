@@ -17,16 +17,18 @@ import (
 )
 
 // Open writes a new key for a new account to KV apikeys and publishes the
-// account's account.created (without free requests when noFree) and, when
-// credit is not 0, a credit.adjusted of that amount. It returns at once:
+// account's account.created (without free requests when noFree), both on
+// auth, a connection as the bus user auth (so they go through auth's own
+// permissions), and, when credit is not 0, a credit.adjusted of that
+// amount on operator (the bus admin, as onekeyctl). It returns at once:
 // callers wait for the ledger and the gateways to see the account.
-func Open(ctx context.Context, b *bus.Bus, noFree bool, credit money.Micros) (acc, key string, err error) {
+func Open(ctx context.Context, auth, operator *bus.Bus, noFree bool, credit money.Micros) (acc, key string, err error) {
 	acc = ids.New("acc")
 	key, err = apikey.New(nil)
 	if err != nil {
 		return "", "", fmt.Errorf("new key: %w", err)
 	}
-	kv, err := b.KV(ctx, events.BucketAPIKeys)
+	kv, err := auth.KV(ctx, events.BucketAPIKeys)
 	if err != nil {
 		return "", "", fmt.Errorf("open KV apikeys: %w", err)
 	}
@@ -37,13 +39,12 @@ func Open(ctx context.Context, b *bus.Bus, noFree bool, credit money.Micros) (ac
 	if _, err := kv.Put(ctx, apikey.Hash(key), raw); err != nil {
 		return "", "", fmt.Errorf("put key: %w", err)
 	}
-	evs := []events.Event{events.AccountCreatedV1{V: 1, ID: "account.created:" + acc, Time: time.Now(), AccountID: acc, NoFreeRequests: noFree}}
-	if credit != 0 {
-		evs = append(evs, events.CreditAdjustedV1{V: 1, ID: ids.New("adj"), Time: time.Now(), AccountID: acc, AmountMicros: credit, Reason: "test", Actor: "test"})
+	if _, err := auth.Publish(ctx, events.AccountCreatedV1{V: 1, ID: "account.created:" + acc, Time: time.Now(), AccountID: acc, NoFreeRequests: noFree}); err != nil {
+		return "", "", fmt.Errorf("publish account.created: %w", err)
 	}
-	for _, ev := range evs {
-		if _, err := b.Publish(ctx, ev); err != nil {
-			return "", "", fmt.Errorf("publish %T: %w", ev, err)
+	if credit != 0 {
+		if _, err := operator.Publish(ctx, events.CreditAdjustedV1{V: 1, ID: ids.New("adj"), Time: time.Now(), AccountID: acc, AmountMicros: credit, Reason: "test", Actor: "test"}); err != nil {
+			return "", "", fmt.Errorf("publish credit.adjusted: %w", err)
 		}
 	}
 	return acc, key, nil
