@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -23,18 +24,22 @@ type Report struct {
 	// Pending counts half-written batches (a running ledger's batch in
 	// flight, or one a stopped ledger will finish at its next start).
 	Pending int
-	// Problems lists each difference between an account and its journal.
+	// Problems lists each difference between an account and its journal,
+	// and between the dashboard's read models and what they are built from.
 	Problems []string
 }
 
-// OK reports whether every account equals the sum of its journal.
+// OK reports whether every account equals the sum of its journal and
+// every read model what it is built from.
 func (r Report) OK() bool { return len(r.Problems) == 0 }
 
 // Verify recomputes every account from the journal (balance, free requests
 // left, what each key has been charged, last sequence number) and reports
-// each difference with the account document. It reads whole collections
-// and sums in Go (no server-side $group, see DESIGN.md §3). Run it while
-// the ledger is stopped or idle: a batch in flight shows as a difference.
+// each difference with the account document; then checks the dashboard's
+// read models of the accounts that have them against the rollups and the
+// journal (verifyviews.go). It reads each collection once and sums in Go
+// (no server-side $group, see DESIGN.md §3). Run it while the ledger is
+// stopped or idle: a batch in flight shows as a difference.
 func Verify(ctx context.Context, st *store.Store) (Report, error) {
 	type sums struct {
 		balance, free, seq int64
@@ -44,11 +49,13 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 	}
 	var rep Report
 	all := map[string]*sums{}
+	credits := map[string][]readmodel.Payment{}
 	cur, err := st.Collection(readmodel.CollJournal).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{
 		{Key: "account_id", Value: 1}, {Key: "seq", Value: 1}, {Key: "kind", Value: 1},
 		{Key: "amount_micros", Value: 1}, {Key: "free_delta", Value: 1}, {Key: "key_id", Value: 1},
 		{Key: "replica", Value: 1}, {Key: "grant_delta", Value: 1}, {Key: "grant_free_delta", Value: 1},
 		{Key: "use_delta", Value: 1}, {Key: "use_free_delta", Value: 1},
+		{Key: "credit_kind", Value: 1}, {Key: "method", Value: 1}, {Key: "time", Value: 1},
 	}))
 	if err != nil {
 		return rep, fmt.Errorf("verify: read journal: %w", err)
@@ -82,6 +89,10 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 		if e.Kind == book.KindUsage && e.AmountMicros < 0 && book.ValidKeyID(e.KeyID) {
 			s.spend[e.KeyID] -= e.AmountMicros
 		}
+		if e.Kind == book.KindCredit {
+			credits[e.AccountID] = append(credits[e.AccountID], readmodel.Payment{ID: e.ID, Seq: e.Seq, Time: e.Time.UTC(),
+				CreditKind: e.CreditKind, Method: e.Method, AmountMicros: e.AmountMicros})
+		}
 		rep.Entries++
 	}
 	if err := cur.Err(); err != nil {
@@ -94,6 +105,7 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 		return rep, fmt.Errorf("verify: read accounts: %w", err)
 	}
 	seen := map[string]bool{}
+	var kept []ledgerdb.AccountDoc // those with read models
 	for cur.Next(ctx) {
 		var a ledgerdb.AccountDoc
 		if err := cur.Decode(&a); err != nil {
@@ -102,6 +114,9 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 		}
 		rep.Accounts++
 		seen[a.ID] = true
+		if a.ReadModels >= readmodel.ReadModelsVersion {
+			kept = append(kept, a)
+		}
 		s := all[a.ID]
 		if s == nil {
 			s = &sums{spend: map[string]int64{}, leases: map[string]*events.Lease{}}
@@ -154,6 +169,11 @@ func Verify(ctx context.Context, st *store.Store) (Report, error) {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("account %s: %d journal entries but no account document", id, all[id].entries))
 		}
 	}
+	views, err := verifyReadModels(ctx, st, kept, credits, time.Now())
+	if err != nil {
+		return rep, err
+	}
+	rep.Problems = append(rep.Problems, views...)
 	n, err := st.Collection(ledgerdb.CollBatches).CountDocuments(ctx, bson.D{})
 	if err != nil {
 		return rep, fmt.Errorf("verify: read batch records: %w", err)

@@ -1,6 +1,7 @@
 // Package reconcilecheck is the check tools/reconcile and onekeyctl's
 // reconcile subcommand run: the ledger's accounts recomputed from its
-// journal, every difference printed.
+// journal and the dashboard's read models checked against the rollups and
+// the journal (ledger.Verify), every difference printed.
 package reconcilecheck
 
 import (
@@ -13,7 +14,8 @@ import (
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
-// ErrDifferences is returned when the journal and the accounts disagree.
+// ErrDifferences is returned when the journal and the accounts, or the
+// read models and what they are built from, disagree.
 var ErrDifferences = errors.New("differences found")
 
 // Run verifies every account of st against its journal, prints each
