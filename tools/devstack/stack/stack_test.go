@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/onekey-oss/onekey/api/apikey"
+	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/tools/devstack/stack"
 )
 
@@ -126,8 +127,13 @@ func TestDevstack_StopsCleanlyAndRestartKeepsTheDemoAccount(t *testing.T) {
 		t.Fatalf("demo account balance %q, want %q", before, want)
 	}
 	first.stop(t)
+	sealKey := mailSealKey(t, dir)
 
 	second := start(t, dir)
+	// A sign-in mail auth sealed before the restart still opens after it.
+	if again := mailSealKey(t, dir); again != sealKey {
+		t.Fatal("restart made a new mail seal key")
+	}
 	if second.key != first.key {
 		t.Fatalf("restart made a new demo key: %q then %q", first.key, second.key)
 	}
@@ -210,4 +216,27 @@ func TestDevstack_TwoLedgerPartitionsServeTheDemoKey(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// mailSealKey is the MAIL_SEAL_KEY devstack keeps in DATA/mail-seal-key
+// (auth seals sign-in links with it, the notifier opens them): a valid key,
+// readable by its owner only.
+func mailSealKey(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "mail-seal-key")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("%s is readable by others: %v", path, fi.Mode())
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.ParseMailSealKey(string(raw)); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return string(raw)
 }
