@@ -51,7 +51,7 @@ func services() map[string]spec {
 			parse:  func(g config.Getenv) error { _, err := ledger.ConfigFromEnv(g); return shared(g, err) },
 		},
 		"auth": {
-			health: []string{"AUTH_ADDR"}, metrics: "AUTH_METRICS_ADDR",
+			health: []string{"AUTH_ADMIN_ADDR"}, ready: true, metrics: "AUTH_ADMIN_ADDR",
 			public: "AUTH_ADDR", publicPath: "/", egress: []string{"nats", "mongodb", "internet"},
 			parse: func(g config.Getenv) error { _, err := auth.ConfigFromEnv(g); return shared(g, err) },
 		},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/boot/boottest"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/config"
@@ -85,5 +86,38 @@ func TestRun_ServesUntilCancelledThenStopsCleanly(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("auth did not stop within 30s")
+	}
+}
+
+// The admin server answers on AUTH_ADMIN_ADDR, or on its older name
+// AUTH_METRICS_ADDR: /healthz at once, /readyz 503 until auth is bound to
+// KV apikeys (declared by the bus admin) and serves, 200 after, /metrics;
+// it closes on shutdown.
+func TestRun_AdminServerIsReadyOnceBoundToTheTopology(t *testing.T) {
+	for _, name := range []string{"AUTH_ADMIN_ADDR", "AUTH_METRICS_ADDR"} {
+		t.Run(name, func(t *testing.T) {
+			nats := bustest.StartUndeclared(t)
+			admin := boottest.FreeAddr(t)
+			env := config.MapEnv(map[string]string{
+				"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserAuth), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "auth_admin",
+				"AUTH_ADDR": boottest.FreeAddr(t), name: admin, "LOG_LEVEL": "error",
+				"AUTH_FREE_GRANT_SECRET": "a test secret of at least 32 characters", "MAIL_SEAL_KEY": events.NewMailSealKey(),
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, nil, env) }()
+			boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
+			time.Sleep(time.Second) // a few binding attempts
+			boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusServiceUnavailable, done)
+			nats.Declare(t, bus.DefaultTopology())
+			boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
+			boottest.CheckAdmin(t, admin, "target_info")
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			boottest.WaitClosed(t, admin)
+		})
 	}
 }

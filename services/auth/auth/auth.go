@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,6 +54,8 @@ type Service struct {
 	sweeper *store.Sweeper
 	// assistant is nil when it is off.
 	assistant *assistant.Assistant
+	// ready: Run is bound to KV apikeys, has synced it and serves.
+	ready atomic.Bool
 }
 
 // Intervals of the background work.
@@ -64,8 +67,8 @@ const (
 
 // New builds the service and ensures its database indexes.
 func New(cfg Config, d Deps) (*Service, error) {
-	if p := cfg.problems(); len(p) > 0 {
-		return nil, fmt.Errorf("auth: config: %v", p)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("auth: config: %w", err)
 	}
 	if d.Bus == nil || d.Store == nil {
 		return nil, errors.New("auth: Bus and Store are required")
@@ -130,6 +133,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 // Handler is the account API.
 func (s *Service) Handler() http.Handler { return s.api }
 
+// Ready reports whether Run is bound to KV apikeys (declared by the bus
+// admin; it waits for it), has synced it from the database and serves the
+// API: the admin server's /readyz.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
 // Run repairs KV apikeys from the database, then serves the API on
 // cfg.Addr, answers the operator's key suspensions and restores
 // (events.SubjectKeyStatus), sweeps expired sessions, links and states, and
@@ -163,7 +171,9 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.sweeper.Run(bg) })
 	wg.Go(func() { s.relay(bg) })
 	s.log.Info("account api listening", "addr", ln.Addr().String())
+	s.ready.Store(true)
 	err = httpx.Serve(ctx, httpx.NewServer(s.api, httpx.ServerConfig{}), ln, 10*time.Second)
+	s.ready.Store(false)
 	stopKeyStatus()
 	stop()
 	wg.Wait()

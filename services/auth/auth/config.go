@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -10,8 +11,9 @@ import (
 	"github.com/onekey-oss/onekey/pkg/config"
 )
 
-// Config is the auth service's settings, read from the environment by
-// ConfigFromEnv or built directly (devstack, tests).
+// Config is the auth service's settings: DefaultConfig, changed by
+// ConfigFromEnv from the environment, or built directly (devstack, tests;
+// there a zero magic-link limit means none). New validates it.
 type Config struct {
 	// Addr is where the account API listens (AUTH_ADDR).
 	Addr string
@@ -53,15 +55,11 @@ type Config struct {
 	// Assistant is the dashboard's assistant (off without an API key).
 	Assistant AssistantConfig
 
-	// MetricsAddr, when set, serves Prometheus /metrics (AUTH_METRICS_ADDR;
-	// main only: the API's own address is public).
-	MetricsAddr string
-
-	// NATSURL, MongoURI and MongoDB are read by main only; New takes the
-	// connections as Deps.
-	NATSURL  string
-	MongoURI string
-	MongoDB  string
+	// AdminAddr is where main's admin server (pkg/boot) serves /healthz,
+	// /readyz and /metrics (AUTH_ADMIN_ADDR, or its older name
+	// AUTH_METRICS_ADDR), apart from the API's public address; New does not
+	// listen on it.
+	AdminAddr string
 }
 
 // GoogleConfig enables sign-in with Google when ClientID is set.
@@ -80,51 +78,69 @@ type GitHubConfig struct {
 // MinFreeGrantSecret is the shortest AUTH_FREE_GRANT_SECRET accepted.
 const MinFreeGrantSecret = 32
 
-// Defaults.
-const (
-	DefaultAddr         = "127.0.0.1:8081"
-	DefaultGoogleIssuer = "https://accounts.google.com"
-	defaultPerAddress   = 5
-	defaultPerIP        = 30
-	// DefaultMagicLinksAddressCap bounds the links mailed to one address
-	// per window from all IPs together.
-	DefaultMagicLinksAddressCap = 20
-	defaultMagicWindow          = 15 * time.Minute
-)
+// DefaultConfig is the auth service's configuration with nothing set:
+// every default, written here (or in the named constants it uses) once.
+// PublicURL is left empty: ConfigFromEnv derives it from the address.
+func DefaultConfig() Config {
+	return Config{
+		Addr:                 "127.0.0.1:8081",
+		AdminAddr:            "127.0.0.1:9091",
+		MagicLinksPerAddress: 5,
+		MagicLinksPerIP:      30,
+		// Bounds the links mailed to one address per window from all IPs
+		// together.
+		MagicLinksAddressCap: 20,
+		MagicLinkWindow:      15 * time.Minute,
+		Google:               GoogleConfig{Issuer: "https://accounts.google.com"},
+		Dashboard:            DashboardConfig{GatewayPublicURL: DefaultGatewayPublicURL, CheckoutMin: DefaultCheckoutMin, CheckoutMax: DefaultCheckoutMax},
+		Assistant:            AssistantConfig{}.withDefaults(),
+	}
+}
 
-// ConfigFromEnv reads the environment; every problem is reported together.
+// ConfigFromEnv reads the environment on top of DefaultConfig; every
+// problem is reported together (Validate's included). NATS_URL,
+// MONGODB_URI and the other variables common to every service are
+// pkg/boot's.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r := config.NewReader(getenv)
+	d := DefaultConfig()
 	c := Config{
-		Addr:                 r.String("AUTH_ADDR", DefaultAddr),
-		TrustProxy:           r.Bool("AUTH_TRUST_PROXY", false),
-		MagicLinksPerAddress: r.Int("AUTH_MAGIC_LINKS_PER_ADDRESS", defaultPerAddress),
-		MagicLinksPerIP:      r.Int("AUTH_MAGIC_LINKS_PER_IP", defaultPerIP),
-		MagicLinksAddressCap: r.Int("AUTH_MAGIC_LINKS_ADDRESS_CAP", DefaultMagicLinksAddressCap),
-		MagicLinkWindow:      r.Duration("AUTH_MAGIC_LINK_WINDOW", defaultMagicWindow),
+		Addr:                 r.String("AUTH_ADDR", d.Addr),
+		AdminAddr:            r.String("AUTH_ADMIN_ADDR", r.String("AUTH_METRICS_ADDR", d.AdminAddr)),
+		TrustProxy:           r.Bool("AUTH_TRUST_PROXY", d.TrustProxy),
+		MagicLinksPerAddress: r.Int("AUTH_MAGIC_LINKS_PER_ADDRESS", d.MagicLinksPerAddress),
+		MagicLinksPerIP:      r.Int("AUTH_MAGIC_LINKS_PER_IP", d.MagicLinksPerIP),
+		MagicLinksAddressCap: r.Int("AUTH_MAGIC_LINKS_ADDRESS_CAP", d.MagicLinksAddressCap),
+		MagicLinkWindow:      r.Duration("AUTH_MAGIC_LINK_WINDOW", d.MagicLinkWindow),
 		Google: GoogleConfig{
 			ClientID: r.String("GOOGLE_CLIENT_ID", ""), ClientSecret: r.String("GOOGLE_CLIENT_SECRET", ""),
-			Issuer: r.String("GOOGLE_ISSUER", DefaultGoogleIssuer),
+			Issuer: r.String("GOOGLE_ISSUER", d.Google.Issuer),
 		},
 		GitHub: GitHubConfig{
 			ClientID: r.String("GITHUB_CLIENT_ID", ""), ClientSecret: r.String("GITHUB_CLIENT_SECRET", ""),
 			AuthURL: r.String("GITHUB_AUTH_URL", ""), TokenURL: r.String("GITHUB_TOKEN_URL", ""), APIURL: r.String("GITHUB_API_URL", ""),
 		},
-		MetricsAddr:     r.String("AUTH_METRICS_ADDR", ""),
-		FreeGrantSecret: r.String("AUTH_FREE_GRANT_SECRET", ""),
-		MailSealKey:     r.String("MAIL_SEAL_KEY", ""),
+		FreeGrantSecret: r.String("AUTH_FREE_GRANT_SECRET", d.FreeGrantSecret),
+		MailSealKey:     r.String("MAIL_SEAL_KEY", d.MailSealKey),
 		Dashboard:       dashboardFromEnv(r),
 		Assistant:       assistantFromEnv(r),
-		NATSURL:         r.Required("NATS_URL"),
-		MongoURI:        r.Required("MONGODB_URI"),
-		MongoDB:         r.String("MONGODB_DB", "onekey"),
 	}
 	c.PublicURL = r.String("AUTH_PUBLIC_URL", "http://"+c.Addr)
-	c.AppURL = r.String("AUTH_APP_URL", "")
-	for _, p := range c.problems() {
-		r.Fail("%s", p)
+	c.AppURL = r.String("AUTH_APP_URL", d.AppURL)
+	if err := errors.Join(r.Err(), c.Validate()); err != nil {
+		return Config{}, err
 	}
-	return c, r.Err()
+	return c, nil
+}
+
+// Validate reports every problem of c together, each named by its
+// variable. New calls it.
+func (c Config) Validate() error {
+	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, errors.New(p))
+	}
+	return errors.Join(errs...)
 }
 
 // problems lists what is wrong with c.
@@ -162,7 +178,7 @@ func (c Config) problems() []string {
 
 func (c Config) magicAddressCap() int {
 	if c.MagicLinksAddressCap == 0 {
-		return DefaultMagicLinksAddressCap
+		return DefaultConfig().MagicLinksAddressCap
 	}
 	return c.MagicLinksAddressCap
 }

@@ -56,7 +56,7 @@ func ParseFlags(args []string, errOut io.Writer) (Config, error) {
 	gw := gateway.DefaultConfig()
 	fs.StringVar(&c.GatewayAddr, "gateway-addr", gw.Addr, "address of the OpenAI-compatible gateway")
 	fs.StringVar(&c.GatewayAdminAddr, "gateway-admin-addr", gw.AdminAddr, "address of the gateway's admin listener: /metrics, /healthz, /readyz (empty: none)")
-	fs.StringVar(&c.AccountAddr, "account-addr", "127.0.0.1:8081", "address of the account API (auth)")
+	fs.StringVar(&c.AccountAddr, "account-addr", auth.DefaultConfig().Addr, "address of the account API (auth)")
 	fs.StringVar(&c.PaymentsAddr, "payments-addr", payments.DefaultConfig().Addr, "address of the payments webhooks")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:0", "address of the embedded NATS server (port 0: any free port)")
 	fs.StringVar(&c.MongoAddr, "mongo-addr", "127.0.0.1:0", "address of the embedded FerretDB (MongoDB protocol; port 0: any free port)")

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
@@ -35,15 +34,16 @@ func authService(env *Env) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	def := auth.DefaultConfig()
 	cfg := auth.Config{
 		FreeGrantSecret:      secret,
 		MailSealKey:          mailKey,
 		Addr:                 env.Config.AccountAddr,
 		PublicURL:            base,
 		AppURL:               base + "/",
-		MagicLinksPerAddress: 5,
-		MagicLinksPerIP:      30,
-		MagicLinkWindow:      15 * time.Minute,
+		MagicLinksPerAddress: def.MagicLinksPerAddress,
+		MagicLinksPerIP:      def.MagicLinksPerIP,
+		MagicLinkWindow:      def.MagicLinkWindow,
 		Dashboard: auth.DashboardConfig{
 			GatewayPublicURL: "http://" + env.Config.GatewayAddr,
 			OperatorName:     "devstack (a local development stack)",
