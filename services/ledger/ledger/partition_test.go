@@ -184,3 +184,38 @@ func TestLedgerPartitions_TwoProcessesOfOnePartitionNeverWriteAtOnce(t *testing.
 	}
 	h.verify()
 }
+
+func TestLedgerPartitions_ReadModelsBuiltByOnePartitionLeaveTheOthersAccountsToIt(t *testing.T) {
+	h := newHarness(t)
+	mine, theirs := accountsOf("acc_rm", 2, 0, 1)[0], accountsOf("acc_rm", 2, 1, 1)[0]
+	// An older, unpartitioned ledger applied both accounts' events and
+	// left no read models.
+	r := h.start(testConfig(), nil)
+	for _, acc := range []string{mine, theirs} {
+		h.publish(opened(acc), credit("cs_"+acc, acc, money.Dollar), usage("req_"+acc, acc, 1000))
+	}
+	waitFor(t, "applied", func() bool { return h.journalCount(mine) == 3 && h.journalCount(theirs) == 3 && h.idle() })
+	r.stop(t)
+	ctx := context.Background()
+	for _, c := range []string{"usage_days", "account_payments", "ledger_meta"} {
+		if _, err := h.st.Collection(c).DeleteMany(ctx, bson.D{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.st.Collection("accounts").UpdateMany(ctx, bson.D{},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "read_models", Value: ""}, {Key: "usage_days", Value: ""}, {Key: "payments_seq", Value: ""}}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two partitions now; only partition 0 runs.
+	h.partition(2, bus.DefaultTopology())
+	h.start(partitionConfig(2, 0), nil)
+	waitFor(t, "partition 0's read models built", func() bool { a, _ := h.account(mine); return a.ReadModels > 0 })
+	a, _ := h.account(theirs)
+	if a.ReadModels != 0 || a.PaymentsSeq != 0 {
+		t.Fatalf("partition 0 marked partition 1's account %s as built (read_models %d, payments_seq %d): its dashboard would show no usage and no payments until partition 1 builds it",
+			theirs, a.ReadModels, a.PaymentsSeq)
+	}
+	h.start(partitionConfig(2, 1), nil)
+	waitFor(t, "partition 1's read models built", func() bool { a, _ := h.account(theirs); return a.ReadModels > 0 && a.PaymentsSeq > 0 })
+}

@@ -339,7 +339,7 @@ func (s *Service) backfillViews(ctx context.Context) error {
 	for _, acc := range order {
 		all = append(all, *views[acc])
 	}
-	if err := s.db.SetAccountViews(ctx, all); err != nil {
+	if err := s.db.SetAccountViews(ctx, all, s.owns); err != nil {
 		return err
 	}
 	if err := s.db.MarkDone(ctx, s.readModelsMigration()); err != nil {

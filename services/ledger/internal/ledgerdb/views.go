@@ -134,9 +134,10 @@ type AccountViews struct {
 }
 
 // SetAccountViews sets the read-model fields of existing account
-// documents, marking them kept, then marks every other account kept (it has
-// no usage in the days kept and no payments).
-func (db *DB) SetAccountViews(ctx context.Context, views []AccountViews) error {
+// documents, marking them kept, then marks every other account that owns
+// reports as this writer's kept (it has no usage in the days kept and no
+// payments).
+func (db *DB) SetAccountViews(ctx context.Context, views []AccountViews, owns func(account string) bool) error {
 	models := make([]mongo.WriteModel, 0, len(views))
 	for _, v := range views {
 		models = append(models, mongo.NewUpdateOneModel().
@@ -150,8 +151,11 @@ func (db *DB) SetAccountViews(ctx context.Context, views []AccountViews) error {
 	if err := bulkWrite(ctx, c, models); err != nil {
 		return fmt.Errorf("set read models of %d accounts: %w", len(views), err)
 	}
-	// Every other account has no usage in the days kept and no payments.
-	// (Updated by _id in small commands: see maxUpdatesPerCommand.)
+	// Every other account this writer owns has no usage in the days kept
+	// and no payments. Another partition's accounts are left unmarked: its
+	// own writer builds them (marked now, the dashboard would read them as
+	// built and empty until it does). (Updated by _id in small commands:
+	// see maxUpdatesPerCommand.)
 	cur, err := c.Find(ctx, bson.D{{Key: "read_models", Value: bson.D{{Key: "$ne", Value: readmodel.ReadModelsVersion}}}},
 		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
@@ -165,6 +169,9 @@ func (db *DB) SetAccountViews(ctx context.Context, views []AccountViews) error {
 	}
 	models = models[:0]
 	for _, a := range rest {
+		if !owns(a.ID) {
+			continue
+		}
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: a.ID}}).
 			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "read_models", Value: readmodel.ReadModelsVersion}}}}))
 	}
