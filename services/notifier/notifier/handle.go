@@ -32,10 +32,11 @@ var errNoAddress = errors.New("no address for account")
 // Resend refusing it), with a log line and a metric but no dead letter.
 // A sign-in link must come sealed by auth (events.SealMail): one in clear
 // is dropped unsent (nothing that holds no key may make the notifier mail
-// a link, and a dead letter would keep it readable), and one whose seal
-// does not open with the notifier's keys is dead-lettered, not mailed, so
-// an operator sees it (a rotation in the wrong order, or tampering). No
-// log line ever holds the link.
+// a link, and a dead letter would keep it readable), and so is one whose
+// seal does not open with the notifier's keys (a rotation in the wrong
+// order, or tampering): an error log line and a metric tell the operator,
+// and no dead letter keeps the address for 90 days to replay a link that
+// expires in 15 minutes. No log line ever holds the link or the address.
 func (s *Service) handleMail(ctx context.Context, msg jetstream.Msg) error {
 	ev, err := decode[events.MailRequestedV1](msg)
 	if err != nil {
@@ -53,8 +54,8 @@ func (s *Service) handleMail(ctx context.Context, msg jetstream.Msg) error {
 	}
 	if ev.Data, err = events.OpenMail(ev, s.mailKeys...); err != nil {
 		s.metrics.mail(ctx, ev.Template, "unopened")
-		s.log.Error("sign-in mail dead-lettered: its sealed link does not open", "event_id", ev.ID, "err", err)
-		return fmt.Errorf("%w: event %s: %v", bus.ErrPermanent, ev.ID, err)
+		s.log.Error("sign-in mail dropped: its sealed link does not open with MAIL_SEAL_KEY or MAIL_SEAL_KEY_PREVIOUS (auth's key differs?)", "event_id", ev.ID, "err", err)
+		return nil
 	}
 	m, err := s.render.MagicLink(ev)
 	if err != nil {

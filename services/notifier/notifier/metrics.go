@@ -19,7 +19,7 @@ import (
 //	    ignored (an event the notifier does not mail), dropped (a sign-in
 //	    mail that can never be sent; not dead-lettered), unsealed (a
 //	    sign-in link in clear: dropped), unopened (a sealed link that does
-//	    not open with MAIL_SEAL_KEY or MAIL_SEAL_KEY_PREVIOUS: dead-lettered)
+//	    not open with MAIL_SEAL_KEY or MAIL_SEAL_KEY_PREVIOUS: dropped)
 //	notifier_send_duration_seconds{kind, transport, ok}
 //	notifier_dead_letters_total{family}   events given up on: alert on it
 type metrics struct {
