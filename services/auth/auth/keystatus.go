@@ -41,9 +41,10 @@ func (s *Service) answerKeyStatus(ctx context.Context) (stop func(), err error) 
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", events.SubjectKeyStatus, err)
 	}
+	// A bus outage here is no reason to stop: the client subscribes again
+	// when it reconnects.
 	if err := s.bus.Conn().Flush(); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("subscribe %s: %w", events.SubjectKeyStatus, err)
+		s.log.Warn("subscribe to key status requests: not confirmed yet", "err", err)
 	}
 	return func() {
 		_ = sub.Drain()
