@@ -46,7 +46,7 @@ func services() map[string]spec {
 			parse: func(g config.Getenv) error { _, err := gateway.ConfigFromEnv(g); return shared(g, err) },
 		},
 		"ledger": {
-			health: []string{"LEDGER_ADDR"}, ready: true, metrics: "LEDGER_ADDR",
+			health: []string{"LEDGER_ADMIN_ADDR"}, ready: true, metrics: "LEDGER_ADMIN_ADDR",
 			egress: []string{"nats", "mongodb"},
 			parse:  func(g config.Getenv) error { _, err := ledger.ConfigFromEnv(g); return shared(g, err) },
 		},

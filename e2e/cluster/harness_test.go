@@ -215,7 +215,6 @@ func (s *stack) startServices() {
 	lb := s.c.ConnectAs(s.t, bus.UserLedger)
 	wg.Go(func() {
 		cfg := ledger.DefaultConfig()
-		cfg.Addr = ""
 		cfg.RetryBackoff = 100 * time.Millisecond
 		led, err := ledger.New(cfg, ledger.Deps{Bus: lb, Store: s.st, Logger: s.log.With("service", "ledger")})
 		if err != nil {

@@ -83,7 +83,7 @@ func newCostStack(t *testing.T) *costStack {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	s.ledgerCf = ledger.DefaultConfig()
-	s.ledgerCf.Addr, s.ledgerCf.RetryBackoff = "", 100*time.Millisecond
+	s.ledgerCf.RetryBackoff = 100 * time.Millisecond
 	s.startLedger()
 
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -95,7 +95,6 @@ func newStack(t *testing.T, replicas int) *stack {
 	srv := bustest.Start(t)
 	s := &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), auth: srv.ConnectAs(t, bus.UserAuth), st: storetest.New(t), log: log}
 	s.ledgerCf = ledger.DefaultConfig()
-	s.ledgerCf.Addr = ""
 	s.ledgerCf.RetryBackoff = 100 * time.Millisecond
 	s.startLedger()
 

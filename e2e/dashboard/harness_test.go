@@ -107,7 +107,6 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	// Each service connects as its own bus user; s.bus (the admin) only
 	// drives the tests.
 	lcfg := ledger.DefaultConfig()
-	lcfg.Addr = ""
 	led, err := ledger.New(lcfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)

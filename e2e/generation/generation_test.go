@@ -119,7 +119,7 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
 	cfg := ledger.DefaultConfig()
-	cfg.Addr, cfg.RetryBackoff = "", 100*time.Millisecond
+	cfg.RetryBackoff = 100 * time.Millisecond
 	// Each service connects as its own bus user; s.bus (the admin) only
 	// drives the test.
 	led, err := ledger.New(cfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: s.st, Logger: log})

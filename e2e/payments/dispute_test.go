@@ -30,7 +30,6 @@ func TestEndToEnd_InquiryClosedAsWarningClosedGivesTheMoneyBackOnceInTheLedger(t
 	b := srv.Connect(t, "e2e-dispute")
 	st := storetest.New(t)
 	lcfg := ledger.DefaultConfig()
-	lcfg.Addr = ""
 	lcfg.FreeRequests = 0
 	led, err := ledger.New(lcfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: st, Logger: log})
 	if err != nil {

@@ -66,7 +66,6 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 
 	// The services, as devstack wires them.
 	lcfg := ledger.DefaultConfig()
-	lcfg.Addr = ""
 	lcfg.FreeRequests = 0 // so that only a payment lets the gateway admit
 	led, err := ledger.New(lcfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: st, Logger: log})
 	if err != nil {

@@ -5,16 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/onekey-oss/onekey/pkg/boot"
 	"github.com/onekey-oss/onekey/pkg/boot/bootstore"
-	"github.com/onekey-oss/onekey/pkg/httpx"
+	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
@@ -29,38 +26,15 @@ func main() {
 
 func run(ctx context.Context, _ []string, getenv func(string) string) (err error) {
 	cfg, cerr := ledger.ConfigFromEnv(getenv)
-	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: "ledger"}, cerr)
+	rt, err := bootstore.Open(ctx, getenv, boot.Options{Service: bus.UserLedger, AdminAddr: cfg.AdminAddr}, cerr)
 	if err != nil {
 		return err // every problem of the environment at once
 	}
 	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
-	tel, b, st, log := rt.Telemetry, rt.Bus, rt.Store, rt.Telemetry.Logger
-
-	svc, err := ledger.New(cfg, ledger.Deps{Bus: b, Store: st, Logger: log, MeterProvider: tel.MeterProvider})
+	svc, err := ledger.New(cfg, ledger.Deps{Bus: rt.Bus, Store: rt.Store, Logger: rt.Logger, MeterProvider: rt.Telemetry.MeterProvider})
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", tel.MetricsHandler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	// Ready only while this process holds the single-writer lease.
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !svc.Writing() {
-			http.Error(w, "waiting for the writer lease", http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	ln, err := httpx.Listen(cfg.Addr)
-	if err != nil {
-		return err
-	}
-	log.Info("ledger started", "metrics", "http://"+ln.Addr().String()+"/metrics")
-
-	var wg sync.WaitGroup
-	var httpErr error
-	wg.Go(func() { httpErr = httpx.Serve(ctx, httpx.NewServer(mux, httpx.ServerConfig{}), ln, 5*time.Second) })
-	runErr := svc.Run(ctx)
-	wg.Wait()
-	return errors.Join(runErr, httpErr)
+	// Ready only while this process holds its partition's writer lease.
+	return rt.Run(ctx, svc.Run, svc.Writing)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/boot/boottest"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/config"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 )
 
@@ -82,4 +85,33 @@ func TestRun_OpensAnAccountFromTheEnvironmentsSettingsAndStopsOnCancel(t *testin
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not stop within 30s")
 	}
+}
+
+// The admin server (LEDGER_ADMIN_ADDR) answers /healthz at once, /readyz
+// 503 until this process holds its partition's writer lease (the lease
+// bucket and consumers are the bus admin's to declare), 200 after, and
+// /metrics; it closes on shutdown.
+func TestRun_AdminServerIsReadyOnceItHoldsTheWriterLease(t *testing.T) {
+	t.Parallel()
+	srv := bustest.StartUndeclared(t)
+	admin := boottest.FreeAddr(t)
+	env := config.MapEnv(map[string]string{
+		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserLedger), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "ledger_admin",
+		"LEDGER_ADMIN_ADDR": admin, "LOG_LEVEL": "error",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, env) }()
+	boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
+	time.Sleep(time.Second) // a few attempts at the lease
+	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusServiceUnavailable, done)
+	srv.Declare(t, bus.DefaultTopology())
+	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
+	boottest.CheckAdmin(t, admin, "target_info")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	boottest.WaitClosed(t, admin)
 }

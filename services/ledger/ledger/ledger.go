@@ -36,15 +36,15 @@ import (
 	"github.com/onekey-oss/onekey/services/ledger/internal/ledgerdb"
 )
 
-// Config is the ledger's configuration.
+// Config is the ledger's configuration: DefaultConfig, changed by
+// ConfigFromEnv from the environment or by tests and devstack directly;
+// New validates it.
 type Config struct {
-	// NATSURL, MongoURI, MongoDB and Addr are read by main only (devstack
-	// passes connections in Deps).
-	NATSURL  string
-	MongoURI string
-	MongoDB  string
-	Addr     string // metrics and health
-	LogLevel slog.Level
+	// AdminAddr is where main's admin server (pkg/boot) serves /healthz,
+	// /readyz (while this process holds its partition's writer lease) and
+	// /metrics (LEDGER_ADMIN_ADDR, or its older name LEDGER_ADDR); New
+	// does not listen on it.
+	AdminAddr string
 
 	// BatchSize is the most messages applied in one batch. A batch takes
 	// what is waiting, so under light load batches are small; a backlog is
@@ -73,25 +73,26 @@ type Config struct {
 	Partition  int
 }
 
-// DefaultConfig is the configuration with every default and no endpoints.
+// DefaultConfig is the configuration with every default, written here
+// once.
 func DefaultConfig() Config {
 	return Config{
-		MongoDB: "onekey", Addr: "127.0.0.1:8083", LogLevel: slog.LevelInfo,
+		AdminAddr: "127.0.0.1:9093",
 		BatchSize: 2000, FreeRequests: 20, LowBalance: money.Dollar,
 		UsageRetention: 90 * 24 * time.Hour, SweepInterval: time.Hour, RetryBackoff: time.Second,
 		LeaseTTL: time.Minute, Partitions: 1,
 	}
 }
 
-// ConfigFromEnv reads the configuration, reporting every problem together.
+// ConfigFromEnv reads the configuration on top of DefaultConfig, reporting
+// every problem together (Validate's included). NATS_URL, MONGODB_URI,
+// LOG_LEVEL and the other variables common to every service are
+// pkg/boot's.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	d := DefaultConfig()
 	r := config.NewReader(getenv)
 	c := Config{
-		NATSURL:        r.Required("NATS_URL"),
-		MongoURI:       r.Required("MONGODB_URI"),
-		MongoDB:        r.String("MONGODB_DB", d.MongoDB),
-		Addr:           r.String("LEDGER_ADDR", d.Addr),
+		AdminAddr:      r.String("LEDGER_ADMIN_ADDR", r.String("LEDGER_ADDR", d.AdminAddr)),
 		BatchSize:      r.Int("LEDGER_BATCH_SIZE", d.BatchSize),
 		FreeRequests:   r.Int64("LEDGER_FREE_REQUESTS", d.FreeRequests),
 		LowBalance:     r.Money("LEDGER_LOW_BALANCE", d.LowBalance),
@@ -111,27 +112,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			r.Fail("LEDGER_PARTITION is required when LEDGER_PARTITIONS=%d", c.Partitions)
 		}
 	}
-	lvl, err := parseLevel(r.String("LOG_LEVEL", "info"))
-	if err != nil {
-		r.Fail("LOG_LEVEL: %v", err)
-	}
-	c.LogLevel = lvl
-	if err := c.validate(); err != nil {
-		r.Fail("%v", err)
-	}
-	if err := r.Err(); err != nil {
+	if err := errors.Join(r.Err(), c.Validate()); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	err := l.UnmarshalText([]byte(s))
-	return l, err
-}
-
-func (c Config) validate() error {
+// Validate reports every problem of c together, each named by its
+// variable. New calls it.
+func (c Config) Validate() error {
 	var errs []error
 	if c.BatchSize < 1 || c.BatchSize > 10_000 {
 		errs = append(errs, fmt.Errorf("LEDGER_BATCH_SIZE=%d must be between 1 and 10000", c.BatchSize))
@@ -206,7 +195,7 @@ type Service struct {
 
 // New builds the ledger.
 func New(cfg Config, deps Deps) (*Service, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ledger config: %w", err)
 	}
 	if deps.Bus == nil || deps.Store == nil {
