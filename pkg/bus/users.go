@@ -19,6 +19,8 @@ const (
 	UserChainwatcher = "chainwatcher"
 	UserNotifier     = "notifier"
 	UserAuth         = "auth"
+	// UserNotice is tools/notice's: it may only publish notice.requested.
+	UserNotice = "notice"
 )
 
 // subjectGeneration is the gateway's generation lookup (request/reply to
@@ -107,6 +109,11 @@ func UserAccess() map[string]Access {
 				events.SubjectWalletLink, events.SubjectCryptoClaim, events.SubjectCryptoStatus},
 			Serve:   []string{events.SubjectKeyStatus},
 			WriteKV: []string{events.BucketAPIKeys, events.BucketAssistant},
+		},
+		// tools/notice, run by an operator: one notice.requested per user,
+		// nothing else (it reads and writes the database, not the bus).
+		UserNotice: {
+			Publish: []string{events.FamilyNoticeRequested + ".>"},
 		},
 	}
 }

@@ -358,3 +358,23 @@ func TestBus_GatewayAsksTheLedgerForGenerationsAndLeasesAndNothingElse(t *testin
 		t.Fatalf("%d of the gateway's requests reached other ledger subjects", n)
 	}
 }
+
+func TestBus_NoticeUserPublishesNoticesAndNothingElse(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	admin := srv.Connect(t, "test")
+	nu := srv.ConnectAs(t, bus.UserNotice)
+	ctx := context.Background()
+	if _, err := nu.Publish(ctx, events.NoticeRequestedV1{V: 1, ID: events.NoticeEventID("n1", "acc1"), NoticeID: "n1", AccountID: "acc1"}); err != nil {
+		t.Fatalf("notice.requested refused: %v", err)
+	}
+	if _, err := nu.Publish(short(t), events.CreditAdjustedV1{V: 1, ID: "forged", AccountID: "acc1", AmountMicros: 1_000_000_000, Reason: "forged"}); err == nil {
+		t.Fatal("the notice tool published credit.adjusted")
+	}
+	if n := len(bustest.Messages[events.CreditAdjustedV1](t, admin, events.StreamBilling, events.FamilyCreditAdjusted+".acc1")); n != 0 {
+		t.Fatalf("BILLING holds %d forged credits", n)
+	}
+	if _, err := nu.KV(short(t), events.BucketAPIKeys); err == nil {
+		t.Fatal("the notice tool opened KV apikeys")
+	}
+}

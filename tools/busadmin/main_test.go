@@ -52,11 +52,13 @@ func TestDeclare_AsTheAdminDeclaresWhatServicesBindToAndNoServiceCanDeclare(t *t
 func TestDeclare_WaitsForABusThatIsNotUpYet(t *testing.T) {
 	srv := bustest.StartUndeclared(t)
 	srv.Stop()
+	// Read before Resume replaces the server (a read inside the goroutine
+	// raced with it).
+	env := config.MapEnv(map[string]string{"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserAdmin)})
 	done := make(chan error, 1)
 	go func() {
 		var out bytes.Buffer
-		done <- run(context.Background(), []string{"declare", "--timeout", "60s"}, config.MapEnv(map[string]string{
-			"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserAdmin)}), &out, &out)
+		done <- run(context.Background(), []string{"declare", "--timeout", "60s"}, env, &out, &out)
 	}()
 	time.Sleep(time.Second)
 	srv.Resume(t)

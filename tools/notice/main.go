@@ -49,7 +49,7 @@ same id and another subject or text is refused: use a new id.
 Environment:
   MONGODB_URI, MONGODB_DB   auth's database (reads users' ids; writes notices, notice_deliveries)
   NATS_URL                  the bus (publishes notice.requested.<account>; not needed with --dry-run)
-  NATS_CREDS_FILE           the bus admin's credentials file (devstack: <data>/creds/admin.nk)
+  NATS_CREDS_FILE           bus user notice's credentials file (devstack: <data>/creds/notice.nk)
 
 Flags:
 `

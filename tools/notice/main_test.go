@@ -100,7 +100,7 @@ func TestNotice_RunTwiceAndKilledHalfWayMailsEveryUserExactlyOnce(t *testing.T) 
 	if err := os.WriteFile(body, []byte("Hello,\n\nFrom 1 January 2027 usage metadata is kept 60 days.\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"MONGODB_URI=" + storetest.URI(t), "MONGODB_DB=" + st.DB().Name(), "NATS_URL=" + srv.ClientURL(), "NATS_CREDS_FILE=" + srv.CredsFile(bus.UserAdmin)}
+	env := []string{"MONGODB_URI=" + storetest.URI(t), "MONGODB_DB=" + st.DB().Name(), "NATS_URL=" + srv.ClientURL(), "NATS_CREDS_FILE=" + srv.CredsFile(bus.UserNotice)}
 	args := []string{"send", "--id", "privacy-2027-01", "--subject", "A change to our privacy policy", "--body-file", body, "--progress-every", "5"}
 
 	// Run 1: killed (SIGKILL) after recording the 16th user's delivery,

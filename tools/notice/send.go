@@ -53,7 +53,7 @@ func (o sendOptions) check() error {
 // env is what the command connects to.
 type env struct {
 	MongoURI, MongoDB, NATSURL string
-	// NATSCredsFile is the bus admin's credentials file (NATS_CREDS_FILE).
+	// NATSCredsFile is bus user notice's credentials file (NATS_CREDS_FILE).
 	NATSCredsFile string
 	// killBefore, for the crash test only (NOTICE_FAILPOINT=
 	// kill-before-publish:N): the process SIGKILLs itself after recording
@@ -116,7 +116,7 @@ func send(ctx context.Context, e env, o sendOptions, out io.Writer) error {
 	if o.DryRun {
 		return dryRun(ctx, st, n, out)
 	}
-	b, err := bus.Connect(ctx, bus.Config{URL: e.NATSURL, Name: "notice", User: bus.UserAdmin, CredsFile: e.NATSCredsFile})
+	b, err := bus.Connect(ctx, bus.Config{URL: e.NATSURL, Name: "notice", User: bus.UserNotice, CredsFile: e.NATSCredsFile})
 	if err != nil {
 		return err
 	}
