@@ -60,6 +60,7 @@ func TestDashboard_AKeySuspendedByTheOperatorShowsSuspendedWithOnlyRevoke(t *tes
 
 	p.Visit("keys-suspended", s.AuthURL+"/keys")
 	p.WaitText(tid("key-suspended"), "suspended")
+	p.WaitText(tid("key-suspended-hint"), "refused until the operator restores it")
 	p.Check("keys-a-suspended-key")
 	row := `tr:has([data-testid="key-suspended"])`
 	if !p.Has(row + ` [data-testid="revoke-open"]`) {
