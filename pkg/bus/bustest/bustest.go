@@ -133,12 +133,19 @@ func (s *Server) ConnectAs(tb testing.TB, user string) *bus.Bus {
 
 func (s *Server) connect(tb testing.TB, user, name string) *bus.Bus {
 	tb.Helper()
-	if s.creds[user] == nil {
+	return dial(tb, s.ClientURL(), s.creds, user, name)
+}
+
+// dial connects to url as user with its seed from creds (a single node's
+// or a cluster's URLs alike).
+func dial(tb testing.TB, url string, creds bus.Credentials, user, name string) *bus.Bus {
+	tb.Helper()
+	if creds[user] == nil {
 		tb.Fatalf("bustest: no bus user %q", user)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := bus.Connect(ctx, bus.Config{URL: s.ClientURL(), Name: name, User: user, Seed: s.creds[user]})
+	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: name, User: user, Seed: creds[user]})
 	if err != nil {
 		tb.Fatalf("connect as %s: %v", user, err)
 	}

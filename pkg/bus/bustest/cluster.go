@@ -274,14 +274,5 @@ func (c *Cluster) ConnectAs(tb testing.TB, user string) *bus.Bus {
 
 func (c *Cluster) connect(tb testing.TB, user, name string) *bus.Bus {
 	tb.Helper()
-	if c.creds[user] == nil {
-		tb.Fatalf("bustest: no bus user %q", user)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := bus.Connect(ctx, bus.Config{URL: c.URL(), Name: name, User: user, Seed: c.creds[user]})
-	if err != nil {
-		tb.Fatalf("connect as %s: %v", user, err)
-	}
-	return b
+	return dial(tb, c.URL(), c.creds, user, name)
 }
