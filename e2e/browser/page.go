@@ -16,6 +16,8 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -280,7 +282,21 @@ func (p *Page) Click(sel Sel) {
 // would (so input events fire).
 func (p *Page) Fill(sel Sel, text string) {
 	p.t.Helper()
-	p.do("fill "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+	p.do("fill "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)), Type(sel, text))
+}
+
+// Type focuses the field sel and inserts text into it as typed text
+// (Input.insertText: input events fire). Not chromedp.SendKeys: v0.23.0
+// reads a node's attributes there before taking the node's lock, a data
+// race with the DOM events the page sends meanwhile (seen under -race).
+func Type(sel Sel, text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := chromedp.Focus(chromedp.CSS(sel), chromedp.NodeVisible)(ctx, t); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})
 }
 
 // Text is the visible text of the first element matching sel.

@@ -100,7 +100,7 @@ func askAssistant(t *testing.T, p *browser.Page, name, q string) string {
 	// an empty textarea does not have).
 	ctx, cancel := context.WithTimeout(p.Context(), browser.Timeout)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.SendKeys(chromedp.CSS(tid("assistant-input")), q)); err != nil {
+	if _, err := chromedp.Run(ctx, browser.Type(tid("assistant-input"), q)); err != nil {
 		t.Fatalf("type the question: %v", err)
 	}
 	p.Click(tid("assistant-send"))
