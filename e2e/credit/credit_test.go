@@ -162,11 +162,14 @@ func (s *stack) account(noFree bool, credit money.Micros) (acc, key string) {
 				return false
 			}
 			var c struct {
-				BalanceMicros int64 `json:"balance_micros"`
+				BalanceMicros    int64 `json:"balance_micros"`
+				FreeRequestsLeft int64 `json:"free_requests_left"`
 			}
 			_ = json.NewDecoder(resp.Body).Decode(&c)
 			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK && c.BalanceMicros == int64(credit)
+			// A replica may see the credit before account.created's free
+			// requests (two events, either order): wait for both.
+			return resp.StatusCode == http.StatusOK && c.BalanceMicros == int64(credit) && c.FreeRequestsLeft == want
 		})
 	}
 	return acc, key

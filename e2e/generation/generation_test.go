@@ -174,14 +174,23 @@ func (s *stack) account(noFree bool, credit money.Micros) (acc, key string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	// Both figures are waited for: account.created (the free requests) and
+	// the credit are two events, applied in either order, so a replica can
+	// show the credit before the free requests (a "free" case then ran
+	// charged in a CI run).
+	free := int64(20)
+	if noFree {
+		free = 0
+	}
 	for _, gw := range s.gws {
-		waitFor(s.t, "every replica knows the key and the balance", func() bool {
+		waitFor(s.t, "every replica knows the key, the balance and the free requests", func() bool {
 			resp, b := do(s.t, gw, http.MethodGet, "/v1/credits", key, "")
 			var c struct {
-				BalanceMicros int64 `json:"balance_micros"`
+				BalanceMicros    int64 `json:"balance_micros"`
+				FreeRequestsLeft int64 `json:"free_requests_left"`
 			}
 			_ = json.Unmarshal(b, &c)
-			return resp.StatusCode == http.StatusOK && c.BalanceMicros == int64(credit)
+			return resp.StatusCode == http.StatusOK && c.BalanceMicros == int64(credit) && c.FreeRequestsLeft == free
 		})
 	}
 	return acc, key
