@@ -7,29 +7,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/onekey-oss/onekey/api/catalog"
-	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
-	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/bus/bustest"
-	"github.com/onekey-oss/onekey/pkg/store/storetest"
-	"github.com/onekey-oss/onekey/services/gateway/gateway"
-	"github.com/onekey-oss/onekey/services/ledger/ledger"
+	"github.com/onekey-oss/onekey/e2e/internal/stack"
 )
 
 // The fake providers' answers, in their documented wire formats, with
@@ -58,35 +45,14 @@ const (
 )
 
 // costStack is a stack with one gateway whose OpenAI and Anthropic channels
-// answer chat completions, embeddings and Messages, plain and streamed,
-// and which records every usage event published.
+// answer chat completions, embeddings and Messages, plain and streamed.
 type costStack struct {
-	*stack
-	mu     sync.Mutex
-	usages map[string]events.UsageRecordedV1
+	*stack.Stack
 }
 
 func newCostStack(t *testing.T) *costStack {
 	t.Helper()
-	srv := bustest.Start(t)
-	s := &costStack{stack: &stack{t: t, nats: srv, bus: srv.Connect(t, "e2e"), auth: srv.ConnectAs(t, bus.UserAuth), st: storetest.New(t), log: slog.New(slog.NewTextHandler(io.Discard, nil))}, usages: map[string]events.UsageRecordedV1{}}
-	sub, err := s.bus.Conn().Subscribe(events.FamilyUsageRecorded+".>", func(m *nats.Msg) {
-		var u events.UsageRecordedV1
-		if err := json.Unmarshal(m.Data, &u); err == nil {
-			s.mu.Lock()
-			s.usages[u.ID] = u
-			s.mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	s.ledgerCf = ledger.DefaultConfig()
-	s.ledgerCf.RetryBackoff = 100 * time.Millisecond
-	s.startLedger()
-
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Stream bool `json:"stream"`
 		}
@@ -118,9 +84,7 @@ func newCostStack(t *testing.T) *costStack {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	t.Cleanup(upstream.Close)
-	cat := filepath.Join(t.TempDir(), "catalog.json")
+	})
 	doc := `{"models":[
 	  {"id":"test-chat","name":"Test Chat","provider":"openai","upstream_id":"test-chat-up","context_length":100000,"max_output_tokens":1000,"created":1,"source":"test",
 	   "pricing":{"input":1234567,"cached_input":123457,"output":9876543}},
@@ -128,23 +92,7 @@ func newCostStack(t *testing.T) *costStack {
 	   "pricing":{"input":20003}},
 	  {"id":"test-claude","name":"Test Claude","provider":"anthropic","upstream_id":"test-claude-up","context_length":200000,"max_output_tokens":1000,"created":1,"source":"test",
 	   "pricing":{"input":3000001,"cached_input":300001,"output":15000001,"cache_write":3750001}}]}`
-	if err := os.WriteFile(cat, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(gateway.Config{
-		Addr: "127.0.0.1:0", OutboxDir: filepath.Join(t.TempDir(), "outbox"), CatalogFile: cat,
-		ShutdownTimeout: 5 * time.Second, LeaseValidity: 5 * time.Second, LeaseTimeout: 2 * time.Second,
-		Channels: []gateway.ChannelConfig{
-			{Name: "openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-test"},
-			{Name: "anthropic", Provider: catalog.Anthropic, BaseURL: upstream.URL, APIKey: "sk-ant-test"},
-		},
-	}, gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: s.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, "gateway", gw.Run)
-	s.gws = []*gateway.Service{gw}
-	return s
+	return &costStack{stack.New(t, stack.Options{Replicas: 1, Upstream: upstream, Anthropic: true, Catalog: doc})}
 }
 
 // answerCharge is the charge an answer states: usage.cost_micros,
@@ -180,7 +128,7 @@ func costOf(t *testing.T, usage json.RawMessage) answerCharge {
 // states: from the JSON body's usage, or from the stream's last usage.
 func (s *costStack) ask(t *testing.T, key, path, body string) (string, answerCharge) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+s.gws[0].Addr()+path, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.Gateways[0].Addr()+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -236,19 +184,6 @@ func (s *costStack) ask(t *testing.T, key, path, body string) (string, answerCha
 	return id, costOf(t, usage)
 }
 
-func (s *costStack) usage(t *testing.T, id string) events.UsageRecordedV1 {
-	t.Helper()
-	var u events.UsageRecordedV1
-	waitFor(t, "the usage event of "+id, func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		var ok bool
-		u, ok = s.usages[id]
-		return ok
-	})
-	return u
-}
-
 // chargedRow is the ledger's usage row's charge.
 type chargedRow struct {
 	CostMicros    int64 `bson:"cost_micros"`
@@ -259,8 +194,8 @@ type chargedRow struct {
 func (s *costStack) row(t *testing.T, id string) chargedRow {
 	t.Helper()
 	var r chargedRow
-	waitFor(t, "the ledger's usage row of "+id, func() bool {
-		return s.st.Collection(readmodel.CollUsage).FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&r) == nil
+	stack.WaitFor(t, "the ledger's usage row of "+id, func() bool {
+		return s.Store.Collection(readmodel.CollUsage).FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&r) == nil
 	})
 	return r
 }
@@ -284,12 +219,12 @@ var costCases = []struct{ name, path, body string }{
 // event's cost, the ledger's usage row's charge and what left the balance.
 func TestCost_AnswerUsageEventAndLedgerAgreeToTheMicroDollar(t *testing.T) {
 	s := newCostStack(t)
-	acc, key := s.account(true, 10*money.Dollar)
+	acc, key := s.Account(t, true, 10*money.Dollar)
 	balance := 10 * money.Dollar
 	for _, tc := range costCases {
 		t.Run(tc.name, func(t *testing.T) {
 			id, got := s.ask(t, key, tc.path, tc.body)
-			ev := s.usage(t, id)
+			ev := s.Usage(t, id)
 			row := s.row(t, id)
 			if got.micros <= 0 || got.free {
 				t.Fatalf("answer states cost_micros %d free %v; want a paid charge", got.micros, got.free)
@@ -307,13 +242,13 @@ func TestCost_AnswerUsageEventAndLedgerAgreeToTheMicroDollar(t *testing.T) {
 				t.Errorf("ledger row charged %d cost %d, answer %d", row.ChargedMicros, row.CostMicros, got.micros)
 			}
 			balance -= money.Micros(got.micros)
-			waitFor(t, fmt.Sprintf("the balance at %s", balance), func() bool {
-				b, _ := s.balance(acc)
+			stack.WaitFor(t, fmt.Sprintf("the balance at %s", balance), func() bool {
+				b, _ := s.Balance(t, acc)
 				return b.BalanceMicros == balance
 			})
 		})
 	}
-	s.verify()
+	s.Verify(t)
 }
 
 // TestCost_FreeRequestAnswersZeroAndTheLedgerChargesNothing: a free
@@ -321,22 +256,22 @@ func TestCost_AnswerUsageEventAndLedgerAgreeToTheMicroDollar(t *testing.T) {
 // charges it nothing and uses one free request.
 func TestCost_FreeRequestAnswersZeroAndTheLedgerChargesNothing(t *testing.T) {
 	s := newCostStack(t)
-	acc, key := s.account(false, 0)
+	acc, key := s.Account(t, false, 0)
 	for i, tc := range costCases[:2] {
 		id, got := s.ask(t, key, tc.path, tc.body)
 		if got.micros != 0 || got.cost != 0 || !got.free || (got.header != "" && got.header != "0") {
 			t.Errorf("%s: free answer states cost_micros %d cost %s free %v header %q", tc.name, got.micros, got.cost, got.free, got.header)
 		}
-		if ev := s.usage(t, id); !ev.Free {
+		if ev := s.Usage(t, id); !ev.Free {
 			t.Errorf("%s: usage event not free", tc.name)
 		}
 		if row := s.row(t, id); row.ChargedMicros != 0 || !row.Free {
 			t.Errorf("%s: ledger row charged %d free %v", tc.name, row.ChargedMicros, row.Free)
 		}
-		waitFor(t, "the free request used", func() bool {
-			b, _ := s.balance(acc)
+		stack.WaitFor(t, "the free request used", func() bool {
+			b, _ := s.Balance(t, acc)
 			return b.FreeRequestsLeft == int64(20-i-1) && b.BalanceMicros == 0
 		})
 	}
-	s.verify()
+	s.Verify(t)
 }

@@ -9,33 +9,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/onekey-oss/onekey/api/catalog"
-	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
-	"github.com/onekey-oss/onekey/e2e/internal/accounts"
-	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/e2e/internal/stack"
 	"github.com/onekey-oss/onekey/pkg/ids"
-	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
-	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -51,84 +38,15 @@ const (
 		`"usage":{"prompt_tokens":1000,"completion_tokens":300,"total_tokens":1300,"prompt_tokens_details":{"cached_tokens":200},"completion_tokens_details":{"reasoning_tokens":100}}}`
 )
 
-// stack is the ledger and two gateway replicas on one bus and database.
-type stack struct {
-	t      *testing.T
-	bus    *bus.Bus // the admin: drives the test
-	auth   *bus.Bus // as the bus user auth: opens accounts
-	st     *store.Store
-	log    *slog.Logger
-	gws    []*gateway.Service
-	ledger *running
-
-	mu     sync.Mutex
-	usages map[string]events.UsageRecordedV1 // usage.recorded events seen, by request id
+// genStack is the ledger and two gateway replicas on one bus and database,
+// behind a fake OpenAI upstream that answers plain and streamed.
+type genStack struct {
+	*stack.Stack
 }
 
-type running struct {
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-func (r *running) stop(t *testing.T) {
+func newStack(t *testing.T) *genStack {
 	t.Helper()
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Errorf("stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("did not stop within 30s")
-		}
-	})
-}
-
-func start(t *testing.T, run func(context.Context) error) *running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx) }()
-	t.Cleanup(func() { r.stop(t) })
-	return r
-}
-
-func newStack(t *testing.T) *stack {
-	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	srv := bustest.Start(t)
-	s := &stack{t: t, bus: srv.Connect(t, "e2e"), auth: srv.ConnectAs(t, bus.UserAuth), st: storetest.New(t), log: log, usages: map[string]events.UsageRecordedV1{}}
-	sub, err := s.bus.Conn().Subscribe(events.FamilyUsageRecorded+".>", func(m *nats.Msg) {
-		var u events.UsageRecordedV1
-		if err := json.Unmarshal(m.Data, &u); err != nil {
-			t.Errorf("usage event: %v", err)
-			return
-		}
-		s.mu.Lock()
-		s.usages[u.ID] = u
-		s.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-
-	cfg := ledger.DefaultConfig()
-	cfg.RetryBackoff = 100 * time.Millisecond
-	// Each service connects as its own bus user; s.bus (the admin) only
-	// drives the test.
-	led, err := ledger.New(cfg, ledger.Deps{Bus: srv.ConnectAs(t, bus.UserLedger), Store: s.st, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.ledger = start(t, led.Run)
-
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Stream bool `json:"stream"`
 		}
@@ -143,102 +61,33 @@ func newStack(t *testing.T) *stack {
 			fmt.Fprintf(w, "data: %s\n\n", c)
 			w.(http.Flusher).Flush()
 		}
-	}))
-	t.Cleanup(upstream.Close)
-	cat := filepath.Join(t.TempDir(), "catalog.json")
+	})
 	doc := `{"models":[{"id":"test-model","name":"Test Model","provider":"openai","upstream_id":"test-model-upstream",
 	  "context_length":100000,"max_output_tokens":1000,"created":1,"source":"test","pricing":{"input":2000000,"cached_input":500000,"output":8000000}}]}`
-	if err := os.WriteFile(cat, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		gw, err := gateway.New(gateway.Config{
-			Addr: "127.0.0.1:0", OutboxDir: filepath.Join(t.TempDir(), fmt.Sprint("outbox", i)), CatalogFile: cat,
-			ShutdownTimeout: 5 * time.Second, LeaseValidity: 5 * time.Second, LeaseTimeout: 2 * time.Second,
-			Channels: []gateway.ChannelConfig{{Name: "openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-test"}},
-		}, gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		start(t, gw.Run)
-		s.gws = append(s.gws, gw)
-	}
-	return s
-}
-
-// account opens an account as auth does (account.created, a key in KV
-// apikeys) and credits it; it returns the key once every replica knows it.
-func (s *stack) account(noFree bool, credit money.Micros) (acc, key string) {
-	s.t.Helper()
-	acc, key, err := accounts.Open(context.Background(), s.auth, s.bus, noFree, credit)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	// Both figures are waited for: account.created (the free requests) and
-	// the credit are two events, applied in either order, so a replica can
-	// show the credit before the free requests (a "free" case then ran
-	// charged in a CI run).
-	free := int64(20)
-	if noFree {
-		free = 0
-	}
-	for _, gw := range s.gws {
-		waitFor(s.t, "every replica knows the key, the balance and the free requests", func() bool {
-			resp, b := do(s.t, gw, http.MethodGet, "/v1/credits", key, "")
-			var c struct {
-				BalanceMicros    int64 `json:"balance_micros"`
-				FreeRequestsLeft int64 `json:"free_requests_left"`
-			}
-			_ = json.Unmarshal(b, &c)
-			return resp.StatusCode == http.StatusOK && c.BalanceMicros == int64(credit) && c.FreeRequestsLeft == free
-		})
-	}
-	return acc, key
-}
-
-func do(t *testing.T, gw *gateway.Service, method, path, key, body string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, "http://"+gw.Addr()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read the answer: %v", method, path, err)
-	}
-	return resp, b
+	return &genStack{stack.New(t, stack.Options{Replicas: 2, Upstream: upstream, Catalog: doc})}
 }
 
 // chat sends one chat completion through gw and returns its request id
 // (x-request-id) once the answer has been read to its end, and the cost
 // the answer states in its usage (a stream in its usage chunk).
-func (s *stack) chat(gw *gateway.Service, key string, stream bool) (string, int64) {
-	s.t.Helper()
+func chat(t *testing.T, gw *gateway.Service, key string, stream bool) (string, int64) {
+	t.Helper()
 	body := fmt.Sprintf(`{"model":"test-model","max_tokens":1000,"stream":%t,"messages":[{"role":"user","content":"hi"}]}`, stream)
 	if stream {
 		body = `{"model":"test-model","max_tokens":1000,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 	}
-	resp, b := do(s.t, gw, http.MethodPost, "/v1/chat/completions", key, body)
+	resp, b := stack.Do(t, gw, http.MethodPost, "/v1/chat/completions", key, body)
 	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("chat: status %d: %s", resp.StatusCode, b)
+		t.Fatalf("chat: status %d: %s", resp.StatusCode, b)
 	}
 	rid := resp.Header.Get("X-Request-Id")
 	if rid == "" {
-		s.t.Fatal("no x-request-id")
+		t.Fatal("no x-request-id")
 	}
 	withUsage := b
 	if stream {
 		if !bytes.Contains(b, []byte("data: [DONE]")) {
-			s.t.Fatalf("stream did not end with [DONE]: %s", b)
+			t.Fatalf("stream did not end with [DONE]: %s", b)
 		}
 		withUsage = nil
 		for line := range strings.SplitSeq(string(b), "\n") {
@@ -253,7 +102,7 @@ func (s *stack) chat(gw *gateway.Service, key string, stream bool) (string, int6
 		} `json:"usage"`
 	}
 	if err := json.Unmarshal(withUsage, &u); err != nil || u.Usage.CostMicros == nil {
-		s.t.Fatalf("the answer states no cost_micros in its usage (%v): %s", err, b)
+		t.Fatalf("the answer states no cost_micros in its usage (%v): %s", err, b)
 	}
 	return rid, *u.Usage.CostMicros
 }
@@ -261,7 +110,7 @@ func (s *stack) chat(gw *gateway.Service, key string, stream bool) (string, int6
 // generation is GET /v1/generation?id=... as a client sends it.
 func generation(t *testing.T, gw *gateway.Service, key, id string) (*http.Response, []byte) {
 	t.Helper()
-	return do(t, gw, http.MethodGet, "/v1/generation?id="+url.QueryEscape(id), key, "")
+	return stack.Do(t, gw, http.MethodGet, "/v1/generation?id="+url.QueryEscape(id), key, "")
 }
 
 // generationBody is the answer's shape (OpenRouter's {"data": {...}}).
@@ -314,57 +163,33 @@ type usageRow struct {
 	Status            int       `bson:"status"`
 }
 
-func (s *stack) row(id string) usageRow {
-	s.t.Helper()
+func (s *genStack) row(t *testing.T, id string) usageRow {
+	t.Helper()
 	var r usageRow
-	if err := s.st.Collection(readmodel.CollUsage).FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&r); err != nil {
-		s.t.Fatalf("the ledger's usage row %s: %v", id, err)
+	if err := s.Store.Collection(readmodel.CollUsage).FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&r); err != nil {
+		t.Fatalf("the ledger's usage row %s: %v", id, err)
 	}
 	return r
 }
 
-func (s *stack) usage(id string) events.UsageRecordedV1 {
-	s.t.Helper()
-	var u events.UsageRecordedV1
-	waitFor(s.t, "the usage event of "+id, func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		var ok bool
-		u, ok = s.usages[id]
-		return ok
-	})
-	return u
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 60s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // lookupRightAfter asks for id at once, on the other replica than the one
 // that answered, and requires that this first lookup finds it.
-func (s *stack) lookupRightAfter(gw *gateway.Service, key, id string) generationBody {
-	s.t.Helper()
+func lookupRightAfter(t *testing.T, gw *gateway.Service, key, id string) generationBody {
+	t.Helper()
 	t0 := time.Now()
-	resp, b := generation(s.t, gw, key, id)
+	resp, b := generation(t, gw, key, id)
 	took := time.Since(t0)
 	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("GET /v1/generation right after the answer: status %d after %v: %s", resp.StatusCode, took, b)
+		t.Fatalf("GET /v1/generation right after the answer: status %d after %v: %s", resp.StatusCode, took, b)
 	}
 	// The time is logged, not asserted: a timed assertion fails on a busy
 	// machine (it did at a load average of 33, 1.09 s). What is asserted is
 	// that the first lookup right after the answer finds the request: the
 	// gateway's own bounded wait for a recent id covers the ledger's lag.
-	s.t.Logf("found %s %v after the answer", id, took)
+	t.Logf("found %s %v after the answer", id, took)
 	var g generationBody
 	if err := json.Unmarshal(b, &g); err != nil {
-		s.t.Fatalf("decode %s: %v", b, err)
+		t.Fatalf("decode %s: %v", b, err)
 	}
 	return g
 }
@@ -381,11 +206,10 @@ func TestGeneration_OwnRequestIsFoundWithExactFiguresRightAfterTheAnswer(t *test
 		{"free", false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s.t = t
-			_, key := s.account(!c.free, money.Dollar)
-			id, stated := s.chat(s.gws[0], key, c.stream)
-			g := s.lookupRightAfter(s.gws[1], key, id).Data
-			u, r := s.usage(id), s.row(id)
+			_, key := s.Account(t, !c.free, money.Dollar)
+			id, stated := chat(t, s.Gateways[0], key, c.stream)
+			g := lookupRightAfter(t, s.Gateways[1], key, id).Data
+			u, r := s.Usage(t, id), s.row(t, id)
 
 			charged := u.CostMicros
 			if c.free {
@@ -428,11 +252,11 @@ func TestGeneration_OwnRequestIsFoundWithExactFiguresRightAfterTheAnswer(t *test
 
 func TestGeneration_AnotherAccountsKeyGets404(t *testing.T) {
 	s := newStack(t)
-	_, owner := s.account(true, money.Dollar)
-	_, stranger := s.account(true, money.Dollar)
-	id, _ := s.chat(s.gws[0], owner, false)
-	s.lookupRightAfter(s.gws[1], owner, id) // the request exists and its owner sees it
-	for i, gw := range s.gws {
+	_, owner := s.Account(t, true, money.Dollar)
+	_, stranger := s.Account(t, true, money.Dollar)
+	id, _ := chat(t, s.Gateways[0], owner, false)
+	lookupRightAfter(t, s.Gateways[1], owner, id) // the request exists and its owner sees it
+	for i, gw := range s.Gateways {
 		resp, b := generation(t, gw, stranger, id)
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("replica %d: another account's key got %d for the request: %s", i, resp.StatusCode, b)
@@ -446,7 +270,7 @@ func TestGeneration_AnotherAccountsKeyGets404(t *testing.T) {
 
 func TestGeneration_UnknownOrMissingIDIsAnErrorInOpenAIShape(t *testing.T) {
 	s := newStack(t)
-	_, key := s.account(true, money.Dollar)
+	_, key := s.Account(t, true, money.Dollar)
 	for _, c := range []struct {
 		name, query string
 		status      int
@@ -460,7 +284,7 @@ func TestGeneration_UnknownOrMissingIDIsAnErrorInOpenAIShape(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t0 := time.Now()
-			resp, b := do(t, s.gws[0], http.MethodGet, "/v1/generation"+c.query, key, "")
+			resp, b := stack.Do(t, s.Gateways[0], http.MethodGet, "/v1/generation"+c.query, key, "")
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
 			}
@@ -469,13 +293,13 @@ func TestGeneration_UnknownOrMissingIDIsAnErrorInOpenAIShape(t *testing.T) {
 		})
 	}
 	t.Run("no key", func(t *testing.T) {
-		resp, b := do(t, s.gws[0], http.MethodGet, "/v1/generation?id="+ids.New("req"), "", "")
+		resp, b := stack.Do(t, s.Gateways[0], http.MethodGet, "/v1/generation?id="+ids.New("req"), "", "")
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401: %s", resp.StatusCode, b)
 		}
 	})
 	t.Run("POST", func(t *testing.T) {
-		resp, b := do(t, s.gws[0], http.MethodPost, "/v1/generation?id="+ids.New("req"), key, "{}")
+		resp, b := stack.Do(t, s.Gateways[0], http.MethodPost, "/v1/generation?id="+ids.New("req"), key, "{}")
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Fatalf("status %d, want 405: %s", resp.StatusCode, b)
 		}
@@ -485,11 +309,11 @@ func TestGeneration_UnknownOrMissingIDIsAnErrorInOpenAIShape(t *testing.T) {
 
 func TestGeneration_LedgerDownIs503(t *testing.T) {
 	s := newStack(t)
-	_, key := s.account(true, money.Dollar)
-	id, _ := s.chat(s.gws[0], key, false)
-	s.lookupRightAfter(s.gws[0], key, id)
-	s.ledger.stop(t)
-	resp, b := generation(t, s.gws[0], key, id)
+	_, key := s.Account(t, true, money.Dollar)
+	id, _ := chat(t, s.Gateways[0], key, false)
+	lookupRightAfter(t, s.Gateways[0], key, id)
+	s.Ledger.Stop(t)
+	resp, b := generation(t, s.Gateways[0], key, id)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status %d with the ledger down, want 503: %s", resp.StatusCode, b)
 	}
