@@ -15,6 +15,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/payments/payments"
 )
@@ -337,7 +338,7 @@ func TestCrypto_ARejectedClaimShowsItsReasonAndClaimingAgainReopensIt(t *testing
 		t.Fatal(err)
 	}
 	var got events.CryptoClaimV1
-	eventually(t, 30*time.Second, "claim rejected", func() bool {
+	e2estack.WaitWithin(t, 30*time.Second, "claim rejected", func() bool {
 		c.must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil, http.StatusOK).json(t, &got)
 		return got.Status == events.ClaimRejected
 	})

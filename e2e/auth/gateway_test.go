@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
@@ -37,7 +38,7 @@ func TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedWithinOneSecond(t *testing.T)
 			t.Errorf("gateway: %v", err)
 		}
 	})
-	eventually(t, 15*time.Second, "gateway ready", gw.Ready)
+	e2estack.WaitWithin(t, 15*time.Second, "gateway ready", gw.Ready)
 
 	status := func(key string) int {
 		req, err := http.NewRequest(http.MethodGet, "http://"+gw.Addr()+"/v1/credits", nil)
@@ -56,10 +57,10 @@ func TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedWithinOneSecond(t *testing.T)
 	c, m := h.signIn("zed@example.com")
 	var k keyOut
 	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "gw"}, http.StatusCreated).json(t, &k)
-	eventually(t, time.Second, "gateway accepts the new key", func() bool { return status(k.Key) == http.StatusOK })
+	e2estack.WaitWithin(t, time.Second, "gateway accepts the new key", func() bool { return status(k.Key) == http.StatusOK })
 
 	c.must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
 	revoked := time.Now()
-	eventually(t, time.Second, "gateway refuses the revoked key", func() bool { return status(k.Key) == http.StatusUnauthorized })
+	e2estack.WaitWithin(t, time.Second, "gateway refuses the revoked key", func() bool { return status(k.Key) == http.StatusUnauthorized })
 	t.Logf("refused %s after the revoke answered", time.Since(revoked).Round(time.Millisecond))
 }

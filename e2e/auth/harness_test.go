@@ -7,7 +7,6 @@ package auth_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store"
@@ -68,27 +68,8 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "notifier", n.Run)
+	e2estack.Run(t, "notifier", n.Run)
 	return h
-}
-
-// run starts r in the background and stops it when the test ends.
-func run(t *testing.T, name string, r func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s did not stop within 30s", name)
-		}
-	})
 }
 
 var linkRE = regexp.MustCompile(`https?://[^\s"'<>]+/api/auth/magic-link/verify\?token=[A-Za-z0-9_-]+`)
@@ -112,7 +93,7 @@ func (h *harness) signInLinks(addr string) []string {
 func (h *harness) linkFor(addr string, n int) string {
 	h.t.Helper()
 	var links []string
-	eventually(h.t, 60*time.Second, "sign-in mail to "+addr, func() bool {
+	e2estack.WaitWithin(h.t, 60*time.Second, "sign-in mail to "+addr, func() bool {
 		links = h.signInLinks(addr)
 		return len(links) >= n
 	})
@@ -240,16 +221,4 @@ func (h *harness) signIn(email string) (*client, me) {
 	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(h.t, &m)
 	c.csrf = m.CSRFToken
 	return c, m
-}
-
-// eventually polls cond every 20ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

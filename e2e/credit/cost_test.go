@@ -16,7 +16,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
-	"github.com/onekey-oss/onekey/e2e/internal/stack"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 )
 
 // The fake providers' answers, in their documented wire formats, with
@@ -47,7 +47,7 @@ const (
 // costStack is a stack with one gateway whose OpenAI and Anthropic channels
 // answer chat completions, embeddings and Messages, plain and streamed.
 type costStack struct {
-	*stack.Stack
+	*e2estack.Stack
 }
 
 func newCostStack(t *testing.T) *costStack {
@@ -92,7 +92,7 @@ func newCostStack(t *testing.T) *costStack {
 	   "pricing":{"input":20003}},
 	  {"id":"test-claude","name":"Test Claude","provider":"anthropic","upstream_id":"test-claude-up","context_length":200000,"max_output_tokens":1000,"created":1,"source":"test",
 	   "pricing":{"input":3000001,"cached_input":300001,"output":15000001,"cache_write":3750001}}]}`
-	return &costStack{stack.New(t, stack.Options{Replicas: 1, Upstream: upstream, Anthropic: true, Catalog: doc})}
+	return &costStack{e2estack.New(t, e2estack.Options{Replicas: 1, Upstream: upstream, Anthropic: true, Catalog: doc})}
 }
 
 // answerCharge is the charge an answer states: usage.cost_micros,
@@ -194,7 +194,7 @@ type chargedRow struct {
 func (s *costStack) row(t *testing.T, id string) chargedRow {
 	t.Helper()
 	var r chargedRow
-	stack.WaitFor(t, "the ledger's usage row of "+id, func() bool {
+	e2estack.WaitFor(t, "the ledger's usage row of "+id, func() bool {
 		return s.Store.Collection(readmodel.CollUsage).FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&r) == nil
 	})
 	return r
@@ -242,7 +242,7 @@ func TestCost_AnswerUsageEventAndLedgerAgreeToTheMicroDollar(t *testing.T) {
 				t.Errorf("ledger row charged %d cost %d, answer %d", row.ChargedMicros, row.CostMicros, got.micros)
 			}
 			balance -= money.Micros(got.micros)
-			stack.WaitFor(t, fmt.Sprintf("the balance at %s", balance), func() bool {
+			e2estack.WaitFor(t, fmt.Sprintf("the balance at %s", balance), func() bool {
 				b, _ := s.Balance(t, acc)
 				return b.BalanceMicros == balance
 			})
@@ -268,7 +268,7 @@ func TestCost_FreeRequestAnswersZeroAndTheLedgerChargesNothing(t *testing.T) {
 		if row := s.row(t, id); row.ChargedMicros != 0 || !row.Free {
 			t.Errorf("%s: ledger row charged %d free %v", tc.name, row.ChargedMicros, row.Free)
 		}
-		stack.WaitFor(t, "the free request used", func() bool {
+		e2estack.WaitFor(t, "the free request used", func() bool {
 			b, _ := s.Balance(t, acc)
 			return b.FreeRequestsLeft == int64(20-i-1) && b.BalanceMicros == 0
 		})

@@ -15,7 +15,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
-	"github.com/onekey-oss/onekey/e2e/internal/stack"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
 )
@@ -23,18 +23,18 @@ import (
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 // nickel is what every request of these tests costs, and its worst case.
-const nickel = stack.Nickel
+const nickel = e2estack.Nickel
 
 // newStack is the ledger and n gateway replicas on one bus and database,
 // with a fake OpenAI upstream that bills every request exactly a nickel.
-func newStack(t *testing.T, replicas int) *stack.Stack {
+func newStack(t *testing.T, replicas int) *e2estack.Stack {
 	t.Helper()
-	return stack.New(t, stack.Options{Replicas: replicas, Upstream: stack.NickelUpstream(), Catalog: stack.NickelCatalog})
+	return e2estack.New(t, e2estack.Options{Replicas: replicas, Upstream: e2estack.NickelUpstream(), Catalog: e2estack.NickelCatalog})
 }
 
 // burst sends n requests at once, spread over the replicas in turn, and
 // counts the answers by status.
-func burst(t *testing.T, s *stack.Stack, key string, n int) map[int]int {
+func burst(t *testing.T, s *e2estack.Stack, key string, n int) map[int]int {
 	t.Helper()
 	var mu sync.Mutex
 	got := map[int]int{}
@@ -53,7 +53,7 @@ func burst(t *testing.T, s *stack.Stack, key string, n int) map[int]int {
 }
 
 func post(t *testing.T, gw *gateway.Service, key string) int {
-	req, _ := http.NewRequest(http.MethodPost, "http://"+gw.Addr()+"/v1/chat/completions", strings.NewReader(stack.NickelBody))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+gw.Addr()+"/v1/chat/completions", strings.NewReader(e2estack.NickelBody))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -87,7 +87,7 @@ func TestCredit_ThreeReplicasNeverSpendMoreThanTheBalance(t *testing.T) {
 	want := money.Dollar - money.Micros(admitted)*nickel
 	b := func() events.BalanceV1 {
 		var b events.BalanceV1
-		stack.WaitFor(t, fmt.Sprintf("the ledger's balance at %s (now %s)", want, b.BalanceMicros), func() bool {
+		e2estack.WaitFor(t, fmt.Sprintf("the ledger's balance at %s (now %s)", want, b.BalanceMicros), func() bool {
 			b, _ = s.Balance(t, acc)
 			return b.BalanceMicros == want
 		})
@@ -107,7 +107,7 @@ func TestCredit_TwentyFreeRequestsStayTwentyOverThreeReplicas(t *testing.T) {
 	if got[http.StatusOK] != 20 || got[http.StatusPaymentRequired] != 40 {
 		t.Fatalf("answers %v, want exactly 20 admitted (free) and 40 refused with 402", got)
 	}
-	stack.WaitFor(t, "the ledger applies the 20 free requests", func() bool {
+	e2estack.WaitFor(t, "the ledger applies the 20 free requests", func() bool {
 		b, _ := s.Balance(t, acc)
 		return b.FreeRequestsLeft == 0 && b.BalanceMicros == 0 && b.LeasedFree == 0
 	})
@@ -134,9 +134,9 @@ func TestCredit_LedgerStoppedDuringLoadAdmitsNothingBeyondTheBalance(t *testing.
 			}
 		})
 	}
-	stack.WaitFor(t, "a few requests admitted", func() bool { return admitted.Load() >= 3 })
+	e2estack.WaitFor(t, "a few requests admitted", func() bool { return admitted.Load() >= 3 })
 	s.Ledger.Stop(t)
-	stack.WaitFor(t, "requests refused with 503 while the ledger is down", func() bool { return unavailable.Load() > 0 })
+	e2estack.WaitFor(t, "requests refused with 503 while the ledger is down", func() bool { return unavailable.Load() > 0 })
 	time.Sleep(6 * time.Second) // past the replicas' lease validity
 	during := admitted.Load()
 	s.StartLedger()
@@ -149,7 +149,7 @@ func TestCredit_LedgerStoppedDuringLoadAdmitsNothingBeyondTheBalance(t *testing.
 		t.Fatalf("admitted %d nickel requests on a $1.00 balance", total)
 	}
 	want := money.Dollar - money.Micros(total)*nickel
-	stack.WaitFor(t, fmt.Sprintf("the ledger's balance at %s", want), func() bool {
+	e2estack.WaitFor(t, fmt.Sprintf("the ledger's balance at %s", want), func() bool {
 		b, _ := s.Balance(t, acc)
 		return b.BalanceMicros == want
 	})
@@ -165,7 +165,7 @@ func TestCredit_FreeRequestsAreUsedBeforeTheBalanceOnEveryReplica(t *testing.T) 
 		}
 	}
 	// 20 free, then 5 paid: however the replicas' leases split them.
-	stack.WaitFor(t, "the ledger applies 20 free and 5 paid requests", func() bool {
+	e2estack.WaitFor(t, "the ledger applies 20 free and 5 paid requests", func() bool {
 		b, _ := s.Balance(t, acc)
 		return b.FreeRequestsLeft == 0 && b.BalanceMicros == money.Dollar-5*nickel
 	})

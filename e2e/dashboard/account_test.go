@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 )
 
 func TestDashboard_RevokedKeyIsRefusedExportDownloadsAndDeletedAccountIsSignedOut(t *testing.T) {
@@ -23,7 +25,7 @@ func TestDashboard_RevokedKeyIsRefusedExportDownloadsAndDeletedAccountIsSignedOu
 	p.Click(tid("key-row") + " " + tid("revoke-open"))
 	p.ClickToLoad("key-revoked", `dialog[open] `+tid("revoke-confirm"))
 	p.WaitText(tid("key-row"), "revoked")
-	waitFor(t, "the gateway refuses the revoked key", 10*time.Second, func() bool {
+	e2estack.WaitWithin(t, 10*time.Second, "the gateway refuses the revoked key", func() bool {
 		code, _ := s.chat(key)
 		return code == http.StatusUnauthorized
 	})

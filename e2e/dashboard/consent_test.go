@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/onekey-oss/onekey/e2e/browser"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/services/auth/auth"
 )
 
@@ -118,7 +119,7 @@ func TestConsent_TagLoadsOnlyAfterAcceptAndWithdrawingDeletesItsCookiesAndStopsI
 	// Accept: the page reloads with the tag, which sets _ga.
 	p.AllowOrigin(tags.Origin())
 	p.ClickToLoad("accepted", tid("consent-accept"))
-	waitFor(t, "the tag manager script after accepting", browser.Timeout, func() bool { return len(gaCookies(p)) == 2 })
+	e2estack.WaitWithin(t, browser.Timeout, "the tag manager script after accepting", func() bool { return len(gaCookies(p)) == 2 })
 	if n := tagScripts(p, tags.Origin()); n != 1 {
 		t.Errorf("after accepting the page has %d tag scripts, want 1", n)
 	}
@@ -129,9 +130,9 @@ func TestConsent_TagLoadsOnlyAfterAcceptAndWithdrawingDeletesItsCookiesAndStopsI
 	// Signing up sends the sign-up event with its method, and no page view
 	// carries the address or the link's token.
 	signIn(t, s, p, "hedy@example.com")
-	waitFor(t, "the sign_up event", browser.Timeout, func() bool { return strings.Contains(tags.collected(), `"event":"sign_up","method":"email"`) })
+	e2estack.WaitWithin(t, browser.Timeout, "the sign_up event", func() bool { return strings.Contains(tags.collected(), `"event":"sign_up","method":"email"`) })
 	p.Visit("billing-paid", s.AuthURL+"/billing?checkout=success")
-	waitFor(t, "the payment_completed event", browser.Timeout, func() bool { return strings.Contains(tags.collected(), `"event":"payment_completed"`) })
+	e2estack.WaitWithin(t, browser.Timeout, "the payment_completed event", func() bool { return strings.Contains(tags.collected(), `"event":"payment_completed"`) })
 	for _, r := range tags.Requests() {
 		if strings.Contains(r, "hedy") || strings.Contains(r, "token") || strings.Contains(r, "checkout") {
 			t.Errorf("the tag manager got %q: an address, a token or a query", r)
@@ -344,7 +345,7 @@ func TestConsent_CookiebotBannerIsTheOnlyThirdPartyBeforeConsentAndDecidesTheTag
 	// "Allow all": the page reloads with the tag.
 	p.AllowOrigin(tags.Origin())
 	p.ClickToLoad("cookiebot-accepted", "#CybotCookiebotDialogBodyLevelButtonLevelOptinAllowAll")
-	waitFor(t, "the tag after Cookiebot's consent", browser.Timeout, func() bool { return len(gaCookies(p)) == 2 })
+	e2estack.WaitWithin(t, browser.Timeout, "the tag after Cookiebot's consent", func() bool { return len(gaCookies(p)) == 2 })
 
 	// "Cookie settings" reopens Cookiebot's dialog; "Deny" withdraws.
 	p.Click(tid("cookie-settings"))

@@ -2,9 +2,9 @@ package dashboard_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/services/payments/stripemocktest"
 	"io"
 	"log/slog"
@@ -111,14 +111,14 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.run("ledger", led.Run)
+	e2estack.Run(t, "ledger", led.Run)
 
 	nt, err := notifier.New(notifier.Config{MailSealKey: s.mailKey, OutboxDir: s.outbox, From: "onekey <noreply@onekey.test>", SiteURL: s.AuthURL, RetryBackoff: 100 * time.Millisecond},
 		notifier.Deps{Bus: srv.ConnectAs(t, bus.UserNotifier), Store: s.st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.run("notifier", nt.Run)
+	e2estack.Run(t, "notifier", nt.Run)
 
 	pcfg := payments.Config{PublicURL: s.PaymentsURL, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: chains}
 	if opt.Stripe {
@@ -130,7 +130,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.run("payments", pay.Run)
+	e2estack.Run(t, "payments", pay.Run)
 	payWeb.Config.Handler = pay.Handler()
 	payWeb.Start()
 	t.Cleanup(payWeb.Close)
@@ -140,7 +140,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.run("chainwatcher", cw.Run)
+	e2estack.Run(t, "chainwatcher", cw.Run)
 
 	upstream := httptest.NewServer(fakeOpenAI())
 	t.Cleanup(upstream.Close)
@@ -150,7 +150,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.run("gateway", gw.Run)
+	e2estack.Run(t, "gateway", gw.Run)
 	s.GatewayURL = "http://" + gw.Addr()
 
 	au, err := auth.New(auth.Config{Addr: "127.0.0.1:0", PublicURL: s.AuthURL, AppURL: s.AuthURL + "/",
@@ -164,7 +164,7 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.run("auth", au.Run) // its own listener is unused; Run also syncs keys and sweeps
+	e2estack.Run(t, "auth", au.Run) // its own listener is unused; Run also syncs keys and sweeps
 	authWeb.Config.Handler = au.Handler()
 	authWeb.Start()
 	t.Cleanup(authWeb.Close)
@@ -174,26 +174,8 @@ func newStack(t *testing.T, opt stackOptions) *stack {
 	case <-time.After(30 * time.Second):
 		t.Fatal("payments not ready within 30s")
 	}
-	waitFor(t, "gateway ready", 30*time.Second, gw.Ready)
+	e2estack.WaitWithin(t, 30*time.Second, "gateway ready", gw.Ready)
 	return s
-}
-
-// run starts a service and stops it when the test ends.
-func (s *stack) run(name string, r func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r(ctx) }()
-	s.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				s.t.Errorf("%s: %v", name, err)
-			}
-		case <-time.After(30 * time.Second):
-			s.t.Errorf("%s did not stop within 30s", name)
-		}
-	})
 }
 
 // fakeOpenAI answers chat completions in OpenAI's format, plain or
@@ -263,7 +245,7 @@ var magicLinkRE = regexp.MustCompile(`https?://[^\s"'<>]+/api/auth/magic-link/ve
 func (s *stack) magicLink(addr string) string {
 	s.t.Helper()
 	var link string
-	waitFor(s.t, "a sign-in mail to "+addr+" in the outbox", 30*time.Second, func() bool {
+	e2estack.WaitWithin(s.t, 30*time.Second, "a sign-in mail to "+addr+" in the outbox", func() bool {
 		files, _ := filepath.Glob(filepath.Join(s.outbox, "*.eml"))
 		for _, f := range files {
 			raw, err := os.ReadFile(f)
@@ -352,16 +334,5 @@ func (s *stack) postStripeEvent(id string, typ stripe.EventType, object map[stri
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		s.t.Fatalf("webhook %s: %d", id, resp.StatusCode)
-	}
-}
-
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(25 * time.Millisecond)
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
-	"github.com/onekey-oss/onekey/e2e/internal/stack"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/ids"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/gateway/gateway"
@@ -41,7 +41,7 @@ const (
 // genStack is the ledger and two gateway replicas on one bus and database,
 // behind a fake OpenAI upstream that answers plain and streamed.
 type genStack struct {
-	*stack.Stack
+	*e2estack.Stack
 }
 
 func newStack(t *testing.T) *genStack {
@@ -64,7 +64,7 @@ func newStack(t *testing.T) *genStack {
 	})
 	doc := `{"models":[{"id":"test-model","name":"Test Model","provider":"openai","upstream_id":"test-model-upstream",
 	  "context_length":100000,"max_output_tokens":1000,"created":1,"source":"test","pricing":{"input":2000000,"cached_input":500000,"output":8000000}}]}`
-	return &genStack{stack.New(t, stack.Options{Replicas: 2, Upstream: upstream, Catalog: doc})}
+	return &genStack{e2estack.New(t, e2estack.Options{Replicas: 2, Upstream: upstream, Catalog: doc})}
 }
 
 // chat sends one chat completion through gw and returns its request id
@@ -76,7 +76,7 @@ func chat(t *testing.T, gw *gateway.Service, key string, stream bool) (string, i
 	if stream {
 		body = `{"model":"test-model","max_tokens":1000,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 	}
-	resp, b := stack.Do(t, gw, http.MethodPost, "/v1/chat/completions", key, body)
+	resp, b := e2estack.Do(t, gw, http.MethodPost, "/v1/chat/completions", key, body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("chat: status %d: %s", resp.StatusCode, b)
 	}
@@ -110,7 +110,7 @@ func chat(t *testing.T, gw *gateway.Service, key string, stream bool) (string, i
 // generation is GET /v1/generation?id=... as a client sends it.
 func generation(t *testing.T, gw *gateway.Service, key, id string) (*http.Response, []byte) {
 	t.Helper()
-	return stack.Do(t, gw, http.MethodGet, "/v1/generation?id="+url.QueryEscape(id), key, "")
+	return e2estack.Do(t, gw, http.MethodGet, "/v1/generation?id="+url.QueryEscape(id), key, "")
 }
 
 // generationBody is the answer's shape (OpenRouter's {"data": {...}}).
@@ -284,7 +284,7 @@ func TestGeneration_UnknownOrMissingIDIsAnErrorInOpenAIShape(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t0 := time.Now()
-			resp, b := stack.Do(t, s.Gateways[0], http.MethodGet, "/v1/generation"+c.query, key, "")
+			resp, b := e2estack.Do(t, s.Gateways[0], http.MethodGet, "/v1/generation"+c.query, key, "")
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
 			}
@@ -293,13 +293,13 @@ func TestGeneration_UnknownOrMissingIDIsAnErrorInOpenAIShape(t *testing.T) {
 		})
 	}
 	t.Run("no key", func(t *testing.T) {
-		resp, b := stack.Do(t, s.Gateways[0], http.MethodGet, "/v1/generation?id="+ids.New("req"), "", "")
+		resp, b := e2estack.Do(t, s.Gateways[0], http.MethodGet, "/v1/generation?id="+ids.New("req"), "", "")
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401: %s", resp.StatusCode, b)
 		}
 	})
 	t.Run("POST", func(t *testing.T) {
-		resp, b := stack.Do(t, s.Gateways[0], http.MethodPost, "/v1/generation?id="+ids.New("req"), key, "{}")
+		resp, b := e2estack.Do(t, s.Gateways[0], http.MethodPost, "/v1/generation?id="+ids.New("req"), key, "{}")
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Fatalf("status %d, want 405: %s", resp.StatusCode, b)
 		}

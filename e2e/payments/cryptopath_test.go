@@ -14,6 +14,7 @@ import (
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
@@ -45,7 +46,7 @@ func TestCryptoPath_LinkClaimAndConfirmThroughPaymentsAndChainwatcher(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "payments", paysvc.Run)
+	e2estack.Run(t, "payments", paysvc.Run)
 	select {
 	case <-paysvc.Ready():
 	case <-time.After(30 * time.Second):

@@ -17,6 +17,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
@@ -35,13 +36,13 @@ func TestEndToEnd_InquiryClosedAsWarningClosedGivesTheMoneyBackOnceInTheLedger(t
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "ledger", led.Run)
+	e2estack.Run(t, "ledger", led.Run)
 	paysvc, err := payments.New(payments.Config{StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar},
 		payments.Deps{Bus: srv.ConnectAs(t, bus.UserPayments), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "payments", paysvc.Run)
+	e2estack.Run(t, "payments", paysvc.Run)
 	web := httptest.NewServer(paysvc.Handler())
 	t.Cleanup(web.Close)
 
@@ -71,13 +72,13 @@ func TestEndToEnd_InquiryClosedAsWarningClosedGivesTheMoneyBackOnceInTheLedger(t
 	post("evt_e2e_inq_paid", stripe.EventTypeCheckoutSessionCompleted, map[string]any{"id": "cs_e2e_inquiry", "object": "checkout.session",
 		"client_reference_id": acc, "metadata": map[string]string{"account_id": acc}, "currency": "usd", "amount_total": 2000,
 		"payment_status": "paid", "payment_intent": pi})
-	waitFor(t, "purchase applied", func() bool { v, _ := balance(); return v.BalanceMicros == 20*money.Dollar })
+	e2estack.WaitFor(t, "purchase applied", func() bool { v, _ := balance(); return v.BalanceMicros == 20*money.Dollar })
 	post("evt_e2e_inq_opened", stripe.EventTypeChargeDisputeCreated, dispute("warning_needs_response"))
-	waitFor(t, "inquiry's hold applied", func() bool { v, _ := balance(); return v.BalanceMicros == 0 })
+	e2estack.WaitFor(t, "inquiry's hold applied", func() bool { v, _ := balance(); return v.BalanceMicros == 0 })
 	post("evt_e2e_inq_closed", stripe.EventTypeChargeDisputeClosed, dispute("warning_closed"))
 	post("evt_e2e_inq_closed", stripe.EventTypeChargeDisputeClosed, dispute("warning_closed"))
 	post("evt_e2e_inq_closed_resent", stripe.EventTypeChargeDisputeClosed, dispute("warning_closed"))
-	waitFor(t, "inquiry's money given back", func() bool { v, _ := balance(); return v.BalanceMicros == 20*money.Dollar })
+	e2estack.WaitFor(t, "inquiry's money given back", func() bool { v, _ := balance(); return v.BalanceMicros == 20*money.Dollar })
 	// Give the ledger time to apply anything else that might come.
 	time.Sleep(time.Second)
 	if v, _ := balance(); v.BalanceMicros != 20*money.Dollar {

@@ -24,36 +24,6 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 
 const whsec = "whsec_e2e"
 
-// run starts r in the background and stops it when the test ends.
-func run(t *testing.T, name string, r func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s did not stop within 30s", name)
-		}
-	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 60s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // request sends req on subject over b and decodes the reply, as auth asks
 // payments.
 func request[Rep any](t *testing.T, b *bus.Bus, subject string, req any) Rep {

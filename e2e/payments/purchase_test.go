@@ -27,6 +27,7 @@ import (
 	"github.com/onekey-oss/onekey/api/cryptopay"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/ids"
@@ -71,7 +72,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "ledger", led.Run)
+	e2estack.Run(t, "ledger", led.Run)
 
 	resend := resendtest.Start(t)
 	nt, err := notifier.New(notifier.Config{MailSealKey: events.NewMailSealKey(), ResendAPIKey: resendtest.APIKey, ResendBaseURL: resend.URL(), From: "onekey <noreply@onekey.test>", SiteURL: "https://onekey.test", RetryBackoff: 100 * time.Millisecond},
@@ -79,14 +80,14 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "notifier", nt.Run)
+	e2estack.Run(t, "notifier", nt.Run)
 
 	paysvc, err := payments.New(payments.Config{StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar, Chains: []cryptopay.Chain{chain}},
 		payments.Deps{Bus: srv.ConnectAs(t, bus.UserPayments), Store: st, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "payments", paysvc.Run)
+	e2estack.Run(t, "payments", paysvc.Run)
 	web := httptest.NewServer(paysvc.Handler())
 	t.Cleanup(web.Close)
 
@@ -95,7 +96,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "chainwatcher", cw.Run)
+	e2estack.Run(t, "chainwatcher", cw.Run)
 
 	upstream := httptest.NewServer(demo.Handler())
 	t.Cleanup(upstream.Close)
@@ -105,7 +106,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "gateway", gw.Run)
+	e2estack.Run(t, "gateway", gw.Run)
 	select {
 	case <-paysvc.Ready():
 	case <-time.After(30 * time.Second):
@@ -148,7 +149,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	waitFor(t, "account opened in KV balances", func() bool { _, ok := balance(); return ok })
+	e2estack.WaitFor(t, "account opened in KV balances", func() bool { _, ok := balance(); return ok })
 	if c := ask(); c != http.StatusPaymentRequired {
 		t.Fatalf("gateway before any payment: %d, want 402", c)
 	}
@@ -178,9 +179,9 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 	postEvent("evt_e2e_paid", "checkout.session.completed", "cs_e2e", "paid", 1000)
 	postEvent("evt_e2e_unpaid", "checkout.session.completed", "cs_e2e_ach", "unpaid", 2500)
 	postEvent("evt_e2e_failed", "checkout.session.async_payment_failed", "cs_e2e_ach", "unpaid", 2500)
-	waitFor(t, "card credit in KV balances", func() bool { v, _ := balance(); return v.BalanceMicros == 10*money.Dollar })
-	waitFor(t, "gateway admits after the card payment", func() bool { return ask() == http.StatusOK })
-	waitFor(t, "the request is debited", func() bool { v, _ := balance(); return v.BalanceMicros < 10*money.Dollar })
+	e2estack.WaitFor(t, "card credit in KV balances", func() bool { v, _ := balance(); return v.BalanceMicros == 10*money.Dollar })
+	e2estack.WaitFor(t, "gateway admits after the card payment", func() bool { return ask() == http.StatusOK })
+	e2estack.WaitFor(t, "the request is debited", func() bool { v, _ := balance(); return v.BalanceMicros < 10*money.Dollar })
 	before, _ := balance()
 
 	// 2. A confirmed USDC transfer from a linked wallet.
@@ -211,11 +212,11 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 		t.Fatalf("claim: %+v", claim)
 	}
 	sim.Finalize()
-	waitFor(t, "USDC credit in KV balances", func() bool { v, _ := balance(); return v.BalanceMicros == before.BalanceMicros+5*money.Dollar })
+	e2estack.WaitFor(t, "USDC credit in KV balances", func() bool { v, _ := balance(); return v.BalanceMicros == before.BalanceMicros+5*money.Dollar })
 	if c := ask(); c != http.StatusOK {
 		t.Errorf("gateway after the USDC payment: %d", c)
 	}
-	waitFor(t, "the second request is debited", func() bool { v, _ := balance(); return v.BalanceMicros < before.BalanceMicros+5*money.Dollar })
+	e2estack.WaitFor(t, "the second request is debited", func() bool { v, _ := balance(); return v.BalanceMicros < before.BalanceMicros+5*money.Dollar })
 	after, _ := balance()
 
 	// A claim of a transfer that did not pay us is rejected, and mailed.
@@ -233,7 +234,7 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 		}
 		return n
 	}
-	waitFor(t, "the mails", func() bool {
+	e2estack.WaitFor(t, "the mails", func() bool {
 		n := count()
 		return n["receipt"] >= 2 && n["payment_failed"] >= 1 && n["tx_rejected"] >= 1
 	})

@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
@@ -62,8 +63,8 @@ func TestSignInMail_TheMailStreamHoldsNoLinkOrTokenYetTheMailedLinkSignsIn(t *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "auth", au.Run)
-	run(t, "notifier", nt.Run)
+	e2estack.Run(t, "auth", au.Run)
+	e2estack.Run(t, "notifier", nt.Run)
 
 	c := newBrowser(t, web.URL)
 	c.post("/api/auth/magic-link", `{"email":"zoe@example.com"}`, "application/json", http.StatusAccepted)
@@ -135,24 +136,6 @@ func mailStream(t *testing.T, b *bus.Bus) [][]byte {
 			return out
 		}
 	}
-}
-
-func run(t *testing.T, name string, f func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s did not stop within 30s", name)
-		}
-	})
 }
 
 // browser is a cookie-keeping client that sends the Origin header a

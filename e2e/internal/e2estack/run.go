@@ -1,9 +1,9 @@
-// Package stack is the scaffolding of the end-to-end tests: services run in
+// Package e2estack is the scaffolding of the end-to-end tests: services run in
 // the background of a test (Run), polling for what the services do
 // (WaitFor), and the stack several tests share (New): the real ledger and
 // gateway replicas on one embedded bus and database, each connected as its
 // own bus user, in front of a fake provider.
-package stack
+package e2estack
 
 import (
 	"context"
