@@ -41,16 +41,10 @@ func TestRun_AdminServerAnswersOnTheAdminAddressOrItsOlderName(t *testing.T) {
 				"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserChainwatcher), "MONGODB_URI": storetest.URI(t),
 				"MONGODB_DB": "chainwatcher_main", "LOG_LEVEL": "error", name: admin,
 			})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, nil, env) }()
-			boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
+			svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
+			boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, svc.Done())
 			boottest.CheckAdmin(t, admin, "target_info")
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("run: %v", err)
-			}
+			svc.Stop(t)
 			boottest.WaitClosed(t, admin)
 		})
 	}

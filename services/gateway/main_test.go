@@ -24,11 +24,8 @@ func TestRun_MetricsOnlyOnTheAdminAddressProbesOnBoth(t *testing.T) {
 		"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserGateway), "GATEWAY_ADDR": public, "GATEWAY_ADMIN_ADDR": admin,
 		"GATEWAY_OUTBOX_DIR": filepath.Join(t.TempDir(), "outbox"), "LOG_LEVEL": "error",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env) }()
-	defer cancel()
-	boottest.WaitStatus(t, "http://"+public+"/readyz", http.StatusOK, done)
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
+	boottest.WaitStatus(t, "http://"+public+"/readyz", http.StatusOK, svc.Done())
 	if code, body := boottest.Get("http://" + public + "/metrics"); code != http.StatusNotFound || strings.Contains(body, "gateway_") {
 		t.Errorf("public /metrics: %d %.200s; want 404 without metrics", code, body)
 	}
@@ -39,15 +36,7 @@ func TestRun_MetricsOnlyOnTheAdminAddressProbesOnBoth(t *testing.T) {
 	}
 	boottest.CheckAdmin(t, admin, "gateway_outbox_spilled")
 	// A graceful shutdown closes both listeners.
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway did not stop within 30s")
-	}
+	svc.Stop(t)
 	boottest.WaitClosed(t, public)
 	boottest.WaitClosed(t, admin)
 }

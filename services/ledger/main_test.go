@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +43,7 @@ func TestRun_OpensAnAccountFromTheEnvironmentsSettingsAndStopsOnCancel(t *testin
 		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserLedger), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": st.DB().Name(),
 		"LEDGER_ADDR": "127.0.0.1:0", "LEDGER_FREE_REQUESTS": "7", "LOG_LEVEL": "warn",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }) }()
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, func(k string) string { return env[k] }) })
 
 	if _, err := b.Publish(context.Background(), events.AccountCreatedV1{V: 1, ID: "account.created:acc_main", Time: time.Now().UTC(), AccountID: "acc_main"}); err != nil {
 		t.Fatal(err)
@@ -76,15 +73,7 @@ func TestRun_OpensAnAccountFromTheEnvironmentsSettingsAndStopsOnCancel(t *testin
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop within 30s")
-	}
+	svc.Stop(t)
 }
 
 // The admin server (LEDGER_ADMIN_ADDR) answers /healthz at once, /readyz
@@ -99,19 +88,8 @@ func TestRun_AdminServerIsReadyOnceItHoldsTheWriterLease(t *testing.T) {
 		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserLedger), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "ledger_admin",
 		"LEDGER_ADMIN_ADDR": admin, "LOG_LEVEL": "error",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env) }()
-	boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
-	time.Sleep(time.Second) // a few attempts at the lease
-	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusServiceUnavailable, done)
-	srv.Declare(t, bus.DefaultTopology())
-	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
-	boottest.CheckAdmin(t, admin, "target_info")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
+	boottest.CheckReadyOnceDeclared(t, admin, svc.Done(), func() { srv.Declare(t, bus.DefaultTopology()) })
+	svc.Stop(t)
 	boottest.WaitClosed(t, admin)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +50,7 @@ func TestRun_SendsASignInMailFromTheEnvironmentsSettingsAndStopsOnCancel(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }) }()
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, func(k string) string { return env[k] }) })
 
 	if _, err := b.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
@@ -62,15 +59,7 @@ func TestRun_SendsASignInMailFromTheEnvironmentsSettingsAndStopsOnCancel(t *test
 	if m.From != "onekey <noreply@onekey.example>" {
 		t.Errorf("from %q", m.From)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop within 30s")
-	}
+	svc.Stop(t)
 }
 
 // The admin server (NOTIFIER_ADMIN_ADDR) answers /healthz at once, /readyz
@@ -84,19 +73,8 @@ func TestRun_AdminServerIsReadyOnceBoundToTheTopology(t *testing.T) {
 		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserNotifier), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "notifier_admin",
 		"NOTIFIER_OUTBOX_DIR": t.TempDir(), "NOTIFIER_ADMIN_ADDR": admin, "LOG_LEVEL": "error", "MAIL_SEAL_KEY": events.NewMailSealKey(),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env) }()
-	boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
-	time.Sleep(time.Second) // a few binding attempts
-	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusServiceUnavailable, done)
-	srv.Declare(t, bus.DefaultTopology())
-	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
-	boottest.CheckAdmin(t, admin, "target_info")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
+	boottest.CheckReadyOnceDeclared(t, admin, svc.Done(), func() { srv.Declare(t, bus.DefaultTopology()) })
+	svc.Stop(t)
 	boottest.WaitClosed(t, admin)
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/onekey-oss/onekey/pkg/boot/boottest"
 	"github.com/onekey-oss/onekey/pkg/bus"
@@ -43,25 +42,14 @@ func TestRun_AdminServerIsReadyOnceBoundToTheTopology(t *testing.T) {
 		"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserPayments), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "payments_main",
 		"PAYMENTS_ADDR": public, "PAYMENTS_ADMIN_ADDR": admin, "LOG_LEVEL": "error",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env) }()
-	boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
-	time.Sleep(time.Second) // a few binding attempts
-	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusServiceUnavailable, done)
-	nats.Declare(t, bus.DefaultTopology())
-	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
-	boottest.CheckAdmin(t, admin, "target_info")
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
+	boottest.CheckReadyOnceDeclared(t, admin, svc.Done(), func() { nats.Declare(t, bus.DefaultTopology()) })
 	for _, p := range []string{"/healthz", "/metrics"} {
 		if code, _ := boottest.Get("http://" + public + p); code != http.StatusNotFound {
 			t.Errorf("public %s: %d, want 404 (the admin server's)", p, code)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	svc.Stop(t)
 	boottest.WaitClosed(t, admin)
 	boottest.WaitClosed(t, public)
 }
