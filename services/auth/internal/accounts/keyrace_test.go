@@ -15,6 +15,7 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
+	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
 )
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 // reads and their write of a key, what the test armed for that key (once).
 type raceStore struct {
 	*accounts.Store
+	db    *store.Store
 	kv    jetstream.KeyValue
 	armed atomic.Pointer[armed]
 }
@@ -41,8 +43,8 @@ func newRaceStore(t *testing.T) *raceStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := &raceStore{kv: kv}
-	rs.Store = accounts.New(accounts.Deps{Store: storetest.New(t), Bus: b, Keys: kv, BeforeKVWrite: func(keyID string) {
+	rs := &raceStore{db: storetest.New(t), kv: kv}
+	rs.Store = accounts.New(accounts.Deps{Store: rs.db, Bus: b, Keys: kv, BeforeKVWrite: func(keyID string) {
 		if a := rs.armed.Load(); a != nil && a.keyID == keyID && rs.armed.CompareAndSwap(a, nil) {
 			a.run()
 		}
@@ -80,6 +82,31 @@ func (rs *raceStore) kvKey(t *testing.T, hash string) (v events.APIKeyV1, found 
 	return v, true
 }
 
+// newUser is a new user of email and its default project.
+func (rs *raceStore) newUser(t *testing.T, email string) (userID, prj string) {
+	t.Helper()
+	u, err := rs.UserForEmail(context.Background(), email, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID, accounts.DefaultProjectID(u.ID)
+}
+
+// requireAllRevoked fails the test unless the database says every key of
+// the project is revoked.
+func (rs *raceStore) requireAllRevoked(t *testing.T, userID, prj string) {
+	t.Helper()
+	keys, err := rs.Keys(context.Background(), userID, prj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Status != events.KeyRevoked {
+			t.Errorf("the database says key %s is %s", k.Name, k.Status)
+		}
+	}
+}
+
 // TestKeys_RevokeRacingLimitUpdateLeavesKeyRevoked forces, 100 times (50
 // each way), the interleaving in which one writer of KV apikeys has read the key
 // and the other finishes before it writes: a limit update overtaken by a
@@ -90,22 +117,18 @@ func TestKeys_RevokeRacingLimitUpdateLeavesKeyRevoked(t *testing.T) {
 	t.Parallel()
 	rs := newRaceStore(t)
 	ctx := context.Background()
-	u, err := rs.UserForEmail(ctx, "race@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prj := accounts.DefaultProjectID(u.ID)
+	uid, prj := rs.newUser(t, "race@example.com")
 	for i := range 100 {
-		full, k, err := rs.CreateKey(ctx, u.ID, prj, fmt.Sprintf("k%d", i), accounts.KeyLimits{})
+		full, k, err := rs.CreateKey(ctx, uid, prj, fmt.Sprintf("k%d", i), accounts.KeyLimits{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		update := func() {
 			// Refused once the key is revoked; either answer is fine here.
-			_, _ = rs.UpdateKeyLimits(ctx, u.ID, prj, k.ID, accounts.KeyLimits{RPM: 10 + i})
+			_, _ = rs.UpdateKeyLimits(ctx, uid, prj, k.ID, accounts.KeyLimits{RPM: 10 + i})
 		}
 		revoke := func() {
-			if _, err := rs.RevokeKey(ctx, u.ID, prj, k.ID); err != nil {
+			if _, err := rs.RevokeKey(ctx, uid, prj, k.ID); err != nil {
 				t.Errorf("revoke: %v", err)
 			}
 		}
@@ -121,15 +144,7 @@ func TestKeys_RevokeRacingLimitUpdateLeavesKeyRevoked(t *testing.T) {
 			t.Fatalf("round %d (%s): KV apikeys holds %+v (found %v): the gateway would accept the revoked key", i, way, v, found)
 		}
 	}
-	keys, err := rs.Keys(ctx, u.ID, prj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if k.Status != events.KeyRevoked {
-			t.Errorf("the database says key %s is %s", k.Name, k.Status)
-		}
-	}
+	rs.requireAllRevoked(t, uid, prj)
 }
 
 // TestKeys_DeletedAccountsKeyStaysGoneWhenAnUpdateRaces: a limit update
@@ -140,19 +155,15 @@ func TestKeys_DeletedAccountsKeyStaysGoneWhenAnUpdateRaces(t *testing.T) {
 	rs := newRaceStore(t)
 	ctx := context.Background()
 	for i := range 10 {
-		u, err := rs.UserForEmail(ctx, fmt.Sprintf("gone%d@example.com", i), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		prj := accounts.DefaultProjectID(u.ID)
-		full, k, err := rs.CreateKey(ctx, u.ID, prj, "k", accounts.KeyLimits{})
+		uid, prj := rs.newUser(t, fmt.Sprintf("gone%d@example.com", i))
+		full, k, err := rs.CreateKey(ctx, uid, prj, "k", accounts.KeyLimits{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rs.interleave(k.ID, func() {
-			_, _ = rs.UpdateKeyLimits(ctx, u.ID, prj, k.ID, accounts.KeyLimits{RPM: 5})
+			_, _ = rs.UpdateKeyLimits(ctx, uid, prj, k.ID, accounts.KeyLimits{RPM: 5})
 		}, func() {
-			if err := rs.DeleteAccount(ctx, u.ID); err != nil {
+			if err := rs.DeleteAccount(ctx, uid); err != nil {
 				t.Errorf("delete account: %v", err)
 			}
 		})
@@ -169,13 +180,9 @@ func TestKeys_StartupSyncRacingRevokeLeavesKeyRevoked(t *testing.T) {
 	t.Parallel()
 	rs := newRaceStore(t)
 	ctx := context.Background()
-	u, err := rs.UserForEmail(ctx, "sync@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prj := accounts.DefaultProjectID(u.ID)
+	uid, prj := rs.newUser(t, "sync@example.com")
 	for i := range 10 {
-		full, k, err := rs.CreateKey(ctx, u.ID, prj, fmt.Sprintf("k%d", i), accounts.KeyLimits{})
+		full, k, err := rs.CreateKey(ctx, uid, prj, fmt.Sprintf("k%d", i), accounts.KeyLimits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +195,7 @@ func TestKeys_StartupSyncRacingRevokeLeavesKeyRevoked(t *testing.T) {
 				t.Errorf("sync: %v", err)
 			}
 		}, func() {
-			if _, err := rs.RevokeKey(ctx, u.ID, prj, k.ID); err != nil {
+			if _, err := rs.RevokeKey(ctx, uid, prj, k.ID); err != nil {
 				t.Errorf("revoke: %v", err)
 			}
 		})

@@ -12,9 +12,6 @@ import (
 
 	"github.com/onekey-oss/onekey/api/apikey"
 	"github.com/onekey-oss/onekey/api/events"
-	"github.com/onekey-oss/onekey/pkg/bus"
-	"github.com/onekey-oss/onekey/pkg/bus/bustest"
-	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/auth/internal/accounts"
 )
 
@@ -27,13 +24,9 @@ func TestKeys_SuspendOrRestoreRacingRevokeLeavesKeyRevoked(t *testing.T) {
 	t.Parallel()
 	rs := newRaceStore(t)
 	ctx := context.Background()
-	u, err := rs.UserForEmail(ctx, "held@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prj := accounts.DefaultProjectID(u.ID)
+	uid, prj := rs.newUser(t, "held@example.com")
 	for i := range 30 {
-		full, k, err := rs.CreateKey(ctx, u.ID, prj, fmt.Sprintf("k%d", i), accounts.KeyLimits{})
+		full, k, err := rs.CreateKey(ctx, uid, prj, fmt.Sprintf("k%d", i), accounts.KeyLimits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +41,7 @@ func TestKeys_SuspendOrRestoreRacingRevokeLeavesKeyRevoked(t *testing.T) {
 			}
 		}
 		revoke := func() {
-			if _, err := rs.RevokeKey(ctx, u.ID, prj, k.ID); err != nil {
+			if _, err := rs.RevokeKey(ctx, uid, prj, k.ID); err != nil {
 				t.Errorf("revoke: %v", err)
 			}
 		}
@@ -72,15 +65,7 @@ func TestKeys_SuspendOrRestoreRacingRevokeLeavesKeyRevoked(t *testing.T) {
 			t.Fatalf("round %d (%s): restore of the revoked key: %v", i, way, err)
 		}
 	}
-	keys, err := rs.Keys(ctx, u.ID, prj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if k.Status != events.KeyRevoked {
-			t.Errorf("the database says key %s is %s", k.Name, k.Status)
-		}
-	}
+	rs.requireAllRevoked(t, uid, prj)
 }
 
 // TestKeys_StartupSyncFinishesASuspensionOrRestoreThatStoppedAfterItsRecord:
@@ -90,23 +75,11 @@ func TestKeys_SuspendOrRestoreRacingRevokeLeavesKeyRevoked(t *testing.T) {
 // document say what the record says.
 func TestKeys_StartupSyncFinishesASuspensionOrRestoreThatStoppedAfterItsRecord(t *testing.T) {
 	t.Parallel()
-	st := storetest.New(t)
-	b := bustest.Start(t).ConnectAs(t, bus.UserAuth)
-	kv, err := b.KV(context.Background(), events.BucketAPIKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc := accounts.New(accounts.Deps{Store: st, Bus: b, Keys: kv})
+	rs := newRaceStore(t) // nothing armed: a plain store
+	st, kv := rs.db, rs.kv
 	ctx := context.Background()
-	if err := acc.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	u, err := acc.UserForEmail(ctx, "crash@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prj := accounts.DefaultProjectID(u.ID)
-	full, k, err := acc.CreateKey(ctx, u.ID, prj, "k", accounts.KeyLimits{})
+	uid, _ := rs.newUser(t, "crash@example.com")
+	full, k, err := rs.CreateKey(ctx, uid, accounts.DefaultProjectID(uid), "k", accounts.KeyLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,14 +103,14 @@ func TestKeys_StartupSyncFinishesASuspensionOrRestoreThatStoppedAfterItsRecord(t
 	}
 
 	// The suspension's record, and nothing after it.
-	if _, err := st.Collection(accounts.CollKeySuspensions).InsertOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "account_id", Value: u.ID},
+	if _, err := st.Collection(accounts.CollKeySuspensions).InsertOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "account_id", Value: uid},
 		{Key: "actor", Value: "operator:bob"}, {Key: "reason", Value: "abuse"}, {Key: "at", Value: time.Now().UTC()}}); err != nil {
 		t.Fatal(err)
 	}
 	if kvS, docS := status(); kvS != events.KeyActive || docS != events.KeyActive {
 		t.Fatalf("before the sync: KV %s, document %s", kvS, docS)
 	}
-	if _, err := acc.SyncKeys(ctx); err != nil {
+	if _, err := rs.SyncKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if kvS, docS := status(); kvS != events.KeySuspended || docS != events.KeySuspended {
@@ -148,7 +121,7 @@ func TestKeys_StartupSyncFinishesASuspensionOrRestoreThatStoppedAfterItsRecord(t
 	if _, err := st.Collection(accounts.CollKeySuspensions).DeleteOne(ctx, bson.D{{Key: "_id", Value: k.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acc.SyncKeys(ctx); err != nil {
+	if _, err := rs.SyncKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if kvS, docS := status(); kvS != events.KeyActive || docS != events.KeyActive {
