@@ -56,7 +56,7 @@ func TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedWithinOneSecond(t *testing.T)
 
 	c, m := h.signIn("zed@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "gw"}, http.StatusCreated).json(t, &k)
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "gw"}, http.StatusCreated).JSON(t, &k)
 	e2estack.WaitWithin(t, time.Second, "gateway accepts the new key", func() bool { return status(k.Key) == http.StatusOK })
 
 	c.must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)

@@ -6,15 +6,11 @@
 package auth_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +21,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/auth/auth"
+	"github.com/onekey-oss/onekey/services/auth/authtest"
 	"github.com/onekey-oss/onekey/services/notifier/notifier"
 	"github.com/onekey-oss/onekey/services/notifier/resendtest"
 )
@@ -100,94 +97,27 @@ func (h *harness) linkFor(addr string, n int) string {
 	return links[n-1]
 }
 
-// client is a browser: it keeps cookies (by name, whatever their Secure
-// flag, since the test server is plain HTTP) and sends Origin on unsafe
-// requests as browsers do.
+// client is a browser (authtest.Browser) of the harness's auth whose
+// failures fail the harness's test.
 type client struct {
-	h       *harness
-	cookies map[string]string
-	csrf    string
-	hdr     http.Header
+	*authtest.Browser
+	h *harness
 }
 
 func (h *harness) client() *client {
-	return &client{h: h, cookies: map[string]string{}, hdr: http.Header{}}
+	return &client{Browser: authtest.New(h.srv.URL), h: h}
 }
 
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r response) json(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("decode %s: %v", r.body, err)
-	}
-}
+type response = authtest.Response
 
 func (c *client) do(method, path string, body any) response {
 	c.h.t.Helper()
-	var rd io.Reader
-	ctype := ""
-	switch b := body.(type) {
-	case nil:
-	case url.Values:
-		rd, ctype = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			c.h.t.Fatal(err)
-		}
-		rd, ctype = bytes.NewReader(raw), "application/json"
-	}
-	req, err := http.NewRequest(method, c.h.srv.URL+path, rd)
-	if err != nil {
-		c.h.t.Fatal(err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if method != http.MethodGet && method != http.MethodHead {
-		req.Header.Set("Origin", c.h.srv.URL)
-		if c.csrf != "" {
-			req.Header.Set("X-CSRF-Token", c.csrf)
-		}
-	}
-	for k, v := range c.hdr {
-		req.Header[k] = v
-	}
-	for k, v := range c.cookies {
-		req.AddCookie(&http.Cookie{Name: k, Value: v})
-	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Do(req)
-	if err != nil {
-		c.h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.h.t.Fatal(err)
-	}
-	for _, ck := range resp.Cookies() {
-		if ck.MaxAge < 0 || ck.Value == "" {
-			delete(c.cookies, ck.Name)
-		} else {
-			c.cookies[ck.Name] = ck.Value
-		}
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: raw}
+	return c.Do(c.h.t, method, path, body)
 }
 
 func (c *client) must(method, path string, body any, want int) response {
 	c.h.t.Helper()
-	r := c.do(method, path, body)
-	if r.status != want {
-		c.h.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
-	}
-	return r
+	return c.Must(c.h.t, method, path, body, want)
 }
 
 type me struct {
@@ -218,7 +148,7 @@ func (h *harness) signIn(email string) (*client, me) {
 	}
 	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": u.Query().Get("token")}, http.StatusOK)
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(h.t, &m)
-	c.csrf = m.CSRFToken
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(h.t, &m)
+	c.CSRF = m.CSRFToken
 	return c, m
 }

@@ -33,7 +33,7 @@ func TestE2E_MagicLinkThroughNotifierAndResendToSession(t *testing.T) {
 	c.must(http.MethodGet, u.RequestURI(), nil, http.StatusOK)
 	c.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {u.Query().Get("token")}}, http.StatusSeeOther)
 	var me me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &me)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &me)
 	if me.Email != "yan@example.com" {
 		t.Fatalf("me = %+v", me)
 	}

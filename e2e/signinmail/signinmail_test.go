@@ -10,14 +10,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +26,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store/storetest"
 	"github.com/onekey-oss/onekey/services/auth/auth"
+	"github.com/onekey-oss/onekey/services/auth/authtest"
 	"github.com/onekey-oss/onekey/services/notifier/notifier"
 	"github.com/onekey-oss/onekey/services/notifier/resendtest"
 )
@@ -66,8 +64,8 @@ func TestSignInMail_TheMailStreamHoldsNoLinkOrTokenYetTheMailedLinkSignsIn(t *te
 	e2estack.Run(t, "auth", au.Run)
 	e2estack.Run(t, "notifier", nt.Run)
 
-	c := newBrowser(t, web.URL)
-	c.post("/api/auth/magic-link", `{"email":"zoe@example.com"}`, "application/json", http.StatusAccepted)
+	c := authtest.New(web.URL)
+	c.Must(t, http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "zoe@example.com"}, http.StatusAccepted)
 	m := rs.WaitForMail(t, func(m resendtest.Mail) bool { return len(m.To) == 1 && m.To[0] == "zoe@example.com" })
 	link := linkRE.FindString(m.Text)
 	if link == "" {
@@ -99,12 +97,12 @@ func TestSignInMail_TheMailStreamHoldsNoLinkOrTokenYetTheMailedLinkSignsIn(t *te
 	}
 
 	// The mailed link signs in.
-	c.get(u.RequestURI(), http.StatusOK)
-	c.post("/api/auth/magic-link/verify", url.Values{"token": {token}}.Encode(), "application/x-www-form-urlencoded", http.StatusSeeOther)
+	c.Must(t, http.MethodGet, u.RequestURI(), nil, http.StatusOK)
+	c.Must(t, http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {token}}, http.StatusSeeOther)
 	var me struct {
 		Email string `json:"email"`
 	}
-	if err := json.Unmarshal(c.get("/api/me", http.StatusOK), &me); err != nil || me.Email != "zoe@example.com" {
+	if err := json.Unmarshal(c.Must(t, http.MethodGet, "/api/me", nil, http.StatusOK).Body, &me); err != nil || me.Email != "zoe@example.com" {
 		t.Fatalf("/api/me = %+v (%v), want zoe's session", me, err)
 	}
 }
@@ -136,47 +134,4 @@ func mailStream(t *testing.T, b *bus.Bus) [][]byte {
 			return out
 		}
 	}
-}
-
-// browser is a cookie-keeping client that sends the Origin header a
-// browser sends, which auth's CSRF check wants on every POST.
-type browser struct {
-	t    *testing.T
-	base string
-	c    *http.Client
-}
-
-func newBrowser(t *testing.T, base string) *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (b *browser) do(method, path, body, ctype string, want int) []byte {
-	b.t.Helper()
-	req, err := http.NewRequest(method, b.base+path, strings.NewReader(body))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if method == http.MethodPost {
-		req.Header.Set("Origin", b.base)
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		b.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, out)
-	}
-	return out
-}
-
-func (b *browser) get(path string, want int) []byte { return b.do(http.MethodGet, path, "", "", want) }
-func (b *browser) post(path, body, ctype string, want int) []byte {
-	return b.do(http.MethodPost, path, body, ctype, want)
 }

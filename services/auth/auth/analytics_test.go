@@ -21,7 +21,7 @@ func TestAnalytics_OnlyTheSignInThatMakesTheAccountLandsWithSignedUp(t *testing.
 		c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "ida@example.com"}, http.StatusAccepted)
 		tok := h.linkFor("ida@example.com", i+1)
 		r := c.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusSeeOther)
-		if loc := r.header.Get("Location"); loc != want {
+		if loc := r.Header.Get("Location"); loc != want {
 			t.Errorf("sign-in %d: redirect to %q, want %q", i+1, loc, want)
 		}
 	}

@@ -36,11 +36,11 @@ type sseEvent struct {
 func ask(c *client, q string) (int, []sseEvent) {
 	c.h.t.Helper()
 	r := c.do(http.MethodPost, "/api/assistant/messages", map[string]any{"messages": []map[string]string{{"role": "user", "content": q}}})
-	if !strings.HasPrefix(r.header.Get("Content-Type"), "text/event-stream") {
-		return r.status, []sseEvent{{Type: "body", Text: string(r.body)}}
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") {
+		return r.Status, []sseEvent{{Type: "body", Text: string(r.Body)}}
 	}
 	var out []sseEvent
-	for _, chunk := range strings.Split(string(r.body), "\n\n") {
+	for _, chunk := range strings.Split(string(r.Body), "\n\n") {
 		if data, ok := strings.CutPrefix(chunk, "data: "); ok {
 			var ev sseEvent
 			if err := json.Unmarshal([]byte(data), &ev); err != nil {
@@ -49,7 +49,7 @@ func ask(c *client, q string) (int, []sseEvent) {
 			out = append(out, ev)
 		}
 	}
-	return r.status, out
+	return r.Status, out
 }
 
 func answerText(evs []sseEvent) string {
@@ -208,9 +208,9 @@ func (h *harness) replica(t *testing.T, opts ...option) *harness {
 
 // on is the same browser talking to another replica.
 func (c *client) on(h *harness) *client {
-	cc := *c
-	cc.h = h
-	return &cc
+	b := *c.Browser
+	b.URL = h.srv.URL
+	return &client{Browser: &b, h: h}
 }
 
 func TestAssistant_QuestionsPerHourAreLimitedPerUserAcrossReplicasAndRefusedPolitely(t *testing.T) {
@@ -298,7 +298,7 @@ func TestAssistant_OffWithoutAKey(t *testing.T) {
 	if status, evs := ask(c, "hello"); status != http.StatusNotFound || !strings.Contains(evs[0].Text, "assistant_off") {
 		t.Errorf("no key: %d %+v", status, evs)
 	}
-	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).body)
+	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body)
 	if strings.Contains(body, `data-testid="assistant-open"`) || strings.Contains(body, "assistant.js") {
 		t.Error("the overview shows the assistant's panel without a key")
 	}
@@ -338,7 +338,7 @@ func TestAssistant_ToolInputsNamingAnotherAccountStillAnswerOnlyTheSessionsOwnFi
 	ada, am := h.signIn("ada@example.com")
 	bob, bm := h.signIn("bob@example.com")
 	var bk keyOut
-	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "bobs-secret-key"}, http.StatusCreated).json(t, &bk)
+	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "bobs-secret-key"}, http.StatusCreated).JSON(t, &bk)
 	seedAssistantLedger(t, h, am.AccountID, am.DefaultProjectID, 12_340_000, "gpt-5-mini", 1_443)
 	seedAssistantLedger(t, h, bm.AccountID, bm.DefaultProjectID, 7_654_321, "claude-haiku-4-5", 25_000)
 	if _, err := h.store.Collection(readmodel.CollJournal).InsertOne(context.Background(), readmodel.JournalEntry{

@@ -19,8 +19,8 @@ func BenchmarkMagicLinkRequest(b *testing.B) {
 			c := h.client()
 			body := map[string]string{"email": fmt.Sprintf("%s@example.com", who)}
 			for b.Loop() {
-				if r := c.do(http.MethodPost, "/api/auth/magic-link", body); r.status != http.StatusAccepted {
-					b.Fatalf("status %d", r.status)
+				if r := c.do(http.MethodPost, "/api/auth/magic-link", body); r.Status != http.StatusAccepted {
+					b.Fatalf("status %d", r.Status)
 				}
 			}
 		})

@@ -19,8 +19,8 @@ func TestCheckout_AsksPaymentsForTheCallersAccount(t *testing.T) {
 
 	// No payments service: a clear 503.
 	r := c.must(http.MethodPost, "/api/credits/checkout", body, http.StatusServiceUnavailable)
-	if !strings.Contains(string(r.body), "unavailable") {
-		t.Errorf("body %s", r.body)
+	if !strings.Contains(string(r.Body), "unavailable") {
+		t.Errorf("body %s", r.Body)
 	}
 
 	got := make(chan events.CheckoutRequestV1, 4)
@@ -45,9 +45,9 @@ func TestCheckout_AsksPaymentsForTheCallersAccount(t *testing.T) {
 
 	var out struct{ URL, SessionID string }
 	r = c.must(http.MethodPost, "/api/credits/checkout", body, http.StatusCreated)
-	r.json(t, &out)
+	r.JSON(t, &out)
 	if out.URL != "https://checkout.stripe.test/c/cs_1" {
-		t.Fatalf("checkout answer %s", r.body)
+		t.Fatalf("checkout answer %s", r.Body)
 	}
 	req := <-got
 	if req.AccountID != m.AccountID || req.Email != "xia@example.com" || req.AmountMicros != 10_000_000 ||
@@ -56,12 +56,12 @@ func TestCheckout_AsksPaymentsForTheCallersAccount(t *testing.T) {
 	}
 
 	r = c.must(http.MethodPost, "/api/credits/checkout", map[string]any{"amount_micros": 9_999_000_000}, http.StatusBadRequest)
-	if !strings.Contains(string(r.body), "amount_out_of_range") {
-		t.Errorf("payments' refusal: %s", r.body)
+	if !strings.Contains(string(r.Body), "amount_out_of_range") {
+		t.Errorf("payments' refusal: %s", r.Body)
 	}
 	for _, bad := range []int64{0, -5, 500_000, 20_000_000_000} {
 		c.must(http.MethodPost, "/api/credits/checkout", map[string]any{"amount_micros": bad}, http.StatusBadRequest)
 	}
-	c.csrf = ""
+	c.CSRF = ""
 	c.must(http.MethodPost, "/api/credits/checkout", body, http.StatusForbidden)
 }

@@ -39,7 +39,7 @@ type apiErr struct {
 func errCode(t *testing.T, r response) string {
 	t.Helper()
 	var e apiErr
-	r.json(t, &e)
+	r.JSON(t, &e)
 	return e.Error.Code
 }
 
@@ -60,7 +60,7 @@ func TestCrypto_PaymentsNotAnsweringIs503(t *testing.T) {
 	} {
 		got := c.must(r.method, r.path, r.body, http.StatusServiceUnavailable)
 		if code := errCode(t, got); code != "unavailable" {
-			t.Errorf("%s %s: %s", r.method, r.path, got.body)
+			t.Errorf("%s %s: %s", r.method, r.path, got.Body)
 		}
 	}
 }
@@ -89,16 +89,16 @@ func TestCrypto_PaymentsTroubleIs503AndARefusalKeepsItsCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.must(http.MethodGet, "/api/crypto", nil, http.StatusServiceUnavailable)
-	if errCode(t, r) != "unavailable" || strings.Contains(string(r.body), "connection refused") {
-		t.Errorf("payments unavailable: %s", r.body)
+	if errCode(t, r) != "unavailable" || strings.Contains(string(r.Body), "connection refused") {
+		t.Errorf("payments unavailable: %s", r.Body)
 	}
 	r = c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": "0x" + strings.Repeat("22", 32)}, http.StatusServiceUnavailable)
-	if errCode(t, r) != "unavailable" || strings.Contains(string(r.body), "internal detail") {
-		t.Errorf("unknown code: %s", r.body)
+	if errCode(t, r) != "unavailable" || strings.Contains(string(r.Body), "internal detail") {
+		t.Errorf("unknown code: %s", r.Body)
 	}
 	r = c.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": newAddress(t)}, http.StatusBadRequest)
-	if errCode(t, r) != "invalid_request" || !strings.Contains(string(r.body), "this account is deleted") {
-		t.Errorf("refusal: %s", r.body)
+	if errCode(t, r) != "invalid_request" || !strings.Contains(string(r.Body), "this account is deleted") {
+		t.Errorf("refusal: %s", r.Body)
 	}
 }
 
@@ -120,8 +120,8 @@ func TestCrypto_WalletAndClaimRequestsAreRateLimitedPerAccount(t *testing.T) {
 		c.must(http.MethodPost, path, body, http.StatusServiceUnavailable)
 	}
 	r := c.must(http.MethodPost, "/api/crypto/claims", claim, http.StatusTooManyRequests)
-	if errCode(t, r) != "rate_limited" || r.header.Get("Retry-After") == "" {
-		t.Errorf("over the limit: %v %s", r.header, r.body)
+	if errCode(t, r) != "rate_limited" || r.Header.Get("Retry-After") == "" {
+		t.Errorf("over the limit: %v %s", r.Header, r.Body)
 	}
 	c.must(http.MethodPost, "/api/crypto/wallets/nonce", nonce, http.StatusTooManyRequests)
 	c.must(http.MethodGet, "/api/crypto", nil, http.StatusServiceUnavailable) // reading is not limited

@@ -43,7 +43,7 @@ func BenchmarkDashboardPages(b *testing.B) {
 	get := func(handler http.Handler, path string) (*httptest.ResponseRecorder, int) {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.Header.Set("Accept-Encoding", "gzip")
-		for k, v := range c.cookies {
+		for k, v := range c.Cookies {
 			req.AddCookie(&http.Cookie{Name: k, Value: v})
 		}
 		rec := httptest.NewRecorder()
@@ -167,7 +167,7 @@ func newUsageSeed(t testing.TB, h *harness, c *client, m me, keys, rows, payment
 	var prj2 struct {
 		ID string `json:"id"`
 	}
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "staging"}, http.StatusCreated).json(t, &prj2)
+	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "staging"}, http.StatusCreated).JSON(t, &prj2)
 	type keyRef struct{ id, project string }
 	var ks []keyRef
 	for i := range keys {
@@ -178,7 +178,7 @@ func newUsageSeed(t testing.TB, h *harness, c *client, m me, keys, rows, payment
 		var k struct {
 			ID string `json:"id"`
 		}
-		c.must(http.MethodPost, "/api/projects/"+p+"/keys", map[string]any{"name": fmt.Sprintf("key %d", i), "rpm": 600, "spend_cap_micros": 50_000_000}, http.StatusCreated).json(t, &k)
+		c.must(http.MethodPost, "/api/projects/"+p+"/keys", map[string]any{"name": fmt.Sprintf("key %d", i), "rpm": 600, "spend_cap_micros": 50_000_000}, http.StatusCreated).JSON(t, &k)
 		ks = append(ks, keyRef{k.ID, p})
 	}
 	models := []string{"gpt-5-mini", "claude-sonnet-4-5", "gpt-5.2", "gemini-2.5-flash", "claude-haiku-4-5", "grok-4", "o4-mini", "gemini-2.5-pro"}

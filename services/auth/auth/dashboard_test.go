@@ -25,15 +25,15 @@ func TestDashboard_SignedOutVisitorsLandOnTheSignInPage(t *testing.T) {
 	c := h.client()
 	for _, p := range append(dashboardPages, "/usage.csv") {
 		r := c.must(http.MethodGet, p, nil, http.StatusSeeOther)
-		if loc := r.header.Get("Location"); loc != "/sign-in" {
+		if loc := r.Header.Get("Location"); loc != "/sign-in" {
 			t.Errorf("GET %s: Location %q, want /sign-in", p, loc)
 		}
 	}
-	c.cookies["__Host-onekey_session"] = "not-a-session"
-	if loc := c.must(http.MethodGet, "/", nil, http.StatusSeeOther).header.Get("Location"); loc != "/sign-in" {
+	c.Cookies["__Host-onekey_session"] = "not-a-session"
+	if loc := c.must(http.MethodGet, "/", nil, http.StatusSeeOther).Header.Get("Location"); loc != "/sign-in" {
 		t.Errorf("unknown session: Location %q", loc)
 	}
-	body := string(c.must(http.MethodGet, "/sign-in", nil, http.StatusOK).body)
+	body := string(c.must(http.MethodGet, "/sign-in", nil, http.StatusOK).Body)
 	for _, want := range []string{`data-testid="signin-email"`, `data-testid="signin-submit"`, `data-testid="check-mail"`, `href="/privacy"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("sign-in page lacks %s", want)
@@ -55,15 +55,15 @@ func TestDashboard_EveryPageHasAStrictCSPAndNoInlineScriptOrStyle(t *testing.T) 
 	for _, p := range pages {
 		r := c.do(http.MethodGet, p, nil)
 		if p == "/sign-in" {
-			if r.status != http.StatusSeeOther {
-				t.Errorf("signed-in GET /sign-in: %d, want 303 to /", r.status)
+			if r.Status != http.StatusSeeOther {
+				t.Errorf("signed-in GET /sign-in: %d, want 303 to /", r.Status)
 			}
 			continue
 		}
-		if r.status != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", p, r.status, r.body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", p, r.Status, r.Body)
 		}
-		csp := r.header.Get("Content-Security-Policy")
+		csp := r.Header.Get("Content-Security-Policy")
 		for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
 			if !strings.Contains(csp, want) {
 				t.Errorf("%s: CSP %q lacks %q", p, csp, want)
@@ -72,13 +72,13 @@ func TestDashboard_EveryPageHasAStrictCSPAndNoInlineScriptOrStyle(t *testing.T) 
 		if strings.Contains(csp, "unsafe") || strings.Contains(csp, "http") || strings.Contains(csp, "*") {
 			t.Errorf("%s: CSP %q allows inline code or another origin", p, csp)
 		}
-		if r.header.Get("X-Frame-Options") != "DENY" || r.header.Get("Referrer-Policy") != "same-origin" {
-			t.Errorf("%s: framing/referrer headers %v", p, r.header)
+		if r.Header.Get("X-Frame-Options") != "DENY" || r.Header.Get("Referrer-Policy") != "same-origin" {
+			t.Errorf("%s: framing/referrer headers %v", p, r.Header)
 		}
-		if m := inlineCode.FindString(string(r.body)); m != "" {
+		if m := inlineCode.FindString(string(r.Body)); m != "" {
 			t.Errorf("%s: inline code %q", p, m)
 		}
-		if strings.Contains(string(r.body), "http://") && p != "/" && p != "/under-the-hood" {
+		if strings.Contains(string(r.Body), "http://") && p != "/" && p != "/under-the-hood" {
 			t.Errorf("%s: links to a plain-http origin", p)
 		}
 	}
@@ -120,7 +120,7 @@ func TestDashboard_OverviewShowsTheLedgersBalanceAndWhatWasCharged(t *testing.T)
 	h := newHarness(t)
 	c, m := h.signIn("overview@example.com")
 	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", h.clock.Now())
-	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).body)
+	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body)
 	checks := map[string]string{
 		"balance": "$5.00", "free-requests": "19",
 		"spend-today": "$0.003", // charged, not the $0.0045 list price: one of the 3 requests was free
@@ -154,8 +154,8 @@ func TestDashboard_KeysPageListsTheKeysMadeThroughTheAPI(t *testing.T) {
 		Prefix string `json:"prefix"`
 		Key    string `json:"key"`
 	}
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "prod", "rpm": 60, "spend_cap_micros": 25_000_000}, http.StatusCreated).json(t, &k)
-	body := string(c.must(http.MethodGet, "/keys", nil, http.StatusOK).body)
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "prod", "rpm": 60, "spend_cap_micros": 25_000_000}, http.StatusCreated).JSON(t, &k)
+	body := string(c.must(http.MethodGet, "/keys", nil, http.StatusOK).Body)
 	for _, want := range []string{`data-key-id="` + k.ID + `"`, k.Prefix + "…", "$25.00", `data-testid="key-shown-once"`, `data-testid="copy-key"`, "you will not see it again"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("keys page lacks %q", want)
@@ -172,7 +172,7 @@ func TestDashboard_UsageCSVHoldsExactlyTheRangeShown(t *testing.T) {
 	today := h.clock.Now()
 	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", today)
 	d0 := readmodel.Day(today)
-	page := string(c.must(http.MethodGet, "/usage?from="+d0+"&to="+d0, nil, http.StatusOK).body)
+	page := string(c.must(http.MethodGet, "/usage?from="+d0+"&to="+d0, nil, http.StatusOK).Body)
 	if n := strings.Count(page, `data-testid="usage-day-row"`); n != 1 {
 		t.Errorf("one-day range shows %d day rows", n)
 	}
@@ -180,10 +180,10 @@ func TestDashboard_UsageCSVHoldsExactlyTheRangeShown(t *testing.T) {
 		t.Errorf("charged = %q", got)
 	}
 	r := c.must(http.MethodGet, "/usage.csv?from="+d0+"&to="+d0, nil, http.StatusOK)
-	if !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") || !strings.Contains(r.header.Get("Content-Disposition"), "attachment") {
-		t.Errorf("CSV headers %v", r.header)
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") || !strings.Contains(r.Header.Get("Content-Disposition"), "attachment") {
+		t.Errorf("CSV headers %v", r.Header)
 	}
-	rows, err := csv.NewReader(strings.NewReader(string(r.body))).ReadAll()
+	rows, err := csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestDashboard_UsageCSVHoldsExactlyTheRangeShown(t *testing.T) {
 		}
 	}
 	// 120 days asked: 90 shown.
-	page = string(c.must(http.MethodGet, "/usage?from="+readmodel.Day(today.AddDate(0, 0, -119))+"&to="+d0, nil, http.StatusOK).body)
+	page = string(c.must(http.MethodGet, "/usage?from="+readmodel.Day(today.AddDate(0, 0, -119))+"&to="+d0, nil, http.StatusOK).Body)
 	if n := strings.Count(page, `data-testid="usage-day-row"`); n != 90 {
 		t.Errorf("a 120-day range shows %d day rows, want 90", n)
 	}
@@ -220,7 +220,7 @@ func TestAPI_UsageGroupsByProject(t *testing.T) {
 			CostMicros money.Micros `json:"cost_micros"`
 		} `json:"rows"`
 	}
-	c.must(http.MethodGet, "/api/usage?group_by=project", nil, http.StatusOK).json(t, &u)
+	c.must(http.MethodGet, "/api/usage?group_by=project", nil, http.StatusOK).JSON(t, &u)
 	if len(u.Rows) != 1 || u.Rows[0].Group != m.DefaultProjectID || u.Rows[0].Requests != 5 {
 		t.Fatalf("by project = %+v", u.Rows)
 	}
@@ -237,7 +237,7 @@ func TestAPI_SignOutEverywhereEndsEverySessionOfTheAccount(t *testing.T) {
 	other.must(http.MethodGet, "/api/me", nil, http.StatusOK)
 	// Without the CSRF token it is refused.
 	c, _ := h.signIn("everywhere2@example.com")
-	c.csrf = ""
+	c.CSRF = ""
 	c.must(http.MethodPost, "/api/auth/sign-out-everywhere", nil, http.StatusForbidden)
 	c.must(http.MethodGet, "/api/me", nil, http.StatusOK)
 }
@@ -265,7 +265,7 @@ func TestAPI_PaymentHistoryListsTheAccountsCreditsNewestFirst(t *testing.T) {
 			AmountMicros int64  `json:"amount_micros"`
 		} `json:"payments"`
 	}
-	c.must(http.MethodGet, "/api/payments", nil, http.StatusOK).json(t, &got)
+	c.must(http.MethodGet, "/api/payments", nil, http.StatusOK).JSON(t, &got)
 	ids := []string{}
 	for _, p := range got.Payments {
 		ids = append(ids, p.ID+":"+p.Kind+":"+p.Method)
@@ -273,11 +273,11 @@ func TestAPI_PaymentHistoryListsTheAccountsCreditsNewestFirst(t *testing.T) {
 	if strings.Join(ids, ",") != "cs_evt_2:refund:card,base:0xabc:3:purchase:crypto,cs_evt_1:purchase:card" {
 		t.Fatalf("payments = %v", ids)
 	}
-	page := string(c.must(http.MethodGet, "/billing", nil, http.StatusOK).body)
+	page := string(c.must(http.MethodGet, "/billing", nil, http.StatusOK).Body)
 	if n := strings.Count(page, `data-testid="payment-row"`); n != 3 || !strings.Contains(page, "-$5.00") || !strings.Contains(page, "On-chain transfer") {
 		t.Errorf("billing page shows %d payment rows", n)
 	}
-	other.must(http.MethodGet, "/api/payments", nil, http.StatusOK).json(t, &got)
+	other.must(http.MethodGet, "/api/payments", nil, http.StatusOK).JSON(t, &got)
 	if len(got.Payments) != 1 {
 		t.Errorf("another account sees %d payments", len(got.Payments))
 	}
@@ -316,14 +316,14 @@ func TestAPI_LowBalanceThresholdIsPublishedForTheLedgerToApply(t *testing.T) {
 	var s struct {
 		LowBalanceMicros int64 `json:"low_balance_micros"`
 	}
-	c.must(http.MethodGet, "/api/account/settings", nil, http.StatusOK).json(t, &s)
+	c.must(http.MethodGet, "/api/account/settings", nil, http.StatusOK).JSON(t, &s)
 	if s.LowBalanceMicros != 12_500_000 {
 		t.Fatalf("settings = %+v", s)
 	}
-	if v := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).body), "low-balance-input"); v != "<missing>" {
+	if v := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body), "low-balance-input"); v != "<missing>" {
 		t.Logf("input: %s", v)
 	}
-	if !strings.Contains(string(c.must(http.MethodGet, "/", nil, http.StatusOK).body), `value="12.50" data-testid="low-balance-input"`) {
+	if !strings.Contains(string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body), `value="12.50" data-testid="low-balance-input"`) {
 		t.Error("overview does not show the threshold the ledger applies")
 	}
 }
@@ -338,7 +338,7 @@ func TestDashboard_PagesShowWhatTheLedgerAppliedSinceTheLastView(t *testing.T) {
 	today := h.clock.Now()
 	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", today)
 	ctx := context.Background()
-	if got := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).body), "spend-today"); got != "$0.003" {
+	if got := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body), "spend-today"); got != "$0.003" {
 		t.Fatalf("spend today = %q", got)
 	}
 	// The ledger applies a request: rollup first, then the account.
@@ -351,7 +351,7 @@ func TestDashboard_PagesShowWhatTheLedgerAppliedSinceTheLastView(t *testing.T) {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: int64(7)}, {Key: "balance_micros", Value: int64(4_993_000)}}}}); err != nil {
 		t.Fatal(err)
 	}
-	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).body)
+	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body)
 	if got := testID(body, "spend-today"); got != "$0.01" {
 		t.Errorf("spend today after a request = %q, want $0.01", got)
 	}

@@ -62,7 +62,7 @@ func TestFreeRequests_GrantedOncePerVerifiedAddressEvenAfterDeletion(t *testing.
 	gc := h.client()
 	gc.must(http.MethodGet, h.start(gc, "google"), nil, http.StatusSeeOther)
 	var g me
-	gc.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &g)
+	gc.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &g)
 	if g.AccountID == second.AccountID || !h.accountCreated(g.AccountID).NoFreeRequests {
 		t.Fatalf("a Google sign-in for the address got free requests again (account %s)", g.AccountID)
 	}

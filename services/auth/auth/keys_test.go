@@ -86,7 +86,7 @@ func TestKeys_LifecycleReachesKVWithinOneSecond(t *testing.T) {
 	exp := h.clock.Now().Add(30 * 24 * time.Hour)
 	var k keyOut
 	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys",
-		map[string]any{"name": "prod", "rpm": 120, "spend_cap_micros": 5_000_000, "expires_at": exp}, http.StatusCreated).json(t, &k)
+		map[string]any{"name": "prod", "rpm": 120, "spend_cap_micros": 5_000_000, "expires_at": exp}, http.StatusCreated).JSON(t, &k)
 	if err := apikey.Check(k.Key); err != nil {
 		t.Fatalf("new key %q is malformed: %v", k.Key, err)
 	}
@@ -108,9 +108,9 @@ func TestKeys_LifecycleReachesKVWithinOneSecond(t *testing.T) {
 		Keys []keyOut `json:"keys"`
 	}
 	r := c.must(http.MethodGet, "/api/projects/"+m.DefaultProjectID+"/keys", nil, http.StatusOK)
-	r.json(t, &list)
-	if strings.Contains(string(r.body), k.Key) || len(list.Keys) != 1 || list.Keys[0].Prefix != k.Prefix || list.Keys[0].Name != "prod" {
-		t.Fatalf("listing: %s", r.body)
+	r.JSON(t, &list)
+	if strings.Contains(string(r.Body), k.Key) || len(list.Keys) != 1 || list.Keys[0].Prefix != k.Prefix || list.Keys[0].Name != "prod" {
+		t.Fatalf("listing: %s", r.Body)
 	}
 
 	// Limits can change; the gateway sees them.
@@ -152,13 +152,13 @@ func TestProjects_DeletingAProjectRevokesItsKeys(t *testing.T) {
 	h := newHarness(t)
 	c, _ := h.signIn("ola@example.com")
 	var p struct{ ID, Name string }
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "side"}, http.StatusCreated).json(t, &p)
-	c.must(http.MethodPatch, "/api/projects/"+p.ID, map[string]string{"name": "side project"}, http.StatusOK).json(t, &p)
+	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "side"}, http.StatusCreated).JSON(t, &p)
+	c.must(http.MethodPatch, "/api/projects/"+p.ID, map[string]string{"name": "side project"}, http.StatusOK).JSON(t, &p)
 	if p.Name != "side project" {
 		t.Fatalf("rename: %+v", p)
 	}
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).json(t, &k)
+	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
 	c.must(http.MethodDelete, "/api/projects/"+p.ID, nil, http.StatusNoContent)
 	c.must(http.MethodGet, "/api/projects/"+p.ID+"/keys", nil, http.StatusNotFound)
 	e, err := h.kv.Get(context.Background(), apikey.Hash(k.Key))
@@ -179,7 +179,7 @@ func TestKeys_StartupSyncRepairsKV(t *testing.T) {
 	h := newHarness(t)
 	c, m := h.signIn("pia@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).json(t, &k)
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
 	// Lose the KV value, as a failed write after the database write would.
 	if err := h.kv.Purge(context.Background(), apikey.Hash(k.Key)); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestKeys_StartupSyncDeletesEntriesOfKeysThatNoLongerExist(t *testing.T) {
 	h := newHarness(t)
 	c, m := h.signIn("quin@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).json(t, &k)
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
 	// An entry no key in the database stands behind (left by a deletion
 	// that stopped half-way, or written back by a stale writer).
 	ctx := context.Background()

@@ -29,26 +29,26 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 	// A link scanner's GETs show the page and spend nothing.
 	for range 3 {
 		r := c.must(http.MethodGet, "/api/auth/magic-link/verify?token="+tok, nil, http.StatusOK)
-		if !strings.Contains(string(r.body), `method="post"`) || len(r.cookies) != 0 {
-			t.Fatalf("GET gave no form or set a cookie: %s", r.body)
+		if !strings.Contains(string(r.Body), `method="post"`) || len(r.Cookies) != 0 {
+			t.Fatalf("GET gave no form or set a cookie: %s", r.Body)
 		}
-		if p := r.header.Get("Referrer-Policy"); p != "same-origin" && p != "no-referrer" && p != "strict-origin" {
-			t.Errorf("link page Referrer-Policy = %q", r.header.Get("Referrer-Policy"))
+		if p := r.Header.Get("Referrer-Policy"); p != "same-origin" && p != "no-referrer" && p != "strict-origin" {
+			t.Errorf("link page Referrer-Policy = %q", r.Header.Get("Referrer-Policy"))
 		}
 	}
 
 	r := c.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusSeeOther)
-	if loc := r.header.Get("Location"); loc != h.srv.URL+"/" {
+	if loc := r.Header.Get("Location"); loc != h.srv.URL+"/" {
 		t.Errorf("redirect to %q, want the app", loc)
 	}
 	var sess *http.Cookie
-	for _, ck := range r.cookies {
+	for _, ck := range r.Cookies {
 		if ck.Name == "__Host-onekey_session" {
 			sess = ck
 		}
 	}
 	if sess == nil {
-		t.Fatalf("no __Host-onekey_session cookie in %v", r.header["Set-Cookie"])
+		t.Fatalf("no __Host-onekey_session cookie in %v", r.Header["Set-Cookie"])
 	}
 	if !sess.Secure || !sess.HttpOnly || sess.SameSite != http.SameSiteLaxMode || sess.Path != "/" || sess.Domain != "" {
 		t.Errorf("cookie flags: %s", sess.String())
@@ -58,7 +58,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 	}
 
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &m)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.Email != "ann@example.com" || !strings.HasPrefix(m.AccountID, "acc_") || m.CSRFToken == "" {
 		t.Fatalf("me = %+v", m)
 	}
@@ -67,7 +67,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 	var ps struct {
 		Projects []struct{ ID, Name string } `json:"projects"`
 	}
-	c.must(http.MethodGet, "/api/projects", nil, http.StatusOK).json(t, &ps)
+	c.must(http.MethodGet, "/api/projects", nil, http.StatusOK).JSON(t, &ps)
 	if len(ps.Projects) != 1 || ps.Projects[0].ID != m.DefaultProjectID {
 		t.Fatalf("projects = %+v, want the default project %s", ps.Projects, m.DefaultProjectID)
 	}
@@ -96,7 +96,7 @@ func TestMagicLink_SecondSignInKeepsAccountWithNewSession(t *testing.T) {
 	if m1.AccountID != m2.AccountID {
 		t.Fatalf("two accounts for one address: %s, %s", m1.AccountID, m2.AccountID)
 	}
-	if c1.cookies["__Host-onekey_session"] == c2.cookies["__Host-onekey_session"] {
+	if c1.Cookies["__Host-onekey_session"] == c2.Cookies["__Host-onekey_session"] {
 		t.Fatal("second sign-in reused the session token")
 	}
 	c1.must(http.MethodGet, "/api/me", nil, http.StatusOK)
@@ -116,13 +116,13 @@ func TestMagicLink_DatabaseHoldsOnlyHashesOfTokens(t *testing.T) {
 	pending := h.linkFor("cy@example.com", 2)
 	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": used}, http.StatusOK)
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &m)
-	c.csrf = m.CSRFToken
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
+	c.CSRF = m.CSRFToken
 	var k struct {
 		Key string `json:"key"`
 	}
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "ci"}, http.StatusCreated).json(t, &k)
-	session := c.cookies["__Host-onekey_session"]
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "ci"}, http.StatusCreated).JSON(t, &k)
+	session := c.Cookies["__Host-onekey_session"]
 
 	dump := h.dump()
 	for name, secret := range map[string]string{"used link": used, "pending link": pending, "session": session, "api key": k.Key, "csrf": m.CSRFToken} {
@@ -153,8 +153,8 @@ func TestMagicLink_ExpiresAfter15Minutes(t *testing.T) {
 	late := h.linkFor("di@example.com", 2)
 	h.clock.Advance(15*time.Minute + time.Second)
 	r := h.client().must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": late}, http.StatusBadRequest)
-	if !strings.Contains(string(r.body), "link_invalid") {
-		t.Errorf("answer %s", r.body)
+	if !strings.Contains(string(r.Body), "link_invalid") {
+		t.Errorf("answer %s", r.Body)
 	}
 	if _, err := h.svc.SweepOnce(context.Background()); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestMagicLink_TwentyParallelUsesGiveOneSession(t *testing.T) {
 		wg.Go(func() {
 			c := h.client()
 			<-start
-			statuses[i] = c.do(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}).status
+			statuses[i] = c.do(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}).Status
 		})
 	}
 	close(start)
@@ -207,19 +207,19 @@ func TestMagicLink_SameAnswerForKnownAndUnknownAddress(t *testing.T) {
 	links := h.count(accounts.CollMagicLinks, bson.D{})
 	known := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "known@example.com"}, http.StatusAccepted)
 	unknown := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "nobody@example.com"}, http.StatusAccepted)
-	if string(known.body) != string(unknown.body) {
-		t.Errorf("bodies differ:\n%s\n%s", known.body, unknown.body)
+	if string(known.Body) != string(unknown.Body) {
+		t.Errorf("bodies differ:\n%s\n%s", known.Body, unknown.Body)
 	}
-	for k := range known.header {
+	for k := range known.Header {
 		if k == "Date" {
 			continue
 		}
-		if known.header.Get(k) != unknown.header.Get(k) {
-			t.Errorf("header %s differs: %q vs %q", k, known.header.Get(k), unknown.header.Get(k))
+		if known.Header.Get(k) != unknown.Header.Get(k) {
+			t.Errorf("header %s differs: %q vs %q", k, known.Header.Get(k), unknown.Header.Get(k))
 		}
 	}
-	if len(known.header) != len(unknown.header) {
-		t.Errorf("header sets differ: %v vs %v", known.header, unknown.header)
+	if len(known.Header) != len(unknown.Header) {
+		t.Errorf("header sets differ: %v vs %v", known.Header, unknown.Header)
 	}
 	// The same work for both: one stored link each, and no account made
 	// for the unknown address until its link is used.
@@ -242,7 +242,7 @@ func TestMagicLink_RateLimitedPerAddressAndPerIP(t *testing.T) {
 		c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)
 	}
 	r := c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "FAY@example.com"}, http.StatusTooManyRequests)
-	if r.header.Get("Retry-After") == "" {
+	if r.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
 	// Another address from the same IP still works, until the IP's limit
@@ -266,7 +266,7 @@ func TestMagicLink_MalformedAddressIsRefused(t *testing.T) {
 // from makes c's requests come from ip, as an ingress would say in
 // X-Forwarded-For (the harness must trust the proxy).
 func (c *client) from(ip string) *client {
-	c.hdr.Set("X-Forwarded-For", ip)
+	c.Header.Set("X-Forwarded-For", ip)
 	return c
 }
 
@@ -278,7 +278,7 @@ func TestMagicLink_AttackerWithinOwnIPLimitCannotLockVictimOut(t *testing.T) {
 	})
 	const victim = "vera@example.com"
 	link := func(c *client, email string) int {
-		return c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}).status
+		return c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}).Status
 	}
 	v := h.client().from("198.51.100.20")
 	if s := link(v, victim); s != http.StatusAccepted {
@@ -325,7 +325,7 @@ func TestMagicLink_AddressWideCapStopsMailFlooding(t *testing.T) {
 	for _, ip := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
 		c := h.client().from(ip)
 		for range 3 {
-			if c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "wu@example.com"}).status == http.StatusAccepted {
+			if c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "wu@example.com"}).Status == http.StatusAccepted {
 				sent++
 			}
 		}

@@ -44,7 +44,7 @@ func newOAuthHarness(t *testing.T) *oauthHarness {
 func (h *oauthHarness) start(c *client, provider string) string {
 	h.t.Helper()
 	r := c.must(http.MethodGet, "/api/auth/"+provider+"/start", nil, http.StatusFound)
-	loc := r.header.Get("Location")
+	loc := r.Header.Get("Location")
 	if !strings.Contains(loc, "code_challenge_method=S256") || !strings.Contains(loc, "state=") {
 		h.t.Fatalf("authorize URL without PKCE or state: %s", loc)
 	}
@@ -78,11 +78,11 @@ func TestOAuth_GoogleSignInLinksOnVerifiedEmail(t *testing.T) {
 	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-gwen", Email: "Gwen@example.com", EmailVerified: true})
 	c := h.client()
 	r := c.must(http.MethodGet, h.start(c, "google"), nil, http.StatusSeeOther)
-	if r.header.Get("Location") != h.srv.URL+"/" {
-		t.Errorf("after sign-in, redirect to %s", r.header.Get("Location"))
+	if r.Header.Get("Location") != h.srv.URL+"/" {
+		t.Errorf("after sign-in, redirect to %s", r.Header.Get("Location"))
 	}
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &m)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.AccountID != byLink.AccountID || m.Email != "gwen@example.com" {
 		t.Fatalf("google sign-in gave %+v, want the account %s", m, byLink.AccountID)
 	}
@@ -90,7 +90,7 @@ func TestOAuth_GoogleSignInLinksOnVerifiedEmail(t *testing.T) {
 	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-gwen", Email: "gwen@example.com", EmailVerified: true})
 	c2 := h.client()
 	c2.must(http.MethodGet, h.start(c2, "google"), nil, http.StatusSeeOther)
-	c2.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &m)
+	c2.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.AccountID != byLink.AccountID {
 		t.Fatalf("second google sign-in: %s", m.AccountID)
 	}
@@ -109,7 +109,7 @@ func TestOAuth_GitHubSignInCreatesAccountFromPrimaryVerifiedEmail(t *testing.T) 
 	c := h.client()
 	c.must(http.MethodGet, h.start(c, "github"), nil, http.StatusSeeOther)
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &m)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.Email != "grace@example.com" || m.Name != "Grace Hopper" || m.DefaultProjectID == "" {
 		t.Fatalf("me = %+v", m)
 	}
@@ -120,10 +120,10 @@ func TestOAuth_Refusals(t *testing.T) {
 	h := newOAuthHarness(t)
 	refused := func(t *testing.T, r response) {
 		t.Helper()
-		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "sign_in_refused") {
-			t.Fatalf("want a refusal, got %d %s", r.status, r.body)
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "sign_in_refused") {
+			t.Fatalf("want a refusal, got %d %s", r.Status, r.Body)
 		}
-		if _, ok := r.cookieNamed("__Host-onekey_session"); ok {
+		if _, ok := r.CookieNamed("__Host-onekey_session"); ok {
 			t.Fatal("a refused sign-in set a session cookie")
 		}
 	}
@@ -160,28 +160,28 @@ func TestOAuth_Refusals(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-z", Email: "r@example.com", EmailVerified: true})
 		c := h.client()
 		back := h.start(c, "google")
-		state := c.cookies["__Host-onekey_oauth"]
+		state := c.Cookies["__Host-onekey_oauth"]
 		c.must(http.MethodGet, back, nil, http.StatusSeeOther)
-		c.cookies["__Host-onekey_oauth"] = state
+		c.Cookies["__Host-onekey_oauth"] = state
 		refused(t, c.do(http.MethodGet, back, nil))
 	})
 	t.Run("provider error", func(t *testing.T) {
 		c := h.client()
 		c.must(http.MethodGet, "/api/auth/github/start", nil, http.StatusFound)
-		refused(t, c.do(http.MethodGet, "/api/auth/github/callback?error=access_denied&state="+url.QueryEscape(c.cookies["__Host-onekey_oauth"]), nil))
+		refused(t, c.do(http.MethodGet, "/api/auth/github/callback?error=access_denied&state="+url.QueryEscape(c.Cookies["__Host-onekey_oauth"]), nil))
 	})
 	t.Run("PKCE verifier is checked by the provider", func(t *testing.T) {
 		h.github.signInAs(ghUser{ID: 9, Login: "p", Emails: []ghEmail{{Email: "p@example.com", Primary: true, Verified: true}}})
 		c := h.client()
 		back := h.start(c, "github")
-		h.tamperOAuthState(c.cookies["__Host-onekey_oauth"], "verifier", "a-different-verifier-of-enough-length-0123456789")
+		h.tamperOAuthState(c.Cookies["__Host-onekey_oauth"], "verifier", "a-different-verifier-of-enough-length-0123456789")
 		refused(t, c.do(http.MethodGet, back, nil))
 	})
 	t.Run("OIDC nonce is checked", func(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-n", Email: "n@example.com", EmailVerified: true})
 		c := h.client()
 		back := h.start(c, "google")
-		h.tamperOAuthState(c.cookies["__Host-onekey_oauth"], "nonce", "another-nonce")
+		h.tamperOAuthState(c.Cookies["__Host-onekey_oauth"], "nonce", "another-nonce")
 		refused(t, c.do(http.MethodGet, back, nil))
 	})
 	t.Run("state older than 10 minutes", func(t *testing.T) {

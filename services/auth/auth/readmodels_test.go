@@ -36,7 +36,7 @@ func TestDashboard_PagesShowTheSameFiguresFromTheReadModelsAsFromTheRollups(t *t
 		out := map[string]string{}
 		for _, p := range paths {
 			req := httptest.NewRequest(http.MethodGet, p, nil)
-			for k, v := range c.cookies {
+			for k, v := range c.Cookies {
 				req.AddCookie(&http.Cookie{Name: k, Value: v})
 			}
 			rec := httptest.NewRecorder()

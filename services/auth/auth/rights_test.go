@@ -54,9 +54,9 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 	g := h.client()
 	g.must(http.MethodGet, h.start(g, "google"), nil, http.StatusSeeOther)
 	var p struct{ ID string }
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Uma's side project"}, http.StatusCreated).json(t, &p)
+	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Uma's side project"}, http.StatusCreated).JSON(t, &p)
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "laptop", "rpm": 30}, http.StatusCreated).json(t, &k)
+	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "laptop", "rpm": 30}, http.StatusCreated).JSON(t, &k)
 	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
 	ctx := context.Background()
 	if _, err := h.store.Collection(cryptopay.CollWallets).InsertOne(ctx, cryptopay.Wallet{Address: "0xabc0000000000000000000000000000000000001", AccountID: m.AccountID, LinkedAt: h.clock.Now()}); err != nil {
@@ -92,7 +92,7 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 			Rollups []json.RawMessage `json:"usage_rollups"`
 		} `json:"ledger"`
 	}
-	r.json(t, &x)
+	r.JSON(t, &x)
 	if x.Account.AccountID != m.AccountID || x.Account.Email != "uma@example.com" {
 		t.Errorf("account: %+v", x.Account)
 	}
@@ -109,7 +109,7 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 		t.Errorf("keys: %+v", x.Keys)
 	}
 	if !strings.Contains(string(x.Ledger.Account), "4999000") || len(x.Ledger.Journal) != 2 || len(x.Ledger.Usage) != 1 || len(x.Ledger.Rollups) != 1 {
-		t.Errorf("ledger records: %s", r.body)
+		t.Errorf("ledger records: %s", r.Body)
 	}
 	if len(x.Links) != 1 || x.Links[0].Email != "uma@example.com" {
 		t.Errorf("pending links: %+v", x.Links)
@@ -118,12 +118,12 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 		t.Errorf("other services' records: %v", x.Records)
 	}
 	// Secrets are never exported: not the key, nor any hash.
-	for _, secret := range []string{k.Key, apikey.Hash(k.Key), accounts.HashToken(c.cookies["__Host-onekey_session"])} {
-		if strings.Contains(string(r.body), secret) {
+	for _, secret := range []string{k.Key, apikey.Hash(k.Key), accounts.HashToken(c.Cookies["__Host-onekey_session"])} {
+		if strings.Contains(string(r.Body), secret) {
 			t.Errorf("export holds a secret or its hash")
 		}
 	}
-	if cd := r.header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") {
+	if cd := r.Header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") {
 		t.Errorf("Content-Disposition = %q", cd)
 	}
 }
@@ -140,9 +140,9 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 	h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
 	h.linkFor(email, 2)
 	var p struct{ ID string }
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Vic's secret plan"}, http.StatusCreated).json(t, &p)
+	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Vic's secret plan"}, http.StatusCreated).JSON(t, &p)
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "vic-laptop"}, http.StatusCreated).json(t, &k)
+	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "vic-laptop"}, http.StatusCreated).JSON(t, &k)
 	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
 	// Someone else, who must keep everything.
 	bob, bm := h.signIn("bob@example.com")
@@ -154,13 +154,13 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 		}
 	}
 	var bk keyOut
-	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "b"}, http.StatusCreated).json(t, &bk)
+	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "b"}, http.StatusCreated).JSON(t, &bk)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c.csrf = ""
+	c.CSRF = ""
 	c.must(http.MethodDelete, "/api/account", nil, http.StatusForbidden) // CSRF applies
-	c.csrf = m.CSRFToken
+	c.CSRF = m.CSRFToken
 	c.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
 
 	g.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
@@ -290,7 +290,7 @@ func TestRelay_WritesKeyChangesThatMissedKV(t *testing.T) {
 	h := newHarness(t)
 	c, m := h.signIn("xu@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).json(t, &k)
+	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
 	if n := h.count(accounts.CollKeys, bson.D{{Key: "kv_synced", Value: true}}); n != 1 {
 		t.Fatalf("a key written to KV is not marked synced")
 	}
@@ -329,12 +329,12 @@ func TestRights_DeletingTheAccountNeedsASignInWithinTenMinutes(t *testing.T) {
 	var body struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
-	r.json(t, &body)
+	r.JSON(t, &body)
 	if body.Error.Code != "reauthentication_required" || !strings.Contains(body.Error.Message, "sign in again") {
-		t.Errorf("answer %s, want reauthentication_required asking to sign in again", r.body)
+		t.Errorf("answer %s, want reauthentication_required asking to sign in again", r.Body)
 	}
 	var still me
-	old.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &still)
+	old.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &still)
 	if still.AccountID != m.AccountID {
 		t.Fatal("the account is gone after a refused deletion")
 	}

@@ -40,10 +40,10 @@ func TestSession_SignOutRevokesTheSessionServerSide(t *testing.T) {
 	h := newHarness(t)
 	c, _ := h.signIn("kim@example.com")
 	other, _ := h.signIn("kim@example.com")
-	stolen := c.cookies["__Host-onekey_session"]
+	stolen := c.Cookies["__Host-onekey_session"]
 	r := c.must(http.MethodPost, "/api/auth/sign-out", nil, http.StatusNoContent)
 	cleared := false
-	for _, ck := range r.cookies {
+	for _, ck := range r.Cookies {
 		if ck.Name == "__Host-onekey_session" && ck.MaxAge < 0 {
 			cleared = true
 		}
@@ -53,7 +53,7 @@ func TestSession_SignOutRevokesTheSessionServerSide(t *testing.T) {
 	}
 	// Replaying the old cookie fails: the session is gone server-side.
 	replay := h.client()
-	replay.cookies["__Host-onekey_session"] = stolen
+	replay.Cookies["__Host-onekey_session"] = stolen
 	replay.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
 	// Only that session ended.
 	other.must(http.MethodGet, "/api/me", nil, http.StatusOK)
@@ -66,7 +66,7 @@ func TestSession_UnknownOrMissingCookieIsUnauthenticated(t *testing.T) {
 	for _, path := range []string{"/api/me", "/api/projects", "/api/balance", "/api/usage", "/api/account/export"} {
 		c.must(http.MethodGet, path, nil, http.StatusUnauthorized)
 	}
-	c.cookies["__Host-onekey_session"] = accounts.NewToken()
+	c.Cookies["__Host-onekey_session"] = accounts.NewToken()
 	c.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
 }
 
@@ -75,44 +75,44 @@ func TestCSRF_StateChangingRequestsNeedTokenAndSameOrigin(t *testing.T) {
 	h := newHarness(t)
 	c, _ := h.signIn("lu@example.com")
 	body := map[string]string{"name": "p"}
-	token := c.csrf
+	token := c.CSRF
 
-	c.csrf = ""
-	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
-		t.Errorf("no CSRF token: %d %s", r.status, r.body)
+	c.CSRF = ""
+	if r := c.do(http.MethodPost, "/api/projects", body); r.Status != http.StatusForbidden {
+		t.Errorf("no CSRF token: %d %s", r.Status, r.Body)
 	}
 	wrong := "x"
 	if token[0] == 'x' { // else the "wrong" token is the right one (1 run in 64)
 		wrong = "y"
 	}
-	c.csrf = wrong + token[1:]
-	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
-		t.Errorf("wrong CSRF token: %d", r.status)
+	c.CSRF = wrong + token[1:]
+	if r := c.do(http.MethodPost, "/api/projects", body); r.Status != http.StatusForbidden {
+		t.Errorf("wrong CSRF token: %d", r.Status)
 	}
 	// Another session's token is no good either.
 	other, _ := h.signIn("lu@example.com")
-	c.csrf = other.csrf
-	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
-		t.Errorf("another session's CSRF token: %d", r.status)
+	c.CSRF = other.CSRF
+	if r := c.do(http.MethodPost, "/api/projects", body); r.Status != http.StatusForbidden {
+		t.Errorf("another session's CSRF token: %d", r.Status)
 	}
-	c.csrf = token
-	c.hdr.Set("Origin", "https://evil.example")
-	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
-		t.Errorf("foreign Origin: %d", r.status)
+	c.CSRF = token
+	c.Header.Set("Origin", "https://evil.example")
+	if r := c.do(http.MethodPost, "/api/projects", body); r.Status != http.StatusForbidden {
+		t.Errorf("foreign Origin: %d", r.Status)
 	}
-	c.hdr.Del("Origin")
-	c.hdr.Set("Sec-Fetch-Site", "cross-site")
-	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
-		t.Errorf("Sec-Fetch-Site cross-site: %d", r.status)
+	c.Header.Del("Origin")
+	c.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r := c.do(http.MethodPost, "/api/projects", body); r.Status != http.StatusForbidden {
+		t.Errorf("Sec-Fetch-Site cross-site: %d", r.Status)
 	}
-	c.hdr.Set("Origin", "null")
-	if r := c.do(http.MethodPost, "/api/projects", body); r.status != http.StatusForbidden {
-		t.Errorf("Origin null without fetch metadata: %d", r.status)
+	c.Header.Set("Origin", "null")
+	if r := c.do(http.MethodPost, "/api/projects", body); r.Status != http.StatusForbidden {
+		t.Errorf("Origin null without fetch metadata: %d", r.Status)
 	}
-	c.hdr.Set("Sec-Fetch-Site", "same-origin") // a browser's own form POST under a strict referrer policy
+	c.Header.Set("Sec-Fetch-Site", "same-origin") // a browser's own form POST under a strict referrer policy
 	c.must(http.MethodPost, "/api/projects", body, http.StatusCreated)
-	c.hdr.Del("Origin")
-	c.hdr.Del("Sec-Fetch-Site")
+	c.Header.Del("Origin")
+	c.Header.Del("Sec-Fetch-Site")
 	c.must(http.MethodPost, "/api/projects", body, http.StatusCreated)
 	if n := h.count(accounts.CollProjects, bson.D{}); n != 3 {
 		t.Errorf("%d projects: a refused request changed something", n)
@@ -120,11 +120,11 @@ func TestCSRF_StateChangingRequestsNeedTokenAndSameOrigin(t *testing.T) {
 
 	// Login CSRF: another site cannot post a magic link form or request.
 	anon := h.client()
-	anon.hdr.Set("Origin", "https://evil.example")
+	anon.Header.Set("Origin", "https://evil.example")
 	anon.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "lu@example.com"}, http.StatusForbidden)
 	anon.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": accounts.NewToken()}, http.StatusForbidden)
 	// Sign-out is state-changing too.
-	c.csrf = ""
+	c.CSRF = ""
 	c.must(http.MethodPost, "/api/auth/sign-out", nil, http.StatusForbidden)
 }
 
@@ -133,18 +133,18 @@ func TestMe_NameCanBeCorrectedAndRemoved(t *testing.T) {
 	h := newHarness(t)
 	c, _ := h.signIn("al@example.com")
 	var m me
-	c.must(http.MethodPatch, "/api/me", map[string]string{"name": "  Al Smith "}, http.StatusOK).json(t, &m)
+	c.must(http.MethodPatch, "/api/me", map[string]string{"name": "  Al Smith "}, http.StatusOK).JSON(t, &m)
 	if m.Name != "Al Smith" {
 		t.Fatalf("name = %q", m.Name)
 	}
 	c.must(http.MethodPatch, "/api/me", map[string]string{"name": ""}, http.StatusOK)
 	var after me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).json(t, &after)
+	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &after)
 	if after.Name != "" {
 		t.Fatalf("name not removed: %q", m.Name)
 	}
 	c.must(http.MethodPatch, "/api/me", map[string]string{"name": strings.Repeat("x", 101)}, http.StatusBadRequest)
-	c.csrf = ""
+	c.CSRF = ""
 	c.must(http.MethodPatch, "/api/me", map[string]string{"name": "x"}, http.StatusForbidden)
 }
 
@@ -152,12 +152,12 @@ func TestProviders_ListsOnlyConfiguredSignInMethods(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	var p struct{ Providers []string }
-	h.client().must(http.MethodGet, "/api/auth/providers", nil, http.StatusOK).json(t, &p)
+	h.client().must(http.MethodGet, "/api/auth/providers", nil, http.StatusOK).JSON(t, &p)
 	if strings.Join(p.Providers, ",") != "email" {
 		t.Fatalf("providers = %v", p.Providers)
 	}
 	o := newOAuthHarness(t)
-	o.client().must(http.MethodGet, "/api/auth/providers", nil, http.StatusOK).json(t, &p)
+	o.client().must(http.MethodGet, "/api/auth/providers", nil, http.StatusOK).JSON(t, &p)
 	if strings.Join(p.Providers, ",") != "email,google,github" {
 		t.Fatalf("providers = %v", p.Providers)
 	}
