@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,6 +69,16 @@ type stack struct {
 	notifier *notifier.Service
 	runs     []*running
 	client   *http.Client
+	// buses is each service's bus connection, by its name in runs.
+	buses map[string]*bus.Bus
+	// askErrs counts the unexpected answers to ask.
+	askErrs atomic.Int64
+	// leaseTimeout, set before startServices, is the gateways'
+	// LeaseTimeout (0: the default).
+	leaseTimeout time.Duration
+	// ledgerAt, when set, is called by the ledger at each step of a
+	// batch (ledger.Deps.FailPoint): a test may hold a batch there.
+	ledgerAt atomic.Pointer[func(point string)]
 }
 
 // running is one service's Run in the background.
@@ -197,13 +208,15 @@ func (s *stack) startServices() {
 		mu.Unlock()
 	}
 	s.gws = make([]*gateway.Service, 2)
+	s.buses = map[string]*bus.Bus{}
 	for i := range s.gws {
 		b := s.c.ConnectAs(s.t, bus.UserGateway)
+		s.buses[fmt.Sprint("gateway ", i)] = b
 		wg.Go(func() {
 			gw, err := gateway.New(gateway.Config{
 				Addr: "127.0.0.1:0", OutboxDir: filepath.Join(s.t.TempDir(), "outbox"), CatalogFile: cat,
-				ShutdownTimeout: 5 * time.Second,
-				Channels:        []gateway.ChannelConfig{{Name: "openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-test"}},
+				ShutdownTimeout: 5 * time.Second, LeaseTimeout: s.leaseTimeout,
+				Channels: []gateway.ChannelConfig{{Name: "openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-test"}},
 			}, gateway.Deps{Bus: b, Logger: s.log.With("service", fmt.Sprint("gateway", i))})
 			if err != nil {
 				fail(err)
@@ -213,10 +226,17 @@ func (s *stack) startServices() {
 		})
 	}
 	lb := s.c.ConnectAs(s.t, bus.UserLedger)
+	s.buses["ledger"] = lb
 	wg.Go(func() {
 		cfg := ledger.DefaultConfig()
 		cfg.RetryBackoff = 100 * time.Millisecond
-		led, err := ledger.New(cfg, ledger.Deps{Bus: lb, Store: s.st, Logger: s.log.With("service", "ledger")})
+		at := func(point string) error {
+			if f := s.ledgerAt.Load(); f != nil {
+				(*f)(point)
+			}
+			return nil
+		}
+		led, err := ledger.New(cfg, ledger.Deps{Bus: lb, Store: s.st, Logger: s.log.With("service", "ledger"), FailPoint: at})
 		if err != nil {
 			fail(err)
 			return
@@ -224,6 +244,7 @@ func (s *stack) startServices() {
 		s.led = led
 	})
 	pb := s.c.ConnectAs(s.t, bus.UserPayments)
+	s.buses["payments"] = pb
 	wg.Go(func() {
 		pay, err := payments.New(payments.Config{
 			Addr: "127.0.0.1:0", StripeWebhookSecret: whsec, CheckoutMin: 5 * money.Dollar, CheckoutMax: 1000 * money.Dollar,
@@ -236,6 +257,7 @@ func (s *stack) startServices() {
 		s.pay = pay
 	})
 	nb := s.c.ConnectAs(s.t, bus.UserNotifier)
+	s.buses["notifier"] = nb
 	wg.Go(func() {
 		n, err := notifier.New(notifier.Config{
 			ResendAPIKey: resendtest.APIKey, ResendBaseURL: s.rs.URL(), From: "onekey <noreply@onekey.example>",
@@ -260,6 +282,21 @@ func (s *stack) startServices() {
 	for i, gw := range s.gws {
 		s.start(fmt.Sprint("gateway ", i), gw.Run)
 	}
+}
+
+// nodeOf is the node the service name's bus connection is connected to
+// now, -1 while it is connected to none.
+func (s *stack) nodeOf(name string) int {
+	nc := s.buses[name].Conn()
+	if !nc.IsConnected() {
+		return -1
+	}
+	for i := range s.c.Size() {
+		if s.c.NodeName(i) == nc.ConnectedServerName() {
+			return i
+		}
+	}
+	return -1
 }
 
 // ready reports each service's readiness: what its /readyz answers.
@@ -323,8 +360,15 @@ func (s *stack) openAccounts(n int, credit money.Micros) (accs, keys []string) {
 	return accs, keys
 }
 
-// chat sends one request to gw and returns its status and request id.
+// chat sends one request to gw and returns its status and request id:
+// 200, or 503 billing_unavailable (anything else is an error).
 func (s *stack) chat(gw *gateway.Service, key string) (int, string, error) {
+	return s.chatMaySpend(gw, key, false)
+}
+
+// chatMaySpend is chat, for an account that may spend all its credit:
+// with spendable, 402 insufficient_credit is an answer too.
+func (s *stack) chatMaySpend(gw *gateway.Service, key string, spendable bool) (int, string, error) {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+gw.Addr()+"/v1/chat/completions", strings.NewReader(chatBody))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
@@ -336,6 +380,10 @@ func (s *stack) chat(gw *gateway.Service, key string) (int, string, error) {
 	b, _ := io.ReadAll(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusOK:
+	case http.StatusPaymentRequired:
+		if !spendable || !strings.Contains(string(b), "insufficient_credit") {
+			return resp.StatusCode, "", fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		}
 	case http.StatusServiceUnavailable:
 		if !strings.Contains(string(b), "billing_unavailable") {
 			return resp.StatusCode, "", fmt.Errorf("503 without billing_unavailable: %s", b)

@@ -55,6 +55,9 @@ type Bus struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	// user names the deferred inbox (deferred.go).
+	user     string
+	deferred deferredMux
 }
 
 // Connect dials NATS. It retries the first connection until ctx ends, and
@@ -126,6 +129,7 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		log:    log,
 		tracer: tp.Tracer("github.com/onekey-oss/onekey/pkg/bus"),
 		prop:   propagation.TraceContext{},
+		user:   cfg.User,
 	}, nil
 }
 

@@ -36,9 +36,17 @@ type Access struct {
 	// Request: core request subjects it asks on (replies come to its own
 	// inbox).
 	Request []string
+	// RequestDeferred: core request subjects it asks on with
+	// Bus.RequestDeferred, whose answers come late, to its deferred inbox
+	// (DeferredInbox), which it subscribes to.
+	RequestDeferred []string
 	// Serve: core request subjects it answers (it subscribes to them and
-	// may publish to each request's reply subject, once).
+	// may publish to each request's reply subject, once, on the
+	// connection that received the request).
 	Serve []string
+	// DeferredRepliesTo: users whose deferred requests it answers: it may
+	// publish to their deferred inboxes from any connection.
+	DeferredRepliesTo []string
 	// Consume: durable consumers (api/events names) it binds to, pulls
 	// from and acks on.
 	Consume []string
@@ -76,15 +84,19 @@ func UserAccess() map[string]Access {
 		// ids (GATEWAY_RESPONSES_STORE); nothing else.
 		UserGateway: {
 			Publish: []string{events.FamilyUsageRecorded + ".>"},
-			Request: []string{events.FamilyLease + ".*", subjectGeneration},
-			ReadKV:  []string{events.BucketAPIKeys, events.BucketBalances},
-			WriteKV: []string{events.BucketResponses},
+			Request: []string{subjectGeneration},
+			// The ledger answers a lease request once its batch is
+			// written: deferred (DeferredInbox).
+			RequestDeferred: []string{events.FamilyLease + ".*"},
+			ReadKV:          []string{events.BucketAPIKeys, events.BucketBalances},
+			WriteKV:         []string{events.BucketResponses},
 		},
 		UserLedger: {
-			Publish:      []string{events.FamilyCreditApplied + ".>", events.FamilyBalanceLow + ".>", deadletter},
-			Serve:        []string{events.FamilyLease + ".*", subjectGeneration},
-			ConsumeAnyOn: events.LedgerStreams(),
-			WriteKV:      []string{events.BucketBalances, events.BucketLeases},
+			Publish:           []string{events.FamilyCreditApplied + ".>", events.FamilyBalanceLow + ".>", deadletter},
+			Serve:             []string{events.FamilyLease + ".*", subjectGeneration},
+			DeferredRepliesTo: []string{UserGateway},
+			ConsumeAnyOn:      events.LedgerStreams(),
+			WriteKV:           []string{events.BucketBalances, events.BucketLeases},
 		},
 		UserPayments: {
 			Publish: []string{events.FamilyCreditPurchased + ".>", events.FamilyPaymentFailed + ".>", deadletter},
@@ -158,8 +170,15 @@ func (a Access) Permissions(user string) Permissions {
 	p := Permissions{Subscribe: []string{InboxPrefix(user) + ".>"}}
 	p.Publish = append(p.Publish, a.Publish...)
 	p.Publish = append(p.Publish, a.Request...)
+	p.Publish = append(p.Publish, a.RequestDeferred...)
+	if len(a.RequestDeferred) > 0 {
+		p.Subscribe = append(p.Subscribe, DeferredInbox(user)+".>")
+	}
 	p.Subscribe = append(p.Subscribe, a.Serve...)
 	p.Responses = len(a.Serve) > 0
+	for _, u := range a.DeferredRepliesTo {
+		p.Publish = append(p.Publish, DeferredInbox(u)+".>")
+	}
 	consume := func(s, d string) {
 		p.Publish = append(p.Publish,
 			"$JS.API.CONSUMER.INFO."+s+"."+d,

@@ -280,6 +280,9 @@ func (s *Service) Run(ctx context.Context) error {
 func newRequestID() string { return ids.New("req") }
 
 // busLeaser asks the ledger for credit leases over core NATS request/reply.
+// The ledger answers once the batch holding the request is written, maybe
+// after its connection moved to another node: the answer comes to the
+// gateway's deferred inbox (bus.RequestDeferred).
 type busLeaser struct{ b *bus.Bus }
 
 func (l busLeaser) Lease(ctx context.Context, r events.LeaseRequestV1) (events.LeaseV1, error) {
@@ -291,7 +294,7 @@ func (l busLeaser) Lease(ctx context.Context, r events.LeaseRequestV1) (events.L
 	if err != nil {
 		return events.LeaseV1{}, fmt.Errorf("encode lease request: %w", err)
 	}
-	msg, err := l.b.Conn().RequestWithContext(ctx, subj, raw)
+	msg, err := l.b.RequestDeferred(ctx, subj, raw)
 	if err != nil {
 		return events.LeaseV1{}, fmt.Errorf("lease request for %s: %w", r.AccountID, err)
 	}
