@@ -212,22 +212,72 @@ func keyLine(out, keyID, want string) string {
 	return ""
 }
 
+// TestOnekeyctl_KeyListSuspendedShowsExactlyTheKeysStillSuspended suspends
+// three keys of two accounts, restores one and lets the user revoke
+// another: the list has exactly the one left, with its account, actor and
+// the reason as written.
+func TestOnekeyctl_KeyListSuspendedShowsExactlyTheKeysStillSuspended(t *testing.T) {
+	s := newStack(t)
+	held, restored := s.seed("held@example.com"), s.seed("restored@example.com")
+	revoked, err := s.auth.SeedAccount(context.Background(), "restored@example.com", "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, authURL := s.services()
+	if out, code := s.run("key", "list", "--suspended"); code != 0 || !strings.Contains(out, "0 suspended key(s)") {
+		t.Fatalf("key list before any suspension: exit %d: %s", code, out)
+	}
+	for key, reason := range map[string]string{held.KeyID: "abuse report #7: \"free\" credits resold", restored.KeyID: "chargeback", revoked.KeyID: "leaked on GitHub"} {
+		if out, code := s.run("key", "suspend", key, "--reason", reason, "--actor", "bob"); code != 0 {
+			t.Fatalf("suspend %s: exit %d: %s", key, code, out)
+		}
+	}
+	if out, code := s.run("key", "restore", restored.KeyID); code != 0 {
+		t.Fatalf("restore: exit %d: %s", code, out)
+	}
+	user := s.signIn(authURL, revoked.AccountID)
+	if status, body := user.do(http.MethodDelete, "/api/projects/"+revoked.ProjectID+"/keys/"+revoked.KeyID, ""); status != http.StatusOK {
+		t.Fatalf("the user's revoke: %d %s", status, body)
+	}
+
+	out, code := s.run("key", "list", "--suspended")
+	if code != 0 || !strings.Contains(out, "1 suspended key(s)") {
+		t.Fatalf("key list --suspended: exit %d: %s", code, out)
+	}
+	line := keyLine(out, held.KeyID, held.AccountID)
+	for _, want := range []string{"operator:bob", `"abuse report #7: \"free\" credits resold"`, time.Now().UTC().Format(time.DateOnly)} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the held key's line %q has no %s", line, want)
+		}
+	}
+	for _, gone := range []string{restored.KeyID, revoked.KeyID} {
+		if strings.Contains(out, gone) {
+			t.Errorf("key list --suspended lists %s, which is not suspended: %s", gone, out)
+		}
+	}
+}
+
 // TestOnekeyctl_KeyCommandsHaveHelpAndRefuseASuspensionWithoutAReason.
 func TestOnekeyctl_KeyCommandsHaveHelpAndRefuseASuspensionWithoutAReason(t *testing.T) {
 	s := &stack{t: t, env: map[string]string{"USER": "alice"}}
-	if out, code := s.run("--help"); code != 0 || !strings.Contains(out, "key suspend") || !strings.Contains(out, "key restore") {
+	if out, code := s.run("--help"); code != 0 || !strings.Contains(out, "key suspend") || !strings.Contains(out, "key restore") || !strings.Contains(out, "key list --suspended") {
 		t.Fatalf("--help: exit %d: %s", code, out)
 	}
-	for _, args := range [][]string{{"key", "suspend", "--help"}, {"key", "restore", "-h"}} {
-		if out, code := s.run(args...); code != 0 || !strings.Contains(out, "usage: onekeyctl "+args[0]+" "+args[1]) || !strings.Contains(out, "-actor") {
-			t.Fatalf("%v: exit %d: %s", args, code, out)
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{{[]string{"key", "suspend", "--help"}, "-actor"}, {[]string{"key", "restore", "-h"}, "-actor"}, {[]string{"key", "list", "--help"}, "-suspended"}} {
+		if out, code := s.run(c.args...); code != 0 || !strings.Contains(out, "usage: onekeyctl "+c.args[0]+" "+c.args[1]) || !strings.Contains(out, c.flag) {
+			t.Fatalf("%v: exit %d: %s", c.args, code, out)
 		}
 	}
 	for name, args := range map[string][]string{
-		"no reason":  {"key", "suspend", "key_1"},
-		"no key":     {"key", "suspend", "--reason", "r"},
-		"two keys":   {"key", "restore", "key_1", "key_2"},
-		"no command": {"key"},
+		"no reason":          {"key", "suspend", "key_1"},
+		"no key":             {"key", "suspend", "--reason", "r"},
+		"two keys":           {"key", "restore", "key_1", "key_2"},
+		"no command":         {"key"},
+		"list without what":  {"key", "list"},
+		"list with argument": {"key", "list", "--suspended", "acc_1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if out, code := s.run(args...); code != exitUsage {

@@ -76,6 +76,7 @@ Commands:
   key suspend <key id> --reason "..." [--actor name]
                                              auth refuses the key at the gateway (403 key_suspended) until restored
   key restore <key id> [--actor name]        lift a suspension (a revoked key stays revoked)
+  key list --suspended                       every suspended key: since, key, account, actor, reason
   dlq list                                   list the DEADLETTER stream
   dlq replay <seq>|--all                     republish dead letters to their original subjects (original Nats-Msg-Id)
   reconcile                                  check every account against the ledger's journal
@@ -83,7 +84,7 @@ Commands:
 Environment:
   NATS_URL         the bus (credit, key, dlq)
   NATS_CREDS_FILE  the bus admin's credentials file (devstack: <data>/creds/admin.nk)
-  MONGODB_URI      the database (account, credit, reconcile)
+  MONGODB_URI      the database (account, credit, key list, reconcile)
   MONGODB_DB       its name (default onekey)
   ONEKEYCTL_TIMEOUT  how long one command may take (default 1m)
 
@@ -137,6 +138,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return e.keySuspend(ctx, rest)
 	case "key restore":
 		return e.keyRestore(ctx, rest)
+	case "key list":
+		return e.keyList(ctx, rest)
 	case "dlq list":
 		return e.dlqList(ctx, rest)
 	case "dlq replay":
