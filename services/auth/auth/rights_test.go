@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -343,4 +344,79 @@ func TestRights_DeletingTheAccountNeedsASignInWithinTenMinutes(t *testing.T) {
 	h.clock.Advance(9 * time.Minute)
 	fresh.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
 	old.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+}
+
+// TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys
+// suspends two of the user's keys through auth's operator request (as
+// onekeyctl does) and restores one: the export lists both suspensions with
+// the reason as the operator wrote it, the time, the restore, and the
+// operator as the actor's kind without the operator's name; a key never
+// suspended has none.
+func TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, m := h.signIn("una@example.com")
+	keys := make([]keyOut, 3)
+	for i := range keys {
+		c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": fmt.Sprintf("k%d", i)}, http.StatusCreated).JSON(t, &keys[i])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Error(err)
+		}
+	})
+	ask := func(req events.KeyStatusRequestV1) {
+		t.Helper()
+		raw, _ := json.Marshal(req)
+		var rep events.KeyStatusReplyV1
+		eventually(t, 10*time.Second, "auth answers "+req.Action, func() bool {
+			msg, err := h.bus.Conn().Request(events.SubjectKeyStatus, raw, 5*time.Second)
+			return err == nil && json.Unmarshal(msg.Data, &rep) == nil
+		})
+		if rep.Code != "" || !rep.Changed {
+			t.Fatalf("%s %s: %+v", req.Action, req.KeyID, rep)
+		}
+	}
+	const reason = `abuse report #12: "free" credits resold`
+	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[0].ID, Action: events.KeyActionSuspend, Actor: "operator:bob", Reason: reason})
+	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[1].ID, Action: events.KeyActionSuspend, Actor: "operator:bob", Reason: "chargeback"})
+	h.clock.Advance(time.Hour)
+	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[1].ID, Action: events.KeyActionRestore, Actor: "operator:carol"})
+
+	r := c.must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
+	var x struct {
+		Suspensions []struct {
+			KeyID       string     `json:"key_id"`
+			By          string     `json:"by"`
+			Reason      string     `json:"reason"`
+			SuspendedAt time.Time  `json:"suspended_at"`
+			RestoredAt  *time.Time `json:"restored_at"`
+		} `json:"api_key_suspensions"`
+	}
+	r.JSON(t, &x)
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) // the harness's clock
+	got := map[string]int{}
+	for i, s := range x.Suspensions {
+		got[s.KeyID] = i
+	}
+	if len(x.Suspensions) != 2 {
+		t.Fatalf("the export has %d suspensions, want 2: %s", len(x.Suspensions), r.Body)
+	}
+	held, ok := got[keys[0].ID]
+	if s := x.Suspensions[held]; !ok || s.By != "operator" || s.Reason != reason || !s.SuspendedAt.Equal(at) || s.RestoredAt != nil {
+		t.Errorf("the suspended key's suspension: %+v", s)
+	}
+	lifted, ok := got[keys[1].ID]
+	if s := x.Suspensions[lifted]; !ok || s.By != "operator" || s.Reason != "chargeback" || !s.SuspendedAt.Equal(at) || s.RestoredAt == nil || !s.RestoredAt.Equal(at.Add(time.Hour)) {
+		t.Errorf("the restored key's suspension: %+v", s)
+	}
+	for _, name := range []string{"bob", "carol"} {
+		if strings.Contains(string(r.Body), name) {
+			t.Errorf("the export names the operator %q: %s", name, r.Body)
+		}
+	}
 }

@@ -24,6 +24,10 @@ type Export struct {
 	Sessions   []Session  `json:"sessions"`
 	Projects   []Project  `json:"projects"`
 	Keys       []Key      `json:"api_keys"`
+	// KeySuspensions are the operator's suspensions of the user's keys
+	// (suspend.go: which suspension, and why the operator's name is not
+	// in it).
+	KeySuspensions []ExportedSuspension `json:"api_key_suspensions"`
 	// MagicLinks are pending sign-in links to the address (times only).
 	MagicLinks []MagicLink `json:"pending_sign_in_links"`
 	// The ledger's records, as stored (balance, journal, usage metadata
@@ -69,6 +73,7 @@ func (s *Store) Export(ctx context.Context, accountID string) (Export, error) {
 	if x.Keys, err = s.keys(ctx, byAccount); err != nil {
 		return Export{}, err
 	}
+	x.KeySuspensions = exportSuspensions(x.Keys)
 	if err := s.all(ctx, CollMagicLinks, bson.D{{Key: "email", Value: u.Email}}, &x.MagicLinks); err != nil {
 		return Export{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -157,4 +158,48 @@ func (s *Store) RestoreKey(ctx context.Context, keyID, actor string) (k Key, cha
 		return k, false, ErrKeyRevoked
 	}
 	return k, changed, nil
+}
+
+// ExportedSuspension is a suspension of one of the user's keys as their
+// data export shows it: that the operator suspended it, when, why (the
+// reason as the operator wrote it, which `onekeyctl key suspend --help`
+// tells them), and when it was restored.
+//
+// The actor's name is not exported, only its kind (the part of
+// "operator:<name>" before the colon). The name is a person of the
+// operator's staff: their personal data, not the user's, and the right of
+// access does not reach it where handing it over would affect that
+// person's rights (GDPR Art. 15(4)); naming the staff member to the
+// holder of a key they suspended, often for abuse, would also invite
+// retaliation and social engineering. The user learns who acted in the
+// sense that matters to them (the service's operator) and can ask the
+// operator, who keeps the name in its audit (`onekeyctl account show`,
+// `key list --suspended`).
+//
+// Auth keeps a key's current suspension (its record) or else its last one
+// (in the key's document, with the restore), not every earlier one: the
+// export holds what is stored.
+type ExportedSuspension struct {
+	KeyID       string     `json:"key_id"`
+	By          string     `json:"by"`
+	Reason      string     `json:"reason"`
+	SuspendedAt time.Time  `json:"suspended_at"`
+	RestoredAt  *time.Time `json:"restored_at,omitempty"`
+}
+
+// exportSuspensions lists the suspensions keys carry (see withRevocations).
+func exportSuspensions(keys []Key) []ExportedSuspension {
+	out := []ExportedSuspension{}
+	for _, k := range keys {
+		sp := k.Suspension
+		if sp == nil {
+			continue
+		}
+		by, _, _ := strings.Cut(sp.Actor, ":")
+		if by == "" {
+			by = "operator"
+		}
+		out = append(out, ExportedSuspension{KeyID: k.ID, By: by, Reason: sp.Reason, SuspendedAt: sp.At, RestoredAt: sp.RestoredAt})
+	}
+	return out
 }
