@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/onekey-oss/onekey/api/catalog"
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
@@ -19,6 +22,7 @@ import (
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store"
 	"github.com/onekey-oss/onekey/services/auth/auth"
+	"github.com/onekey-oss/onekey/services/gateway/gateway"
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
@@ -123,7 +127,8 @@ func (b *backupStack) settle(account string, want money.Micros) {
 // KV balances agrees, and a copy of an applied event published again
 // changes nothing while a new one applies.
 func TestBackup_StreamsCopiedBeforeTheDatabaseRestoreWithNothingLostOrAppliedTwice(t *testing.T) {
-	b, acc := backupAndRestore(t, true)
+	b, seeded := backupAndRestore(t, true)
+	acc := seeded.AccountID
 	defer b.stopLg()
 	b.settle(acc, 15*money.Dollar)
 	n, err := b.st.Collection(readmodel.CollJournal).CountDocuments(context.Background(), bson.D{{Key: "account_id", Value: acc}, {Key: "credit_kind", Value: "adjustment"}})
@@ -165,7 +170,8 @@ func TestBackup_StreamsCopiedBeforeTheDatabaseRestoreWithNothingLostOrAppliedTwi
 // copy and missing from the database's, so they are never applied again;
 // and reconcile cannot tell (the balance still equals the journal).
 func TestBackup_DatabaseCopiedBeforeTheStreamsLosesWhatWasAppliedBetween(t *testing.T) {
-	b, acc := backupAndRestore(t, false)
+	b, seeded := backupAndRestore(t, false)
+	acc := seeded.AccountID
 	defer b.stopLg()
 	b.settle(acc, 3*money.Dollar) // a3 and a4 are gone
 	b.adjust(acc, "a5", "16")     // the ledger runs: they are not late, they are lost
@@ -179,7 +185,7 @@ func TestBackup_DatabaseCopiedBeforeTheStreamsLosesWhatWasAppliedBetween(t *test
 // of the two stores (streams first, or the database first), credits $4 and
 // $8, copies the other, wipes both, puts the copies back and restarts the
 // bus, the database and the ledger.
-func backupAndRestore(t *testing.T, streamsFirst bool) (*backupStack, string) {
+func backupAndRestore(t *testing.T, streamsFirst bool) (*backupStack, auth.SeededAccount) {
 	b := &backupStack{t: t, nats: bustest.Start(t), dbDir: filepath.Join(t.TempDir(), "db")}
 	backup := t.TempDir()
 	b.startDB()
@@ -239,7 +245,7 @@ func backupAndRestore(t *testing.T, streamsFirst bool) (*backupStack, string) {
 	b.nats.Resume(t)
 	b.startDB()
 	b.startLedger()
-	return b, acc
+	return b, seeded
 }
 
 func (b *backupStack) adjust(account, id, usd string) {
@@ -255,4 +261,105 @@ func copyDir(t *testing.T, src, dst string) {
 	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
 		t.Fatalf("copy %s to %s: %v", src, dst, err)
 	}
+}
+
+// TestBackup_KVBalancesEqualTheRestoredDatabaseWithoutWaitingForAChange
+// restores in both orders, so that KV balances (in the streams' copy) is
+// older than the database (streams first: it misses the credits applied
+// between the copies) or newer (database first: it holds credits the
+// database lost). Without any further change to the account, the
+// restarted ledger sets KV to the database's balance, free requests and
+// seq, and a gateway started then shows the database's balance on
+// /v1/credits. Before the ledger republished at start, KV kept the other
+// copy's balance until the account next changed.
+func TestBackup_KVBalancesEqualTheRestoredDatabaseWithoutWaitingForAChange(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		streamsFirst bool
+		want         money.Micros
+	}{
+		{"kv older than the database", true, 15 * money.Dollar},
+		{"kv newer than the database", false, 3 * money.Dollar},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, seeded := backupAndRestore(t, c.streamsFirst)
+			defer b.stopLg()
+			b.settle(seeded.AccountID, c.want)
+			var db readmodel.Account
+			if err := b.st.Collection(readmodel.CollAccounts).FindOne(context.Background(), bson.D{{Key: "_id", Value: seeded.AccountID}}).Decode(&db); err != nil {
+				t.Fatal(err)
+			}
+			admin := b.nats.Connect(t, "check")
+			kv, err := admin.KV(context.Background(), events.BucketBalances)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v events.BalanceV1
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				e, err := kv.Get(context.Background(), seeded.AccountID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(e.Value(), &v); err != nil {
+					t.Fatal(err)
+				}
+				if v.BalanceMicros == money.Micros(db.BalanceMicros) && v.FreeRequestsLeft == db.FreeRequestsLeft && v.Seq == uint64(db.Seq) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("KV balances says %s, %d free, seq %d; the restored database %s, %d free, seq %d",
+						v.BalanceMicros.Display(), v.FreeRequestsLeft, v.Seq, money.Micros(db.BalanceMicros).Display(), db.FreeRequestsLeft, db.Seq)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got := b.gatewayCredits(seeded.Key); got.BalanceMicros != c.want.Int64() {
+				t.Fatalf("the gateway's /v1/credits says balance %d, want the restored %d", got.BalanceMicros, c.want.Int64())
+			}
+		})
+	}
+}
+
+// gatewayCredits starts a gateway on the stack's bus (stopped when the
+// test ends) and returns its GET /v1/credits for key.
+func (b *backupStack) gatewayCredits(key string) creditsReply {
+	b.t.Helper()
+	s := &stack{t: b.t, nats: b.nats}
+	upstream := httptest.NewServer(http.HandlerFunc(fakeOpenAI))
+	b.t.Cleanup(upstream.Close)
+	gw, err := gateway.New(gateway.Config{Addr: "127.0.0.1:0", OutboxDir: b.t.TempDir(),
+		Channels: []gateway.ChannelConfig{{Name: "fake-openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "sk-upstream", Weight: 1}}},
+		gateway.Deps{Bus: b.nats.ConnectAs(b.t, bus.UserGateway)})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	s.start("gateway", gw.Run)
+	deadline := time.Now().Add(30 * time.Second)
+	for !gw.Ready() {
+		if time.Now().After(deadline) {
+			b.t.Fatal("gateway not ready within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+gw.Addr()+"/v1/credits", nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out creditsReply
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("GET /v1/credits: %d (%v)", resp.StatusCode, err)
+	}
+	return out
+}
+
+// creditsReply is the gateway's GET /v1/credits (its OpenAPI document).
+type creditsReply struct {
+	BalanceMicros    int64 `json:"balance_micros"`
+	FreeRequestsLeft int64 `json:"free_requests_left"`
 }

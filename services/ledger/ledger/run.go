@@ -96,6 +96,7 @@ func (s *Service) runWriter(ctx context.Context) error {
 		sweeper := s.sweeper()
 		wg.Go(func() { _ = sweeper.Run(sweepCtx) })
 	}
+	wg.Go(func() { s.republishBalances(sweepCtx) }) // KV balances equal to the database after a restore
 
 	next := 0
 	for ctx.Err() == nil {
