@@ -160,12 +160,15 @@ func (s *stack) holdLedger() (release func()) {
 		}
 	}
 	s.ledgerAt.Store(&at)
+	var released sync.Once
+	release = func() { released.Do(func() { s.ledgerAt.Store(nil); close(done) }) }
+	s.t.Cleanup(release) // a test that failed meanwhile does not leave it held
 	select {
 	case <-held:
 	case <-time.After(time.Minute):
 		s.t.Fatal("the ledger wrote no batch within a minute")
 	}
-	return func() { s.ledgerAt.Store(nil); close(done) }
+	return release
 }
 
 // leadOn moves the leadership of stream to node (a stepdown naming it the
