@@ -34,7 +34,10 @@ func failWith(status int, hits *atomic.Int64) func(http.ResponseWriter, *http.Re
 func TestFailover_5xxMovesToNextChannelAndFailingChannelCoolsDownThenComesBack(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, withChannel("openai-primary", catalog.OpenAI, 10),
-		withConfig(func(c *gateway.Config) { c.Cooldown = 300 * time.Millisecond }))
+		// Long enough that the second request falls within it on a loaded
+		// machine (300 ms was missed while the test waited for the first
+		// request's usage event).
+		withConfig(func(c *gateway.Config) { c.Cooldown = 5 * time.Second }))
 	primary, backup := h.extra["openai-primary"], h.fakes[catalog.OpenAI]
 	var primaryHits atomic.Int64
 	primary.setHandle(failWith(http.StatusServiceUnavailable, &primaryHits))
@@ -46,17 +49,18 @@ func TestFailover_5xxMovesToNextChannelAndFailingChannelCoolsDownThenComesBack(t
 	if primaryHits.Load() != 1 || len(backup.requests()) != 1 {
 		t.Fatalf("primary hit %d times, backup %d; want 1 and 1", primaryHits.Load(), len(backup.requests()))
 	}
-	if ev := h.waitUsage(resp.Header.Get("X-Request-Id")); ev.Channel != "openai" {
-		t.Errorf("billed channel %q, want the backup", ev.Channel)
-	}
+	first := resp.Header.Get("X-Request-Id")
 	// While it cools down, the failing channel is not tried first.
 	resp, _ = h.post("/v1/chat/completions", h.key, plainChat)
 	if resp.StatusCode != 200 || primaryHits.Load() != 1 {
 		t.Errorf("during cooldown: status %d, primary hit %d times", resp.StatusCode, primaryHits.Load())
 	}
+	if ev := h.waitUsage(first); ev.Channel != "openai" {
+		t.Errorf("billed channel %q, want the backup", ev.Channel)
+	}
 	// Fixed and cooled down, it takes traffic again.
 	primary.setHandle(nil)
-	waitFor(t, 10*time.Second, "primary back in rotation", func() bool {
+	waitFor(t, time.Minute, "primary back in rotation", func() bool {
 		resp, _ := h.post("/v1/chat/completions", h.key, plainChat)
 		return resp.StatusCode == 200 && len(primary.requests()) > int(primaryHits.Load())
 	})
