@@ -304,7 +304,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 
 	h.key, h.keyID, h.accountID, h.projectID = h.newKey(events.APIKeyV1{})
 	h.setBalance(h.accountID, 100*money.Dollar, 0)
-	waitFor(t, 10*time.Second, "gateway ready with the key and balance", func() bool {
+	waitFor(t, time.Minute, "gateway ready with the key and balance", func() bool {
 		if !svc.Ready() {
 			return false
 		}
@@ -349,6 +349,26 @@ func (h *harness) putKey(key string, v events.APIKeyV1) {
 	if _, err := kv.Put(context.Background(), apikey.Hash(key), raw); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// keysCaughtUp returns once the gateway's key view has applied every write
+// to KV apikeys made before the call: it writes a fresh key and waits for
+// the gateway to know it (the view applies the bucket's writes in order).
+// A test asserts right after it what a KV write must change at the
+// gateway, with no timed bound that a loaded machine could miss.
+func (h *harness) keysCaughtUp() {
+	h.t.Helper()
+	marker, _, _, _ := h.newKey(events.APIKeyV1{})
+	waitFor(h.t, time.Minute, "the gateway to know a key written after the others", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, h.url+"/v1/credits", nil)
+		req.Header.Set("Authorization", "Bearer "+marker)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // setBalance writes KV balances as the ledger would.
@@ -445,7 +465,7 @@ func (h *harness) usageEvents() []events.UsageRecordedV1 {
 func (h *harness) waitUsage(id string) events.UsageRecordedV1 {
 	h.t.Helper()
 	var found events.UsageRecordedV1
-	waitFor(h.t, 15*time.Second, "usage event "+id, func() bool {
+	waitFor(h.t, time.Minute, "usage event "+id, func() bool {
 		for _, ev := range h.usageEvents() {
 			if ev.ID == id {
 				found = ev
