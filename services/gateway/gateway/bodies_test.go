@@ -53,13 +53,13 @@ func TestBodies_InFlightBudgetAnswers503BeyondItAndTheFirstBodyCompletes(t *test
 	if _, err := io.WriteString(pw, first[:600<<10]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the gateway to hold the first body's bytes", func() bool {
+	waitFor(t, time.Minute, "the gateway to hold the first body's bytes", func() bool {
 		return h.svc.BodyBytesInFlight() >= 600<<10
 	})
 	second := chatOfSize(600 << 10)
 	var resp *http.Response
 	var body []byte
-	waitFor(t, 15*time.Second, "a second large body to be refused while the first arrives", func() bool {
+	waitFor(t, time.Minute, "a second large body to be refused while the first arrives", func() bool {
 		resp, body = h.post("/v1/chat/completions", h.key, second)
 		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("second body: %d %s", resp.StatusCode, body)
@@ -86,7 +86,7 @@ func TestBodies_InFlightBudgetAnswers503BeyondItAndTheFirstBodyCompletes(t *test
 	}
 	// Its bytes are given back when its handler returns, just after the
 	// client has its answer: then the second fits.
-	waitFor(t, 5*time.Second, "the second body to fit once the first request ended", func() bool {
+	waitFor(t, time.Minute, "the second body to fit once the first request ended", func() bool {
 		resp, _ := h.post("/v1/chat/completions", h.key, second)
 		return resp.StatusCode == http.StatusOK
 	})

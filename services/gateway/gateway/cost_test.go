@@ -252,7 +252,7 @@ func TestCost_FreeRequestAnswersZeroAndSaysFree(t *testing.T) {
 	h := newHarness(t)
 	key, _, acc, _ := h.newKey(events.APIKeyV1{})
 	h.setBalance(acc, 0, 2)
-	waitFor(t, 5*time.Second, "free requests", func() bool { return h.credits(key).FreeRequestsLeft == 2 })
+	waitFor(t, time.Minute, "free requests", func() bool { return h.credits(key).FreeRequestsLeft == 2 })
 	oa := h.openai(key)
 	ctx := context.Background()
 	hello := []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")}

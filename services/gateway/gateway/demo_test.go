@@ -61,7 +61,7 @@ func TestDemo_UpstreamAnswersOpenAIAndAnthropicSDKsWithALabelledReply(t *testing
 	if err := as.Err(); err != nil || len(msg.Content) != 1 || msg.Content[0].Text != demo.Reply {
 		t.Errorf("anthropic stream: %+v, %v", msg.Content, err)
 	}
-	waitFor(t, 15e9, "three billed demo requests", func() bool { return len(h.usageEvents()) == 3 })
+	waitFor(t, 60e9, "three billed demo requests", func() bool { return len(h.usageEvents()) == 3 })
 	for _, ev := range h.usageEvents() {
 		if ev.OutputTokens <= 0 || ev.CostMicros <= 0 || ev.Estimated {
 			t.Errorf("event %+v", ev)

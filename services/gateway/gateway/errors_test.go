@@ -46,12 +46,12 @@ func TestErrors_EveryClassSurfacesAsTheOpenAISDKTypedErrorWithRequestID(t *testi
 	}
 	// Let the rate-limited key use its one request, once its balance is
 	// known (a refused request also counts against the limit).
-	waitFor(t, 5*time.Second, "limited key's balance", func() bool { return h.credits(limited).BalanceMicros == 1_000_000 })
-	waitFor(t, 5*time.Second, "limited key", func() bool {
+	waitFor(t, time.Minute, "limited key's balance", func() bool { return h.credits(limited).BalanceMicros == 1_000_000 })
+	waitFor(t, time.Minute, "limited key", func() bool {
 		_, err := h.openai(limited).Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-5-nano", Messages: msg("hi")})
 		return err == nil
 	})
-	waitFor(t, 5*time.Second, "poor key", func() bool {
+	waitFor(t, time.Minute, "poor key", func() bool {
 		_, err := h.openai(poor).Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-5-nano", Messages: msg("hi")})
 		var e *openai.Error
 		return errors.As(err, &e) && e.StatusCode == 402

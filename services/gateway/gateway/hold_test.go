@@ -40,7 +40,7 @@ func holdCatalog(t *testing.T) harnessOpt {
 func (h *harness) withBalance(bal money.Micros, free int64) {
 	h.t.Helper()
 	h.setBalance(h.accountID, bal, free)
-	waitFor(h.t, 5*time.Second, "the new balance", func() bool {
+	waitFor(h.t, time.Minute, "the new balance", func() bool {
 		c := h.credits(h.key)
 		return c.BalanceMicros == int64(bal) && c.FreeRequestsLeft == free
 	})

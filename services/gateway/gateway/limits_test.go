@@ -41,7 +41,7 @@ func TestCountTokens_IsRateLimitedPerKey(t *testing.T) {
 	}
 	// Another key has its own allowance.
 	other, _, _, _ := h.newKey(events.APIKeyV1{AccountID: h.accountID})
-	waitFor(t, 5*time.Second, "the other key", func() bool {
+	waitFor(t, time.Minute, "the other key", func() bool {
 		resp, body := h.post("/v1/messages/count_tokens", other, `{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]}`)
 		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "input_tokens")
 	})

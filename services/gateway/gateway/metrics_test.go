@@ -27,7 +27,7 @@ func TestMetrics_ServedWithoutKeysAccountsOrContent(t *testing.T) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 	}
-	waitFor(t, 15*time.Second, "the usage events", func() bool { return len(h.usageEvents()) == 2 })
+	waitFor(t, time.Minute, "the usage events", func() bool { return len(h.usageEvents()) == 2 })
 	// Served as main serves it: on pkg/boot's admin server.
 	admin := httptest.NewServer(boot.AdminHandler(tel.MetricsHandler(), h.svc.Ready))
 	defer admin.Close()

@@ -25,7 +25,7 @@ func TestResponses_AStoredResponseIsFetchedDeletedAndContinuedByItsOwnAccountOnl
 	owner := h.openai(h.key)
 	otherKey, _, otherAccount, _ := h.newKey(events.APIKeyV1{})
 	h.setBalance(otherAccount, 100*money.Dollar, 0)
-	waitFor(t, 10*time.Second, "the other account's balance", func() bool { return h.credits(otherKey).BalanceMicros > 0 })
+	waitFor(t, time.Minute, "the other account's balance", func() bool { return h.credits(otherKey).BalanceMicros > 0 })
 	other := h.openai(otherKey)
 	ctx := context.Background()
 	hello := responses.ResponseNewParamsInputUnion{OfString: param.NewOpt("Hello")}
@@ -132,7 +132,7 @@ func TestResponses_AContinuationOfAStoredResponseIsHeldAtTheModelsWholeContext(t
 	// (272,000 tokens at $0.25 per million: $0.068), which the stored
 	// conversation may fill.
 	h.setBalance(h.accountID, 50_000, 0)
-	waitFor(t, 10*time.Second, "the lower balance", func() bool { return h.credits(h.key).BalanceMicros == 50_000 })
+	waitFor(t, time.Minute, "the lower balance", func() bool { return h.credits(h.key).BalanceMicros == 50_000 })
 	if _, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt-5-mini", Input: hello, MaxOutputTokens: param.NewOpt[int64](100)}); err != nil {
 		t.Fatalf("a short request: %v", err)
 	}

@@ -82,7 +82,7 @@ func TestUpstream_AbandonedRequestIsBilledTheProvidersUsage(t *testing.T) {
 // waitOneMore waits for the usage event after the first before ones.
 func waitOneMore(h *harness, before int) (ev events.UsageRecordedV1) {
 	h.t.Helper()
-	waitFor(h.t, 15*time.Second, "the usage event of the abandoned request", func() bool {
+	waitFor(h.t, time.Minute, "the usage event of the abandoned request", func() bool {
 		evs := h.usageEvents()
 		if len(evs) > before {
 			ev = evs[before]
@@ -284,7 +284,7 @@ func TestUpstream_RequestBodyIsFreedOnceTheProviderHasIt(t *testing.T) {
 		_, _ = io.ReadAll(resp.Body)
 		firstDone <- resp.StatusCode
 	}()
-	waitFor(t, 10*time.Second, "the first answer to start", func() bool { return calls.Load() == 1 })
+	waitFor(t, time.Minute, "the first answer to start", func() bool { return calls.Load() == 1 })
 	// While the first answer streams, a second large body fits the budget.
 	resp, body := h.post("/v1/chat/completions", h.key, chatOfSize(600<<10))
 	close(release)
