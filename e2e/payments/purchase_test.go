@@ -100,7 +100,10 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 
 	upstream := httptest.NewServer(demo.Handler())
 	t.Cleanup(upstream.Close)
-	gw, err := gateway.New(gateway.Config{Addr: "127.0.0.1:0", OutboxDir: t.TempDir(),
+	// A lease request waits up to 20 s for the ledger (3 s by default): the
+	// test asserts that a paid account is admitted, and a loaded machine
+	// can keep the ledger's answer past 3 s (a 503 billing_unavailable).
+	gw, err := gateway.New(gateway.Config{Addr: "127.0.0.1:0", OutboxDir: t.TempDir(), LeaseTimeout: 20 * time.Second,
 		Channels: []gateway.ChannelConfig{{Name: "demo-openai", Provider: catalog.OpenAI, BaseURL: upstream.URL + "/v1", APIKey: "demo", Weight: 1}}},
 		gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: log})
 	if err != nil {
@@ -150,6 +153,18 @@ func TestEndToEnd_PaidCheckoutAndConfirmedUSDCRaiseTheBalanceTheGatewayAdmitsAnd
 		return resp.StatusCode
 	}
 	e2estack.WaitFor(t, "account opened in KV balances", func() bool { _, ok := balance(); return ok })
+	// The key (KV apikeys) is another event than the account's opening:
+	// the gateway may see it later, and answer 401 until then.
+	e2estack.WaitFor(t, "the gateway knows the key", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+gw.Addr()+"/v1/credits", nil)
+		req.Header.Set("Authorization", "Bearer "+k)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	if c := ask(); c != http.StatusPaymentRequired {
 		t.Fatalf("gateway before any payment: %d, want 402", c)
 	}
