@@ -15,11 +15,12 @@ import (
 	"github.com/onekey-oss/onekey/api/events"
 )
 
-// waitChat waits up to 3 s (a KV update reaching the gateway takes
-// milliseconds) for the gateway to answer key with status and code.
+// waitChat waits for the gateway to answer key with status and code: a KV
+// update reaching the gateway takes milliseconds, the first answer also a
+// credit lease from the ledger; a minute is allowed, for a loaded machine.
 func (s *stack) waitChat(gatewayURL, key string, status int, code string) {
 	s.t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		got, gotCode, err := chat(gatewayURL, key)
 		if err != nil {
