@@ -39,7 +39,13 @@ func TestLedger_GenerationLookupAnswersOnlyTheAccountsOwnRequests(t *testing.T) 
 	paid := usage("req_gen_paid", acc, 1234)
 	paid.CacheWriteTokens, paid.ReasoningTokens, paid.Streamed = 7, 20, true
 	free := usage("req_gen_free", acc, 999)
-	h.publish(opened(acc), opened(other), credit("cs_gen", acc, money.Dollar), free)
+	// The account is opened and credited before its first request:
+	// account.created, the credit and the usage are on three streams, which
+	// the ledger may apply in any order (a usage applied before
+	// account.created is charged, and the free requests never read 19).
+	h.publish(opened(acc), opened(other), credit("cs_gen", acc, money.Dollar))
+	h.waitBalance(acc, func(b events.BalanceV1) bool { return b.FreeRequestsLeft == 20 && b.BalanceMicros == money.Dollar })
+	h.publish(free)
 	h.waitBalance(acc, func(b events.BalanceV1) bool { return b.FreeRequestsLeft == 19 })
 	// The account's free requests are used first: drain them so the paid
 	// one is charged.
