@@ -238,6 +238,41 @@ func (s *stack) chat(key string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// waitGateway waits until the gateway knows key and shows its account with
+// balance and free free requests. The key (auth → KV apikeys), the
+// account's opening (account.created → the ledger: the free requests) and
+// a credit are separate events, applied in either order: a request sent
+// before the gateway has all of them is refused (401) or charged instead
+// of free.
+func (s *stack) waitGateway(key string, balance money.Micros, free int64) {
+	s.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, err := http.NewRequest(http.MethodGet, s.GatewayURL+"/v1/credits", nil)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			s.t.Fatalf("gateway: %v", err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var c struct {
+			BalanceMicros    int64 `json:"balance_micros"`
+			FreeRequestsLeft int64 `json:"free_requests_left"`
+		}
+		if resp.StatusCode == http.StatusOK && json.Unmarshal(raw, &c) == nil && c.BalanceMicros == int64(balance) && c.FreeRequestsLeft == free {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the gateway does not show the key's account with %s and %d free requests within a minute: %d %s", usd(balance), free, resp.StatusCode, raw)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
 var magicLinkRE = regexp.MustCompile(`https?://[^\s"'<>]+/api/auth/magic-link/verify\?token=[A-Za-z0-9_-]+`)
 
 // magicLink waits for the sign-in mail to addr in the notifier's outbox

@@ -20,6 +20,7 @@ func TestDashboard_AKeySuspendedByTheOperatorShowsSuspendedWithOnlyRevoke(t *tes
 	p := visitor(t).NewPage()
 	signIn(t, s, p, "ida@example.com")
 	key := createProjectAndKey(t, s, p, "Lab", "ci-runner")
+	s.waitGateway(key, 0, 20)
 	if code, body := s.chat(key); code != http.StatusOK {
 		t.Fatalf("gateway before the suspension: %d %s", code, body)
 	}
@@ -46,7 +47,7 @@ func TestDashboard_AKeySuspendedByTheOperatorShowsSuspendedWithOnlyRevoke(t *tes
 	if err := json.Unmarshal(msg.Data, &rep); err != nil || rep.Status != events.KeySuspended {
 		t.Fatalf("suspend: %s (%v)", msg.Data, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		code, _ := s.chat(key)
 		if code == http.StatusForbidden {
