@@ -305,7 +305,7 @@ func (s *stack) ready() map[string]bool {
 	for i, gw := range s.gws {
 		out[fmt.Sprint("gateway ", i)] = gw.Ready()
 	}
-	out["ledger"] = s.led.Writing()
+	out["ledger"] = s.led.Ready()
 	out["payments"] = s.pay.Bound()
 	rec := httptest.NewRecorder()
 	s.notifier.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))

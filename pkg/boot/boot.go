@@ -9,7 +9,7 @@
 //	defer func() { err = errors.Join(err, rt.Close(ctx)) }()
 //	svc, err := ledger.New(cfg, ledger.Deps{...})
 //	if err != nil { return err }
-//	return rt.Run(ctx, svc.Run, svc.Writing)
+//	return rt.Run(ctx, svc.Run, svc.Ready)
 //
 // This package links no database driver, so the gateway opens through it
 // (DESIGN §1); a service with a database opens through boot/bootstore,

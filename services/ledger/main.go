@@ -35,6 +35,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string) (err error
 	if err != nil {
 		return err
 	}
-	// Ready only while this process holds its partition's writer lease.
-	return rt.Run(ctx, svc.Run, svc.Writing)
+	// Ready while this process holds its partition's writer lease and is
+	// bound to its consumers and bucket balances.
+	return rt.Run(ctx, svc.Run, svc.Ready)
 }

@@ -93,3 +93,52 @@ func TestRun_AdminServerIsReadyOnceItHoldsTheWriterLease(t *testing.T) {
 	svc.Stop(t)
 	boottest.WaitClosed(t, admin)
 }
+
+// /readyz answers 503 while the ledger holds its writer lease but one of
+// its consumers is not declared, and 200 once it is (and it never exits
+// meanwhile).
+func TestRun_ReadyzAnswers503WhileAConsumerIsMissingEvenWithTheWriterLease(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	b := srv.Connect(t, "test")
+	ctx := context.Background()
+	if err := b.JetStream().DeleteConsumer(ctx, events.StreamUsage, events.ConsumerLedgerUsage); err != nil {
+		t.Fatal(err)
+	}
+	admin := boottest.FreeAddr(t)
+	env := config.MapEnv(map[string]string{
+		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserLedger), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "ledger_readyz",
+		"LEDGER_ADMIN_ADDR": admin, "LOG_LEVEL": "error",
+	})
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(rctx, nil, env) }()
+
+	leases, err := b.KV(ctx, events.BucketLeases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := leases.Get(ctx, events.LeaseLedger); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ledger did not take its writer lease within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 5 { // a few of the writer's attempts to bind
+		if code, body := boottest.Get("http://" + admin + "/readyz"); code != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz answered %d %q holding the lease without consumer %s, want 503", code, body, events.ConsumerLedgerUsage)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	srv.Declare(t, bus.DefaultTopology())
+	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}

@@ -41,7 +41,7 @@ import (
 // New validates it.
 type Config struct {
 	// AdminAddr is where main's admin server (pkg/boot) serves /healthz,
-	// /readyz (while this process holds its partition's writer lease) and
+	// /readyz (Service.Ready: the writer lease held and its consumers bound) and
 	// /metrics (LEDGER_ADMIN_ADDR, or its older name LEDGER_ADDR); New
 	// does not listen on it.
 	AdminAddr string

@@ -57,6 +57,7 @@ func (s *Service) runWriter(ctx context.Context) error {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	s.kv = kv
+	s.markBound(events.BucketBalances)
 	var cons []consumer
 	for _, name := range events.LedgerConsumers(s.cfg.Partitions, s.cfg.Partition) {
 		c, err := s.bus.WaitConsumer(ctx, name)
@@ -67,6 +68,7 @@ func (s *Service) runWriter(ctx context.Context) error {
 			return fmt.Errorf("ledger: %w", err)
 		}
 		s.m.setConsumer(name, c)
+		s.markBound(name)
 		cons = append(cons, consumer{name: name, c: c, ackWait: c.CachedInfo().Config.AckWait})
 	}
 	s.log.Debug("ledger: starting")

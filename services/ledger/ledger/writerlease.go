@@ -4,11 +4,24 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/onekey-oss/onekey/api/events"
+	"github.com/onekey-oss/onekey/pkg/bus"
 )
 
-// writerState says whether this process is the writer.
+// writerState says whether this process is the writer, and what the
+// writer has bound to in its current term of the lease.
 type writerState struct {
 	holding atomic.Bool
+	// term is the current term's: made anew each time the lease is taken,
+	// before holding is set, so a term never reads the last one's.
+	term atomic.Pointer[writerTerm]
+}
+
+// writerTerm is one holding of the writer lease.
+type writerTerm struct {
+	lease *bus.Lease
+	bound *bus.Bound
 }
 
 // Run applies events while this process holds its partition's writer
@@ -48,6 +61,7 @@ func (s *Service) Run(ctx context.Context) error {
 			continue
 		}
 		wctx, cancel := lease.Context(ctx)
+		s.writer.term.Store(&writerTerm{lease: lease, bound: bus.NewBound(s.binds()...)})
 		s.writer.holding.Store(true)
 		err = s.runWriter(wctx)
 		s.writer.holding.Store(false)
@@ -70,6 +84,40 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Writing reports whether this process holds the writer lease and applies
-// events (its readiness: a second ledger waits, not ready).
+// Writing reports whether this process holds the writer lease (a second
+// ledger waits, not writing). A writer may still be waiting for its
+// consumers and bucket: see Ready.
 func (s *Service) Writing() bool { return s.writer.holding.Load() }
+
+// Ready is the ledger's readiness (the admin server's /readyz): it holds
+// its partition's writer lease and, in this term of the lease, has bound
+// to KV balances and to every durable consumer of its partition (declared
+// by the bus admin; the writer waits for them, never exits). It is false
+// again as soon as the lease is lost (while the batch in hand finishes)
+// and once Run stops.
+func (s *Service) Ready() bool {
+	t := s.writer.term.Load()
+	if !s.writer.holding.Load() || t == nil || !t.bound.Ready() {
+		return false
+	}
+	select {
+	case <-t.lease.Lost():
+		return false
+	default:
+		return true
+	}
+}
+
+// binds names what the writer binds to before it applies anything: bucket
+// balances and its partition's consumers (the bucket leases is bound by
+// holding the lease).
+func (s *Service) binds() []string {
+	return append([]string{events.BucketBalances}, events.LedgerConsumers(s.cfg.Partitions, s.cfg.Partition)...)
+}
+
+// markBound records, for Ready, that the writer is bound to name.
+func (s *Service) markBound(name string) {
+	if t := s.writer.term.Load(); t != nil {
+		t.bound.Mark(name)
+	}
+}
