@@ -60,6 +60,19 @@ func StreamSubjects(stream string) []string {
 	return nil
 }
 
+// StreamOf names the stream that captures the subjects of family ("" for
+// a family no stream captures, such as a request/reply subject).
+func StreamOf(family string) string {
+	for _, name := range Streams() {
+		for _, subj := range StreamSubjects(name) {
+			if subj == family+".>" {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
 // Streams lists every stream name.
 func Streams() []string {
 	return []string{StreamUsage, StreamBilling, StreamAccounts, StreamNotify, StreamMail, StreamNotices, StreamDeadLetter}

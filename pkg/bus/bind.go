@@ -39,6 +39,20 @@ func (b *Bus) WaitConsumer(ctx context.Context, durable string) (jetstream.Consu
 	})
 }
 
+// WaitStream opens stream, retrying with backoff until it exists (and
+// the bus is reachable); it returns an error only when ctx ends. It is
+// for a service that only publishes (chainwatcher), so binds to no
+// consumer or bucket that would tell it the stream is there.
+func (b *Bus) WaitStream(ctx context.Context, stream string) (jetstream.Stream, error) {
+	return waitFor(ctx, b, "stream "+stream, func(ctx context.Context) (jetstream.Stream, error) {
+		s, err := b.js.Stream(ctx, stream)
+		if err != nil {
+			return nil, fmt.Errorf("open stream %s: %w", stream, err)
+		}
+		return s, nil
+	})
+}
+
 func waitFor[T any](ctx context.Context, b *Bus, what string, open func(context.Context) (T, error)) (T, error) {
 	var pause time.Duration
 	logged := false

@@ -132,7 +132,10 @@ func (t Topology) buckets() []jetstream.KeyValueConfig {
 	}
 }
 
-// Declare creates or updates every stream, consumer and bucket. The
+// Declare creates or updates every stream, then every consumer, then
+// every bucket, in that order: a service bound to its consumers or
+// buckets may take it that the streams it publishes into exist (only
+// chainwatcher, bound to none, waits for its streams themselves). The
 // ledger consumers of another partition count (LedgerPartitions changed)
 // are kept, to be drained (ledgerpartitions.go). Each JetStream API call
 // is bounded by declareCallTimeout: an error means "try again" (every call

@@ -58,6 +58,11 @@ type Access struct {
 	// which a process that writes every balance does not need to be
 	// trusted less than.
 	ConsumeAnyOn []string
+	// WaitStreams: streams whose existence it waits for before it is ready
+	// (it reads their info, nothing else): the streams it publishes into,
+	// for a service that binds to no consumer or bucket (chainwatcher),
+	// which would otherwise say that the topology is declared.
+	WaitStreams []string
 	// ReadKV: buckets it reads and watches.
 	ReadKV []string
 	// WriteKV: buckets it writes (and reads and watches).
@@ -105,7 +110,8 @@ func UserAccess() map[string]Access {
 			Consume: []string{events.ConsumerPaymentsTx, events.ConsumerPaymentsAccounts},
 		},
 		UserChainwatcher: {
-			Publish: []string{events.FamilyTxConfirmed + ".>", events.FamilyTxRejected + ".>"},
+			Publish:     []string{events.FamilyTxConfirmed + ".>", events.FamilyTxRejected + ".>"},
+			WaitStreams: []string{events.StreamOf(events.FamilyTxConfirmed), events.StreamOf(events.FamilyTxRejected)},
 		},
 		UserNotifier: {
 			Publish: []string{deadletter},
@@ -187,6 +193,9 @@ func (a Access) Permissions(user string) Permissions {
 	}
 	for _, d := range a.Consume {
 		consume(events.ConsumerStream(d), d)
+	}
+	for _, s := range a.WaitStreams {
+		p.Publish = append(p.Publish, "$JS.API.STREAM.INFO."+s)
 	}
 	for _, s := range a.ConsumeAnyOn {
 		consume(s, "*")

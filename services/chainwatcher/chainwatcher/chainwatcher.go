@@ -77,6 +77,10 @@ type Service struct {
 	mu      sync.Mutex // one pass at a time
 	// passed: the last pass read the pending claims (the database answers).
 	passed atomic.Bool
+	// reached: the last pass reached every chain's RPC endpoint (reach.go).
+	reached atomic.Bool
+	// bound: the streams it publishes into exist (Run waits for them).
+	bound *bus.Bound
 
 	// Touched by the checks of one pass, concurrently.
 	stateMu  sync.Mutex
@@ -94,7 +98,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("chainwatcher: %w", err)
 	}
 	s := &Service{cfg: cfg, bus: deps.Bus, st: deps.Store, log: deps.Logger, now: deps.Now, clients: map[string]ChainClient{},
-		chainIDs: map[string]uint64{}, backoff: map[string]notFound{}}
+		chainIDs: map[string]uint64{}, backoff: map[string]notFound{}, bound: bus.NewBound(publishStreams()...)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -143,10 +147,18 @@ func (s *Service) Close() {
 	s.closers = nil
 }
 
-// Run polls every PollInterval until ctx is cancelled, finishes the pass
-// in hand and returns nil. A failed pass is logged and retried next time.
+// Run waits until the streams it publishes into exist (declared by the
+// bus admin; it never exits for that), then polls every PollInterval until
+// ctx is cancelled, finishes the pass in hand and returns nil. A failed
+// pass is logged and retried next time.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.Close()
+	for _, name := range publishStreams() {
+		if _, err := s.bus.WaitStream(ctx, name); err != nil {
+			return nil // stopped while waiting
+		}
+		s.bound.Mark(name)
+	}
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
@@ -162,10 +174,19 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Ready reports whether the bus is connected and the last pass read the
-// pending claims (chainwatcher binds to no consumer or bucket: it only
-// publishes): the admin server's /readyz.
-func (s *Service) Ready() bool { return s.passed.Load() && s.bus.Conn().IsConnected() }
+// Ready is the admin server's /readyz: the streams it publishes
+// tx.confirmed and tx.rejected into exist (chainwatcher binds to no
+// consumer or bucket, so it asks for the streams themselves), the bus is
+// connected, and the last pass read the pending claims and reached every
+// chain's RPC endpoint.
+func (s *Service) Ready() bool {
+	return s.bound.Ready() && s.passed.Load() && s.reached.Load() && s.bus.Conn().IsConnected()
+}
+
+// publishStreams are the streams chainwatcher publishes into.
+func publishStreams() []string {
+	return []string{events.StreamOf(events.FamilyTxConfirmed), events.StreamOf(events.FamilyTxRejected)}
+}
 
 // Poll makes one pass over every pending claim of the configured chains
 // that is due (see poll.go), checking up to Config.Concurrency claims at
@@ -193,6 +214,9 @@ func (s *Service) Poll(ctx context.Context) error {
 		}
 	}
 	s.passed.Store(len(errs) == 0)
+	if err := s.reach(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, s.checkAll(ctx, s.due(pending))...)
 	return errors.Join(errs...)
 }
