@@ -79,7 +79,10 @@ type Service struct {
 	// counts limits count_tokens per key, apart from the key's own RPM.
 	counts *credit.Limiter
 	// store binds stored Responses API responses to accounts.
-	store   *responseStore
+	store *responseStore
+	// bound: the buckets it binds to beyond the two views (KV responses
+	// with GATEWAY_RESPONSES_STORE), for Ready.
+	bound   *bus.Bound
 	bodies  bodyBudget
 	out     *outbox.Outbox
 	client  *http.Client
@@ -126,6 +129,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.bodies.max = cfg.MaxInflightBodyBytes
 	s.store = &responseStore{on: cfg.ResponsesStore, bus: deps.Bus, timeout: 3 * time.Second, log: log}
+	s.bound = bus.NewBound(s.store.buckets()...)
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	b := deps.Bus
 	s.keys = kvview.New(events.BucketAPIKeys, func(ctx context.Context) (jetstream.KeyValue, error) {
@@ -214,9 +218,13 @@ func (s *Service) OutboxSpilled() int64 { return s.out.Spilled() }
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Ready reports whether the key and balance views are loaded (the gateway
-// has bound to its KV buckets) and the bus is connected: /readyz on the
-// public listener and on main's admin server.
+// has bound to its KV buckets), KV responses is bound when stored
+// responses are on, and the bus is connected: /readyz on the public
+// listener and on main's admin server.
 func (s *Service) Ready() bool {
+	if !s.bound.Ready() {
+		return false
+	}
 	select {
 	case <-s.keys.Ready():
 	default:
@@ -242,6 +250,13 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.keys.Run(bg) })
 	wg.Go(func() { _ = s.bals.Run(bg) })
 	wg.Go(func() { s.book.Maintain(bg) })
+	for _, b := range s.store.buckets() {
+		wg.Go(func() {
+			if _, err := s.bus.WaitKV(bg, b); err == nil {
+				s.bound.Mark(b)
+			}
+		})
+	}
 	outCtx, stopOut := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopOut()
 	outDone := make(chan error, 1)

@@ -54,6 +54,16 @@ type responseStore struct {
 	log     *slog.Logger
 }
 
+// buckets are the buckets the store binds to: KV responses when it is on.
+// The gateway is not ready until it is bound (Service.Ready); a request
+// still opens the bucket itself, bounded by the store's timeout.
+func (st *responseStore) buckets() []string {
+	if !st.on {
+		return nil
+	}
+	return []string{events.BucketResponses}
+}
+
 func (st *responseStore) kv(ctx context.Context) (jetstream.KeyValue, error) {
 	return st.bus.KV(ctx, events.BucketResponses)
 }
