@@ -69,3 +69,39 @@ func TestRun_AdminServerIsReadyOnceBoundToTheTopology(t *testing.T) {
 		})
 	}
 }
+
+// With the dashboard assistant on, auth binds to KV assistant as well as
+// to apikeys: /readyz answers 503 until that bucket is declared too (the
+// assistant would refuse every question), 200 after, and auth never exits
+// meanwhile.
+func TestRun_WithTheAssistantNotReadyUntilTheAssistantBucketExists(t *testing.T) {
+	nats := bustest.Start(t)
+	if err := nats.Connect(t, "test").JetStream().DeleteKeyValue(context.Background(), events.BucketAssistant); err != nil {
+		t.Fatal(err)
+	}
+	admin := boottest.FreeAddr(t)
+	env := config.MapEnv(map[string]string{
+		"NATS_URL": nats.ClientURL(), "NATS_CREDS_FILE": nats.CredsFile(bus.UserAuth), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "auth_ready",
+		"AUTH_ADDR": boottest.FreeAddr(t), "AUTH_ADMIN_ADDR": admin, "LOG_LEVEL": "error",
+		"AUTH_FREE_GRANT_SECRET": "a test secret of at least 32 characters", "MAIL_SEAL_KEY": events.NewMailSealKey(),
+		"ASSISTANT_ANTHROPIC_API_KEY": "sk-ant-test", "ASSISTANT_ANTHROPIC_BASE_URL": "http://127.0.0.1:1",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, env) }()
+	boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
+	time.Sleep(time.Second) // KV apikeys is bound and synced at once
+	for range 5 {
+		if code, body := boottest.Get("http://" + admin + "/readyz"); code != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz answered %d %q without KV assistant, want 503", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	nats.Declare(t, bus.DefaultTopology())
+	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}

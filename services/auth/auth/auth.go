@@ -54,7 +54,7 @@ type Service struct {
 	sweeper *store.Sweeper
 	// assistant is nil when it is off.
 	assistant *assistant.Assistant
-	// ready: Run is bound to KV apikeys, has synced it and serves.
+	// ready: Run is bound to its buckets, has synced apikeys and serves.
 	ready atomic.Bool
 }
 
@@ -133,10 +133,19 @@ func New(cfg Config, d Deps) (*Service, error) {
 // Handler is the account API.
 func (s *Service) Handler() http.Handler { return s.api }
 
-// Ready reports whether Run is bound to KV apikeys (declared by the bus
-// admin; it waits for it), has synced it from the database and serves the
-// API: the admin server's /readyz.
+// Ready reports whether Run is bound to its buckets (declared by the bus
+// admin; it waits for them: KV apikeys and, with the assistant on, KV
+// assistant), has synced apikeys from the database and serves the API:
+// the admin server's /readyz.
 func (s *Service) Ready() bool { return s.ready.Load() }
+
+// buckets are the buckets Run binds to before it serves.
+func (s *Service) buckets() []string {
+	if s.assistant == nil {
+		return []string{events.BucketAPIKeys}
+	}
+	return []string{events.BucketAPIKeys, events.BucketAssistant}
+}
 
 // Run repairs KV apikeys from the database, then serves the API on
 // cfg.Addr, answers the operator's key suspensions and restores
@@ -146,8 +155,10 @@ func (s *Service) Ready() bool { return s.ready.Load() }
 // the background work and returns nil.
 func (s *Service) Run(ctx context.Context) error {
 	// Bind to what the admin declared, waiting while it is not there.
-	if _, err := s.bus.WaitKV(ctx, events.BucketAPIKeys); err != nil {
-		return nil // stopped during start-up
+	for _, b := range s.buckets() {
+		if _, err := s.bus.WaitKV(ctx, b); err != nil {
+			return nil // stopped during start-up
+		}
 	}
 	n, err := s.acc.SyncKeys(ctx)
 	if err != nil {
