@@ -378,3 +378,22 @@ func TestBus_NoticeUserPublishesNoticesAndNothingElse(t *testing.T) {
 		t.Fatal("the notice tool opened KV apikeys")
 	}
 }
+
+// chainwatcher binds to no consumer or bucket, so it waits for the streams
+// it publishes into themselves: it may read their info, and no other
+// stream's.
+func TestBus_ChainwatcherReadsTheInfoOfTheStreamsItPublishesIntoAndNoOther(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Start(t)
+	cw := srv.ConnectAs(t, bus.UserChainwatcher)
+	for _, s := range []string{events.StreamBilling, events.StreamNotify} {
+		if _, err := cw.WaitStream(short(t), s); err != nil {
+			t.Errorf("stream %s: %v", s, err)
+		}
+	}
+	for _, s := range []string{events.StreamMail, events.StreamUsage, events.StreamAccounts} {
+		if _, err := cw.JetStream().Stream(short(t), s); err == nil {
+			t.Errorf("chainwatcher read the info of stream %s", s)
+		}
+	}
+}
