@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/boot/boottest"
@@ -86,10 +87,8 @@ func TestRun_WithTheAssistantNotReadyUntilTheAssistantBucketExists(t *testing.T)
 		"AUTH_FREE_GRANT_SECRET": "a test secret of at least 32 characters", "MAIL_SEAL_KEY": events.NewMailSealKey(),
 		"ASSISTANT_ANTHROPIC_API_KEY": "sk-ant-test", "ASSISTANT_ANTHROPIC_BASE_URL": "http://127.0.0.1:1",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env) }()
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
+	done := svc.Done()
 	boottest.WaitStatus(t, "http://"+admin+"/healthz", http.StatusOK, done)
 	time.Sleep(time.Second) // KV apikeys is bound and synced at once
 	for range 5 {
@@ -100,8 +99,5 @@ func TestRun_WithTheAssistantNotReadyUntilTheAssistantBucketExists(t *testing.T)
 	}
 	nats.Declare(t, bus.DefaultTopology())
 	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	svc.Stop(t)
 }

@@ -99,10 +99,8 @@ func TestRun_NotReadyUntilTheStreamsItPublishesIntoExistAndItsChainAnswers(t *te
 		"CHAIN_BASE_DEPOSIT_ADDRESS": "0x1111111111111111111111111111111111111111",
 		"CHAIN_BASE_TOKENS":          "USDC:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913:6",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env) }()
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
+	done := svc.Done()
 	readyz := "http://" + admin + "/readyz"
 	notReadyFor := func(why string) {
 		t.Helper()
@@ -125,8 +123,5 @@ func TestRun_NotReadyUntilTheStreamsItPublishesIntoExistAndItsChainAnswers(t *te
 	down.Store(false)
 	boottest.WaitStatus(t, readyz, http.StatusOK, done)
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	svc.Stop(t)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -110,10 +111,7 @@ func TestRun_ReadyzAnswers503WhileAConsumerIsMissingEvenWithTheWriterLease(t *te
 		"NATS_URL": srv.ClientURL(), "NATS_CREDS_FILE": srv.CredsFile(bus.UserLedger), "MONGODB_URI": storetest.URI(t), "MONGODB_DB": "ledger_readyz",
 		"LEDGER_ADMIN_ADDR": admin, "LOG_LEVEL": "error",
 	})
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(rctx, nil, env) }()
+	svc := boottest.Start(t, func(ctx context.Context) error { return run(ctx, nil, env) })
 
 	leases, err := b.KV(ctx, events.BucketLeases)
 	if err != nil {
@@ -136,9 +134,6 @@ func TestRun_ReadyzAnswers503WhileAConsumerIsMissingEvenWithTheWriterLease(t *te
 		time.Sleep(200 * time.Millisecond)
 	}
 	srv.Declare(t, bus.DefaultTopology())
-	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, done)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	boottest.WaitStatus(t, "http://"+admin+"/readyz", http.StatusOK, svc.Done())
+	svc.Stop(t)
 }
