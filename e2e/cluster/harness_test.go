@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"github.com/onekey-oss/onekey/api/money"
 	"github.com/onekey-oss/onekey/api/readmodel"
 	"github.com/onekey-oss/onekey/e2e/internal/accounts"
+	"github.com/onekey-oss/onekey/e2e/internal/e2estack"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
 	"github.com/onekey-oss/onekey/pkg/store"
@@ -45,11 +45,11 @@ import (
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-// nickel is what every request costs: 1000 output tokens at $49.9999 per
-// million plus 25 input tokens at $0.000001 per million, rounded up.
-const nickel = 50_000
+// nickel is what every request costs (e2estack.NickelUpstream's answer
+// priced by e2estack.NickelCatalog).
+const nickel = e2estack.Nickel
 
-const chatBody = `{"model":"test-nickel","max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}`
+const chatBody = e2estack.NickelBody
 
 const whsec = "whsec_cluster"
 
@@ -186,18 +186,9 @@ func (s *stack) noneExited() {
 // notifier, all at once, each connected as its own bus user.
 func (s *stack) startServices() {
 	s.t.Helper()
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"test-nickel-upstream","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"length"}],"usage":{"prompt_tokens":25,"completion_tokens":1000,"total_tokens":1025}}`)
-	}))
+	upstream := httptest.NewServer(e2estack.NickelUpstream())
 	s.t.Cleanup(upstream.Close)
-	cat := filepath.Join(s.t.TempDir(), "catalog.json")
-	doc := `{"models":[{"id":"test-nickel","name":"Test Nickel","provider":"openai","upstream_id":"test-nickel-upstream",
-	  "context_length":100000,"max_output_tokens":1000,"created":1,"source":"test","pricing":{"input":1,"output":49999900}}]}`
-	if err := os.WriteFile(cat, []byte(doc), 0o600); err != nil {
-		s.t.Fatal(err)
-	}
+	cat := e2estack.WriteCatalog(s.t, e2estack.NickelCatalog)
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
