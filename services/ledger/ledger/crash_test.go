@@ -25,13 +25,10 @@ import (
 	"github.com/onekey-oss/onekey/services/ledger/ledger"
 )
 
-// TestLedger_RandomCrashesAndRestartsConvergeToTheJournal publishes 10,000
-// usage and credit events over 200 accounts (10% sent twice, 5% out of
-// order) while the ledger is crashed at 20 random points, some between its
-// own writes, and restarted. Afterwards every balance is the sum of its
-// journal, the journal holds each distinct event exactly once, and KV, the
-// rollups, the dashboard's read models and reconcile agree. Set LEDGER_SEED to replay a failing run.
-func TestLedger_RandomCrashesAndRestartsConvergeToTheJournal(t *testing.T) {
+// seededRand is a crash test's random source and its seed: from the clock
+// or, to replay a failing run, from LEDGER_SEED; a failed test logs it.
+func seededRand(t *testing.T) (*rand.Rand, uint64) {
+	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("LEDGER_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -45,7 +42,17 @@ func TestLedger_RandomCrashesAndRestartsConvergeToTheJournal(t *testing.T) {
 			t.Logf("replay with LEDGER_SEED=%d", seed)
 		}
 	})
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), seed
+}
+
+// TestLedger_RandomCrashesAndRestartsConvergeToTheJournal publishes 10,000
+// usage and credit events over 200 accounts (10% sent twice, 5% out of
+// order) while the ledger is crashed at 20 random points, some between its
+// own writes, and restarted. Afterwards every balance is the sum of its
+// journal, the journal holds each distinct event exactly once, and KV, the
+// rollups, the dashboard's read models and reconcile agree. Set LEDGER_SEED to replay a failing run.
+func TestLedger_RandomCrashesAndRestartsConvergeToTheJournal(t *testing.T) {
+	rng, seed := seededRand(t)
 	h := newHarness(t)
 
 	nAccounts, nEvents, nCrashes := 200, 10_000, 20

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -112,20 +110,7 @@ func (h *harness) waitConverged(want int) {
 // rollups, read models and reconcile agree), and both partitions had work.
 // LEDGER_SEED replays a run.
 func TestLedgerPartitions_TwoPartitionsCrashedAndRestartedEachApplyEveryEventOnce(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("LEDGER_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seed = v
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay with LEDGER_SEED=%d", seed)
-		}
-	})
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng, seed := seededRand(t)
 	h := newHarness(t)
 	h.partition(2, bus.DefaultTopology())
 
