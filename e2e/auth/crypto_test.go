@@ -116,9 +116,9 @@ func errCode(t *testing.T, r response) string {
 func linkWallet(t *testing.T, c *client, w wallet) {
 	t.Helper()
 	var n nonceOut
-	c.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": w.addr}, http.StatusCreated).JSON(t, &n)
+	c.Must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": w.addr}, http.StatusCreated).JSON(t, &n)
 	var out struct{ Address string }
-	c.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": w.sign(t, n.Message)}, http.StatusCreated).JSON(t, &out)
+	c.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": w.sign(t, n.Message)}, http.StatusCreated).JSON(t, &out)
 	if out.Address != strings.ToLower(w.addr) {
 		t.Fatalf("linked %q, want %q", out.Address, strings.ToLower(w.addr))
 	}
@@ -133,55 +133,55 @@ func TestCrypto_AWalletLinkedBySigningTheNonceCanClaimATransaction(t *testing.T)
 	tx := "0x" + strings.Repeat("c4", 32)
 
 	var ov cryptoOut
-	c.must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
+	c.Must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
 	if len(ov.Chains) != 1 || ov.Chains[0].Chain != "base" || ov.Chains[0].DepositAddress != depositBase ||
 		len(ov.Chains[0].Tokens) != 1 || ov.Chains[0].Tokens[0] != "USDC" || ov.Wallets == nil || len(ov.Wallets) != 0 || ov.Claims == nil || len(ov.Claims) != 0 {
 		t.Fatalf("fresh overview: %+v", ov)
 	}
 
 	// No claim before a wallet is linked.
-	r := c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusConflict)
+	r := c.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusConflict)
 	if code := errCode(t, r); code != events.CodeNoWallet {
 		t.Errorf("claim without a wallet: %s", r.Body)
 	}
 
 	// The message to sign names the session's account, whatever the body says.
 	var n nonceOut
-	c.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": w.addr, "account_id": "acc_someone_else"}, http.StatusCreated).JSON(t, &n)
+	c.Must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": w.addr, "account_id": "acc_someone_else"}, http.StatusCreated).JSON(t, &n)
 	if !strings.Contains(n.Message, m.AccountID) || !strings.Contains(n.Message, strings.ToLower(w.addr)) || !strings.Contains(n.Message, n.Nonce) || n.ExpiresAt.IsZero() {
 		t.Fatalf("nonce answer: %+v", n)
 	}
 	// Another wallet's signature of the message links nothing.
-	r = c.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": newWallet(t).sign(t, n.Message)}, http.StatusBadRequest)
+	r = c.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": newWallet(t).sign(t, n.Message)}, http.StatusBadRequest)
 	if code := errCode(t, r); code != events.CodeBadSignature {
 		t.Errorf("another wallet's signature: %s", r.Body)
 	}
 	var linked struct{ Address string }
-	c.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": w.sign(t, n.Message)}, http.StatusCreated).JSON(t, &linked)
+	c.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": w.sign(t, n.Message)}, http.StatusCreated).JSON(t, &linked)
 	if linked.Address != strings.ToLower(w.addr) {
 		t.Fatalf("linked %+v", linked)
 	}
 	// The nonce is spent.
-	r = c.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": w.sign(t, n.Message)}, http.StatusBadRequest)
+	r = c.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": w.sign(t, n.Message)}, http.StatusBadRequest)
 	if code := errCode(t, r); code != events.CodeNonceInvalid {
 		t.Errorf("nonce used twice: %s", r.Body)
 	}
 
 	// Bad input is refused before payments is asked; an unsupported chain by payments.
 	for _, b := range []map[string]string{{"chain": "base", "tx_hash": "0x12"}, {"tx_hash": tx}, {"chain": "base"}} {
-		if code := errCode(t, c.must(http.MethodPost, "/api/crypto/claims", b, http.StatusBadRequest)); code != "invalid_request" {
+		if code := errCode(t, c.Must(http.MethodPost, "/api/crypto/claims", b, http.StatusBadRequest)); code != "invalid_request" {
 			t.Errorf("claim %v: code %s", b, code)
 		}
 	}
-	c.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": "0xnope"}, http.StatusBadRequest)
-	c.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr}, http.StatusBadRequest)
-	r = c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "polygon", "tx_hash": tx}, http.StatusBadRequest)
+	c.Must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": "0xnope"}, http.StatusBadRequest)
+	c.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": w.addr}, http.StatusBadRequest)
+	r = c.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "polygon", "tx_hash": tx}, http.StatusBadRequest)
 	if code := errCode(t, r); code != events.CodeUnsupported {
 		t.Errorf("unsupported chain: %s", r.Body)
 	}
 
 	var cl claimOut
-	c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx, "account_id": "acc_someone_else"}, http.StatusAccepted).JSON(t, &cl)
+	c.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx, "account_id": "acc_someone_else"}, http.StatusAccepted).JSON(t, &cl)
 	if cl.ClaimID == "" || cl.Status != events.ClaimPending || cl.TxHash != tx || cl.Chain != "base" {
 		t.Fatalf("claim: %+v", cl)
 	}
@@ -190,12 +190,12 @@ func TestCrypto_AWalletLinkedBySigningTheNonceCanClaimATransaction(t *testing.T)
 	}
 	// Claiming again answers the same claim.
 	var again claimOut
-	c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &again)
+	c.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &again)
 	if again != cl {
 		t.Errorf("claimed again: %+v, first %+v", again, cl)
 	}
 
-	c.must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
+	c.Must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
 	if len(ov.Wallets) != 1 || ov.Wallets[0] != strings.ToLower(w.addr) {
 		t.Errorf("wallets: %v", ov.Wallets)
 	}
@@ -203,17 +203,17 @@ func TestCrypto_AWalletLinkedBySigningTheNonceCanClaimATransaction(t *testing.T)
 		t.Errorf("claims: %+v", ov.Claims)
 	}
 	var one events.CryptoClaimV1
-	c.must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil, http.StatusOK).JSON(t, &one)
+	c.Must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil, http.StatusOK).JSON(t, &one)
 	if one.ClaimID != cl.ClaimID || one.Status != events.ClaimPending || one.Chain != "base" {
 		t.Errorf("one claim: %+v", one)
 	}
 	// A browser's encodeURIComponent escapes the id's colons too.
 	var escaped events.CryptoClaimV1
-	c.must(http.MethodGet, "/api/crypto/claims/"+strings.ReplaceAll(url.PathEscape(cl.ClaimID), ":", "%3A"), nil, http.StatusOK).JSON(t, &escaped)
+	c.Must(http.MethodGet, "/api/crypto/claims/"+strings.ReplaceAll(url.PathEscape(cl.ClaimID), ":", "%3A"), nil, http.StatusOK).JSON(t, &escaped)
 	if escaped.ClaimID != cl.ClaimID {
 		t.Errorf("claim by its fully escaped id: %+v", escaped)
 	}
-	c.must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cryptopay.ClaimID("base", "0x"+strings.Repeat("00", 32), m.AccountID)), nil, http.StatusNotFound)
+	c.Must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cryptopay.ClaimID("base", "0x"+strings.Repeat("00", 32), m.AccountID)), nil, http.StatusNotFound)
 }
 
 // TestCrypto_AnotherUserCannotSeeOrUseSomeonesWalletOrClaim: wallets and
@@ -228,17 +228,17 @@ func TestCrypto_AnotherUserCannotSeeOrUseSomeonesWalletOrClaim(t *testing.T) {
 	tx := "0x" + strings.Repeat("a1", 32)
 	linkWallet(t, alice, aw)
 	var cl claimOut
-	alice.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &cl)
+	alice.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &cl)
 
 	// Bob sees none of it.
-	body := string(bob.must(http.MethodGet, "/api/crypto", nil, http.StatusOK).Body)
+	body := string(bob.Must(http.MethodGet, "/api/crypto", nil, http.StatusOK).Body)
 	for _, alices := range []string{am.AccountID, strings.ToLower(aw.addr), tx, cl.ClaimID} {
 		if strings.Contains(body, alices) {
 			t.Errorf("GET /api/crypto shows Bob something of Alice's (%s): %s", alices, body)
 		}
 	}
-	got := bob.do(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil)
-	missing := bob.do(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cryptopay.ClaimID("base", tx, "acc_missing")), nil)
+	got := bob.Do(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil)
+	missing := bob.Do(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cryptopay.ClaimID("base", tx, "acc_missing")), nil)
 	if got.Status != http.StatusNotFound || got.Status != missing.Status || string(got.Body) != string(missing.Body) {
 		t.Errorf("Alice's claim for Bob: %d %s; a missing one: %d %s", got.Status, got.Body, missing.Status, missing.Body)
 	}
@@ -246,39 +246,39 @@ func TestCrypto_AnotherUserCannotSeeOrUseSomeonesWalletOrClaim(t *testing.T) {
 	// Bob cannot link Alice's wallet: not with a nonce of his (he cannot
 	// sign it), not with Alice's nonce and signature.
 	var an nonceOut
-	alice.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": aw.addr}, http.StatusCreated).JSON(t, &an)
-	r := bob.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": aw.addr, "nonce": an.Nonce, "signature": aw.sign(t, an.Message), "account_id": am.AccountID}, http.StatusBadRequest)
+	alice.Must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": aw.addr}, http.StatusCreated).JSON(t, &an)
+	r := bob.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": aw.addr, "nonce": an.Nonce, "signature": aw.sign(t, an.Message), "account_id": am.AccountID}, http.StatusBadRequest)
 	if code := errCode(t, r); code != events.CodeNonceInvalid {
 		t.Errorf("Alice's nonce used by Bob: %s", r.Body)
 	}
 	var bn nonceOut
-	bob.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": aw.addr}, http.StatusCreated).JSON(t, &bn)
+	bob.Must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": aw.addr}, http.StatusCreated).JSON(t, &bn)
 	if !strings.Contains(bn.Message, bm.AccountID) || strings.Contains(bn.Message, am.AccountID) {
 		t.Fatalf("Bob's message: %q", bn.Message)
 	}
-	r = bob.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": aw.addr, "nonce": bn.Nonce, "signature": bw.sign(t, bn.Message)}, http.StatusBadRequest)
+	r = bob.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": aw.addr, "nonce": bn.Nonce, "signature": bw.sign(t, bn.Message)}, http.StatusBadRequest)
 	if code := errCode(t, r); code != events.CodeBadSignature {
 		t.Errorf("Bob signing for Alice's wallet: %s", r.Body)
 	}
 	// Had Alice's wallet signed Bob's message, it is still Alice's.
-	r = bob.must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": aw.addr, "nonce": bn.Nonce, "signature": aw.sign(t, bn.Message)}, http.StatusConflict)
+	r = bob.Must(http.MethodPost, "/api/crypto/wallets", map[string]string{"address": aw.addr, "nonce": bn.Nonce, "signature": aw.sign(t, bn.Message)}, http.StatusConflict)
 	if code := errCode(t, r); code != events.CodeWalletTaken {
 		t.Errorf("a wallet linked elsewhere: %s", r.Body)
 	}
 
 	// Bob cannot claim Alice's transaction, even with a wallet of his own.
 	linkWallet(t, bob, bw)
-	r = bob.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx, "account_id": am.AccountID}, http.StatusConflict)
+	r = bob.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx, "account_id": am.AccountID}, http.StatusConflict)
 	if code := errCode(t, r); code != events.CodeAlreadyClaimed {
 		t.Errorf("Alice's transaction claimed by Bob: %s", r.Body)
 	}
 
 	var ov cryptoOut
-	alice.must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
+	alice.Must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
 	if len(ov.Wallets) != 1 || ov.Wallets[0] != strings.ToLower(aw.addr) || len(ov.Claims) != 1 || ov.Claims[0].ClaimID != cl.ClaimID || ov.Claims[0].Status != events.ClaimPending {
 		t.Errorf("Alice's crypto changed: %+v", ov)
 	}
-	bob.must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
+	bob.Must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
 	if len(ov.Wallets) != 1 || ov.Wallets[0] != strings.ToLower(bw.addr) || len(ov.Claims) != 0 {
 		t.Errorf("Bob's crypto: %+v", ov)
 	}
@@ -291,7 +291,7 @@ func TestCrypto_StateChangingRoutesNeedTheCSRFToken(t *testing.T) {
 	c, _ := h.signIn("chen@example.com")
 	w := newWallet(t)
 	var n nonceOut
-	c.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": w.addr}, http.StatusCreated).JSON(t, &n)
+	c.Must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": w.addr}, http.StatusCreated).JSON(t, &n)
 
 	token := c.CSRF
 	link := map[string]string{"address": w.addr, "nonce": n.Nonce, "signature": w.sign(t, n.Message)}
@@ -299,7 +299,7 @@ func TestCrypto_StateChangingRoutesNeedTheCSRFToken(t *testing.T) {
 	for _, csrf := range []string{"", "wrong"} {
 		c.CSRF = csrf
 		for path, body := range map[string]any{"/api/crypto/wallets/nonce": map[string]string{"address": w.addr}, "/api/crypto/wallets": link, "/api/crypto/claims": claim} {
-			if r := c.must(http.MethodPost, path, body, http.StatusForbidden); errCode(t, r) != "csrf" {
+			if r := c.Must(http.MethodPost, path, body, http.StatusForbidden); errCode(t, r) != "csrf" {
 				t.Errorf("POST %s with CSRF token %q: %s", path, csrf, r.Body)
 			}
 		}
@@ -307,16 +307,16 @@ func TestCrypto_StateChangingRoutesNeedTheCSRFToken(t *testing.T) {
 	// A cross-site request is refused even with the token.
 	c.CSRF = token
 	c.Header.Set("Sec-Fetch-Site", "cross-site")
-	c.must(http.MethodPost, "/api/crypto/wallets", link, http.StatusForbidden)
+	c.Must(http.MethodPost, "/api/crypto/wallets", link, http.StatusForbidden)
 	c.Header.Del("Sec-Fetch-Site")
 
 	var ov cryptoOut
-	c.must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
+	c.Must(http.MethodGet, "/api/crypto", nil, http.StatusOK).JSON(t, &ov)
 	if len(ov.Wallets) != 0 || len(ov.Claims) != 0 {
 		t.Fatalf("a refused request changed something: %+v", ov)
 	}
 	// With the token the same link works: the nonce was not spent.
-	c.must(http.MethodPost, "/api/crypto/wallets", link, http.StatusCreated)
+	c.Must(http.MethodPost, "/api/crypto/wallets", link, http.StatusCreated)
 }
 
 // TestCrypto_ARejectedClaimShowsItsReasonAndClaimingAgainReopensIt polls a
@@ -329,7 +329,7 @@ func TestCrypto_ARejectedClaimShowsItsReasonAndClaimingAgainReopensIt(t *testing
 	linkWallet(t, c, newWallet(t))
 	tx := "0x" + strings.Repeat("5e", 32)
 	var cl claimOut
-	c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &cl)
+	c.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &cl)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -339,14 +339,14 @@ func TestCrypto_ARejectedClaimShowsItsReasonAndClaimingAgainReopensIt(t *testing
 	}
 	var got events.CryptoClaimV1
 	e2estack.WaitWithin(t, 30*time.Second, "claim rejected", func() bool {
-		c.must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil, http.StatusOK).JSON(t, &got)
+		c.Must(http.MethodGet, "/api/crypto/claims/"+url.PathEscape(cl.ClaimID), nil, http.StatusOK).JSON(t, &got)
 		return got.Status == events.ClaimRejected
 	})
 	if got.Reason != events.RejectWrongSender {
 		t.Errorf("rejected claim: %+v", got)
 	}
 	var again claimOut
-	c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &again)
+	c.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": tx}, http.StatusAccepted).JSON(t, &again)
 	if again.ClaimID != cl.ClaimID || again.Status != events.ClaimPending {
 		t.Errorf("claimed again: %+v", again)
 	}

@@ -60,13 +60,13 @@ func TestKeys_GatewayAcceptsNewKeyAndRefusesRevokedOnceItsKeyViewHasTheRevocatio
 
 	c, m := h.signIn("zed@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "gw"}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "gw"}, http.StatusCreated).JSON(t, &k)
 	e2estack.WaitWithin(t, time.Minute, "gateway accepts the new key", func() bool { return status(k.Key) == http.StatusOK })
 
-	c.must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
+	c.Must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
 	revoked := time.Now()
 	var later keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "later"}, http.StatusCreated).JSON(t, &later)
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "later"}, http.StatusCreated).JSON(t, &later)
 	e2estack.WaitWithin(t, time.Minute, "gateway accepts the key made after the revoke", func() bool { return status(later.Key) == http.StatusOK })
 	if got := status(k.Key); got != http.StatusUnauthorized {
 		t.Fatalf("the revoked key answered %d once the gateway knew a key made after the revoke", got)

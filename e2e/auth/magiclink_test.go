@@ -17,7 +17,7 @@ func TestE2E_MagicLinkThroughNotifierAndResendToSession(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	c := h.client()
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "yan@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "yan@example.com"}, http.StatusAccepted)
 	m := h.resend.WaitForMail(t, func(m resendtest.Mail) bool { return len(m.To) == 1 && m.To[0] == "yan@example.com" })
 	link := linkRE.FindString(m.Text)
 	if link == "" {
@@ -30,10 +30,10 @@ func TestE2E_MagicLinkThroughNotifierAndResendToSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.must(http.MethodGet, u.RequestURI(), nil, http.StatusOK)
-	c.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {u.Query().Get("token")}}, http.StatusSeeOther)
+	c.Must(http.MethodGet, u.RequestURI(), nil, http.StatusOK)
+	c.Must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {u.Query().Get("token")}}, http.StatusSeeOther)
 	var me me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &me)
+	c.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &me)
 	if me.Email != "yan@example.com" {
 		t.Fatalf("me = %+v", me)
 	}

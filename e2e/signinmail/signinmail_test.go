@@ -64,8 +64,8 @@ func TestSignInMail_TheMailStreamHoldsNoLinkOrTokenYetTheMailedLinkSignsIn(t *te
 	e2estack.Run(t, "auth", au.Run)
 	e2estack.Run(t, "notifier", nt.Run)
 
-	c := authtest.New(web.URL)
-	c.Must(t, http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "zoe@example.com"}, http.StatusAccepted)
+	c := authtest.New(t, web.URL)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "zoe@example.com"}, http.StatusAccepted)
 	m := rs.WaitForMail(t, func(m resendtest.Mail) bool { return len(m.To) == 1 && m.To[0] == "zoe@example.com" })
 	link := linkRE.FindString(m.Text)
 	if link == "" {
@@ -97,12 +97,12 @@ func TestSignInMail_TheMailStreamHoldsNoLinkOrTokenYetTheMailedLinkSignsIn(t *te
 	}
 
 	// The mailed link signs in.
-	c.Must(t, http.MethodGet, u.RequestURI(), nil, http.StatusOK)
-	c.Must(t, http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {token}}, http.StatusSeeOther)
+	c.Must(http.MethodGet, u.RequestURI(), nil, http.StatusOK)
+	c.Must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {token}}, http.StatusSeeOther)
 	var me struct {
 		Email string `json:"email"`
 	}
-	if err := json.Unmarshal(c.Must(t, http.MethodGet, "/api/me", nil, http.StatusOK).Body, &me); err != nil || me.Email != "zoe@example.com" {
+	if err := json.Unmarshal(c.Must(http.MethodGet, "/api/me", nil, http.StatusOK).Body, &me); err != nil || me.Email != "zoe@example.com" {
 		t.Fatalf("/api/me = %+v (%v), want zoe's session", me, err)
 	}
 }

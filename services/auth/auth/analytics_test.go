@@ -18,9 +18,9 @@ func TestAnalytics_OnlyTheSignInThatMakesTheAccountLandsWithSignedUp(t *testing.
 	h := newHarness(t, func(c *auth.Config, _ *auth.Deps) { c.Dashboard.Analytics = auth.AnalyticsConfig{GA4ID: "G-TEST1"} })
 	for i, want := range []string{h.srv.URL + "/?signed_up=email", h.srv.URL + "/"} {
 		c := h.client()
-		c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "ida@example.com"}, http.StatusAccepted)
+		c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "ida@example.com"}, http.StatusAccepted)
 		tok := h.linkFor("ida@example.com", i+1)
-		r := c.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusSeeOther)
+		r := c.Must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusSeeOther)
 		if loc := r.Header.Get("Location"); loc != want {
 			t.Errorf("sign-in %d: redirect to %q, want %q", i+1, loc, want)
 		}

@@ -19,7 +19,7 @@ func BenchmarkMagicLinkRequest(b *testing.B) {
 			c := h.client()
 			body := map[string]string{"email": fmt.Sprintf("%s@example.com", who)}
 			for b.Loop() {
-				if r := c.do(http.MethodPost, "/api/auth/magic-link", body); r.Status != http.StatusAccepted {
+				if r := c.Do(http.MethodPost, "/api/auth/magic-link", body); r.Status != http.StatusAccepted {
 					b.Fatalf("status %d", r.Status)
 				}
 			}

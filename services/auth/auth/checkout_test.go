@@ -18,7 +18,7 @@ func TestCheckout_AsksPaymentsForTheCallersAccount(t *testing.T) {
 	body := map[string]any{"amount_micros": 10_000_000, "success_url": "https://evil.example/"}
 
 	// No payments service: a clear 503.
-	r := c.must(http.MethodPost, "/api/credits/checkout", body, http.StatusServiceUnavailable)
+	r := c.Must(http.MethodPost, "/api/credits/checkout", body, http.StatusServiceUnavailable)
 	if !strings.Contains(string(r.Body), "unavailable") {
 		t.Errorf("body %s", r.Body)
 	}
@@ -44,7 +44,7 @@ func TestCheckout_AsksPaymentsForTheCallersAccount(t *testing.T) {
 	}
 
 	var out struct{ URL, SessionID string }
-	r = c.must(http.MethodPost, "/api/credits/checkout", body, http.StatusCreated)
+	r = c.Must(http.MethodPost, "/api/credits/checkout", body, http.StatusCreated)
 	r.JSON(t, &out)
 	if out.URL != "https://checkout.stripe.test/c/cs_1" {
 		t.Fatalf("checkout answer %s", r.Body)
@@ -55,13 +55,13 @@ func TestCheckout_AsksPaymentsForTheCallersAccount(t *testing.T) {
 		t.Fatalf("request to payments: %+v", req)
 	}
 
-	r = c.must(http.MethodPost, "/api/credits/checkout", map[string]any{"amount_micros": 9_999_000_000}, http.StatusBadRequest)
+	r = c.Must(http.MethodPost, "/api/credits/checkout", map[string]any{"amount_micros": 9_999_000_000}, http.StatusBadRequest)
 	if !strings.Contains(string(r.Body), "amount_out_of_range") {
 		t.Errorf("payments' refusal: %s", r.Body)
 	}
 	for _, bad := range []int64{0, -5, 500_000, 20_000_000_000} {
-		c.must(http.MethodPost, "/api/credits/checkout", map[string]any{"amount_micros": bad}, http.StatusBadRequest)
+		c.Must(http.MethodPost, "/api/credits/checkout", map[string]any{"amount_micros": bad}, http.StatusBadRequest)
 	}
 	c.CSRF = ""
-	c.must(http.MethodPost, "/api/credits/checkout", body, http.StatusForbidden)
+	c.Must(http.MethodPost, "/api/credits/checkout", body, http.StatusForbidden)
 }

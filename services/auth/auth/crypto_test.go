@@ -58,7 +58,7 @@ func TestCrypto_PaymentsNotAnsweringIs503(t *testing.T) {
 		{http.MethodPost, "/api/crypto/wallets", map[string]string{"address": addr, "nonce": "n", "signature": "0x00"}},
 		{http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": "0x" + strings.Repeat("11", 32)}},
 	} {
-		got := c.must(r.method, r.path, r.body, http.StatusServiceUnavailable)
+		got := c.Must(r.method, r.path, r.body, http.StatusServiceUnavailable)
 		if code := errCode(t, got); code != "unavailable" {
 			t.Errorf("%s %s: %s", r.method, r.path, got.Body)
 		}
@@ -88,15 +88,15 @@ func TestCrypto_PaymentsTroubleIs503AndARefusalKeepsItsCode(t *testing.T) {
 	if err := h.bus.Conn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	r := c.must(http.MethodGet, "/api/crypto", nil, http.StatusServiceUnavailable)
+	r := c.Must(http.MethodGet, "/api/crypto", nil, http.StatusServiceUnavailable)
 	if errCode(t, r) != "unavailable" || strings.Contains(string(r.Body), "connection refused") {
 		t.Errorf("payments unavailable: %s", r.Body)
 	}
-	r = c.must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": "0x" + strings.Repeat("22", 32)}, http.StatusServiceUnavailable)
+	r = c.Must(http.MethodPost, "/api/crypto/claims", map[string]string{"chain": "base", "tx_hash": "0x" + strings.Repeat("22", 32)}, http.StatusServiceUnavailable)
 	if errCode(t, r) != "unavailable" || strings.Contains(string(r.Body), "internal detail") {
 		t.Errorf("unknown code: %s", r.Body)
 	}
-	r = c.must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": newAddress(t)}, http.StatusBadRequest)
+	r = c.Must(http.MethodPost, "/api/crypto/wallets/nonce", map[string]string{"address": newAddress(t)}, http.StatusBadRequest)
 	if errCode(t, r) != "invalid_request" || !strings.Contains(string(r.Body), "this account is deleted") {
 		t.Errorf("refusal: %s", r.Body)
 	}
@@ -117,15 +117,15 @@ func TestCrypto_WalletAndClaimRequestsAreRateLimitedPerAccount(t *testing.T) {
 		if i%2 == 0 {
 			body, path = nonce, "/api/crypto/wallets/nonce"
 		}
-		c.must(http.MethodPost, path, body, http.StatusServiceUnavailable)
+		c.Must(http.MethodPost, path, body, http.StatusServiceUnavailable)
 	}
-	r := c.must(http.MethodPost, "/api/crypto/claims", claim, http.StatusTooManyRequests)
+	r := c.Must(http.MethodPost, "/api/crypto/claims", claim, http.StatusTooManyRequests)
 	if errCode(t, r) != "rate_limited" || r.Header.Get("Retry-After") == "" {
 		t.Errorf("over the limit: %v %s", r.Header, r.Body)
 	}
-	c.must(http.MethodPost, "/api/crypto/wallets/nonce", nonce, http.StatusTooManyRequests)
-	c.must(http.MethodGet, "/api/crypto", nil, http.StatusServiceUnavailable) // reading is not limited
-	other.must(http.MethodPost, "/api/crypto/claims", claim, http.StatusServiceUnavailable)
+	c.Must(http.MethodPost, "/api/crypto/wallets/nonce", nonce, http.StatusTooManyRequests)
+	c.Must(http.MethodGet, "/api/crypto", nil, http.StatusServiceUnavailable) // reading is not limited
+	other.Must(http.MethodPost, "/api/crypto/claims", claim, http.StatusServiceUnavailable)
 	h.clock.Advance(time.Hour + time.Second)
-	c.must(http.MethodPost, "/api/crypto/claims", claim, http.StatusServiceUnavailable)
+	c.Must(http.MethodPost, "/api/crypto/claims", claim, http.StatusServiceUnavailable)
 }

@@ -167,7 +167,7 @@ func newUsageSeed(t testing.TB, h *harness, c *client, m me, keys, rows, payment
 	var prj2 struct {
 		ID string `json:"id"`
 	}
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "staging"}, http.StatusCreated).JSON(t, &prj2)
+	c.Must(http.MethodPost, "/api/projects", map[string]string{"name": "staging"}, http.StatusCreated).JSON(t, &prj2)
 	type keyRef struct{ id, project string }
 	var ks []keyRef
 	for i := range keys {
@@ -178,7 +178,7 @@ func newUsageSeed(t testing.TB, h *harness, c *client, m me, keys, rows, payment
 		var k struct {
 			ID string `json:"id"`
 		}
-		c.must(http.MethodPost, "/api/projects/"+p+"/keys", map[string]any{"name": fmt.Sprintf("key %d", i), "rpm": 600, "spend_cap_micros": 50_000_000}, http.StatusCreated).JSON(t, &k)
+		c.Must(http.MethodPost, "/api/projects/"+p+"/keys", map[string]any{"name": fmt.Sprintf("key %d", i), "rpm": 600, "spend_cap_micros": 50_000_000}, http.StatusCreated).JSON(t, &k)
 		ks = append(ks, keyRef{k.ID, p})
 	}
 	models := []string{"gpt-5-mini", "claude-sonnet-4-5", "gpt-5.2", "gemini-2.5-flash", "claude-haiku-4-5", "grok-4", "o4-mini", "gemini-2.5-pro"}

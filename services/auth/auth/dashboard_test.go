@@ -24,16 +24,16 @@ func TestDashboard_SignedOutVisitorsLandOnTheSignInPage(t *testing.T) {
 	h := newHarness(t)
 	c := h.client()
 	for _, p := range append(dashboardPages, "/usage.csv") {
-		r := c.must(http.MethodGet, p, nil, http.StatusSeeOther)
+		r := c.Must(http.MethodGet, p, nil, http.StatusSeeOther)
 		if loc := r.Header.Get("Location"); loc != "/sign-in" {
 			t.Errorf("GET %s: Location %q, want /sign-in", p, loc)
 		}
 	}
 	c.Cookies["__Host-onekey_session"] = "not-a-session"
-	if loc := c.must(http.MethodGet, "/", nil, http.StatusSeeOther).Header.Get("Location"); loc != "/sign-in" {
+	if loc := c.Must(http.MethodGet, "/", nil, http.StatusSeeOther).Header.Get("Location"); loc != "/sign-in" {
 		t.Errorf("unknown session: Location %q", loc)
 	}
-	body := string(c.must(http.MethodGet, "/sign-in", nil, http.StatusOK).Body)
+	body := string(c.Must(http.MethodGet, "/sign-in", nil, http.StatusOK).Body)
 	for _, want := range []string{`data-testid="signin-email"`, `data-testid="signin-submit"`, `data-testid="check-mail"`, `href="/privacy"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("sign-in page lacks %s", want)
@@ -53,7 +53,7 @@ func TestDashboard_EveryPageHasAStrictCSPAndNoInlineScriptOrStyle(t *testing.T) 
 	c, _ := h.signIn("csp@example.com")
 	pages := append(append([]string{}, dashboardPages...), "/privacy", "/under-the-hood", "/sign-in", "/api/auth/magic-link/verify?token=x")
 	for _, p := range pages {
-		r := c.do(http.MethodGet, p, nil)
+		r := c.Do(http.MethodGet, p, nil)
 		if p == "/sign-in" {
 			if r.Status != http.StatusSeeOther {
 				t.Errorf("signed-in GET /sign-in: %d, want 303 to /", r.Status)
@@ -120,7 +120,7 @@ func TestDashboard_OverviewShowsTheLedgersBalanceAndWhatWasCharged(t *testing.T)
 	h := newHarness(t)
 	c, m := h.signIn("overview@example.com")
 	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", h.clock.Now())
-	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body)
+	body := string(c.Must(http.MethodGet, "/", nil, http.StatusOK).Body)
 	checks := map[string]string{
 		"balance": "$5.00", "free-requests": "19",
 		"spend-today": "$0.003", // charged, not the $0.0045 list price: one of the 3 requests was free
@@ -154,8 +154,8 @@ func TestDashboard_KeysPageListsTheKeysMadeThroughTheAPI(t *testing.T) {
 		Prefix string `json:"prefix"`
 		Key    string `json:"key"`
 	}
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "prod", "rpm": 60, "spend_cap_micros": 25_000_000}, http.StatusCreated).JSON(t, &k)
-	body := string(c.must(http.MethodGet, "/keys", nil, http.StatusOK).Body)
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "prod", "rpm": 60, "spend_cap_micros": 25_000_000}, http.StatusCreated).JSON(t, &k)
+	body := string(c.Must(http.MethodGet, "/keys", nil, http.StatusOK).Body)
 	for _, want := range []string{`data-key-id="` + k.ID + `"`, k.Prefix + "…", "$25.00", `data-testid="key-shown-once"`, `data-testid="copy-key"`, "you will not see it again"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("keys page lacks %q", want)
@@ -172,14 +172,14 @@ func TestDashboard_UsageCSVHoldsExactlyTheRangeShown(t *testing.T) {
 	today := h.clock.Now()
 	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", today)
 	d0 := readmodel.Day(today)
-	page := string(c.must(http.MethodGet, "/usage?from="+d0+"&to="+d0, nil, http.StatusOK).Body)
+	page := string(c.Must(http.MethodGet, "/usage?from="+d0+"&to="+d0, nil, http.StatusOK).Body)
 	if n := strings.Count(page, `data-testid="usage-day-row"`); n != 1 {
 		t.Errorf("one-day range shows %d day rows", n)
 	}
 	if got := testID(page, "usage-total-charged"); got != "$0.003" {
 		t.Errorf("charged = %q", got)
 	}
-	r := c.must(http.MethodGet, "/usage.csv?from="+d0+"&to="+d0, nil, http.StatusOK)
+	r := c.Must(http.MethodGet, "/usage.csv?from="+d0+"&to="+d0, nil, http.StatusOK)
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") || !strings.Contains(r.Header.Get("Content-Disposition"), "attachment") {
 		t.Errorf("CSV headers %v", r.Header)
 	}
@@ -203,7 +203,7 @@ func TestDashboard_UsageCSVHoldsExactlyTheRangeShown(t *testing.T) {
 		}
 	}
 	// 120 days asked: 90 shown.
-	page = string(c.must(http.MethodGet, "/usage?from="+readmodel.Day(today.AddDate(0, 0, -119))+"&to="+d0, nil, http.StatusOK).Body)
+	page = string(c.Must(http.MethodGet, "/usage?from="+readmodel.Day(today.AddDate(0, 0, -119))+"&to="+d0, nil, http.StatusOK).Body)
 	if n := strings.Count(page, `data-testid="usage-day-row"`); n != 90 {
 		t.Errorf("a 120-day range shows %d day rows, want 90", n)
 	}
@@ -220,7 +220,7 @@ func TestAPI_UsageGroupsByProject(t *testing.T) {
 			CostMicros money.Micros `json:"cost_micros"`
 		} `json:"rows"`
 	}
-	c.must(http.MethodGet, "/api/usage?group_by=project", nil, http.StatusOK).JSON(t, &u)
+	c.Must(http.MethodGet, "/api/usage?group_by=project", nil, http.StatusOK).JSON(t, &u)
 	if len(u.Rows) != 1 || u.Rows[0].Group != m.DefaultProjectID || u.Rows[0].Requests != 5 {
 		t.Fatalf("by project = %+v", u.Rows)
 	}
@@ -231,15 +231,15 @@ func TestAPI_SignOutEverywhereEndsEverySessionOfTheAccount(t *testing.T) {
 	a, _ := h.signIn("everywhere@example.com")
 	b, _ := h.signIn("everywhere@example.com")
 	other, _ := h.signIn("someone-else@example.com")
-	a.must(http.MethodPost, "/api/auth/sign-out-everywhere", nil, http.StatusOK)
-	a.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
-	b.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
-	other.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	a.Must(http.MethodPost, "/api/auth/sign-out-everywhere", nil, http.StatusOK)
+	a.Must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	b.Must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	other.Must(http.MethodGet, "/api/me", nil, http.StatusOK)
 	// Without the CSRF token it is refused.
 	c, _ := h.signIn("everywhere2@example.com")
 	c.CSRF = ""
-	c.must(http.MethodPost, "/api/auth/sign-out-everywhere", nil, http.StatusForbidden)
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	c.Must(http.MethodPost, "/api/auth/sign-out-everywhere", nil, http.StatusForbidden)
+	c.Must(http.MethodGet, "/api/me", nil, http.StatusOK)
 }
 
 func TestAPI_PaymentHistoryListsTheAccountsCreditsNewestFirst(t *testing.T) {
@@ -265,7 +265,7 @@ func TestAPI_PaymentHistoryListsTheAccountsCreditsNewestFirst(t *testing.T) {
 			AmountMicros int64  `json:"amount_micros"`
 		} `json:"payments"`
 	}
-	c.must(http.MethodGet, "/api/payments", nil, http.StatusOK).JSON(t, &got)
+	c.Must(http.MethodGet, "/api/payments", nil, http.StatusOK).JSON(t, &got)
 	ids := []string{}
 	for _, p := range got.Payments {
 		ids = append(ids, p.ID+":"+p.Kind+":"+p.Method)
@@ -273,11 +273,11 @@ func TestAPI_PaymentHistoryListsTheAccountsCreditsNewestFirst(t *testing.T) {
 	if strings.Join(ids, ",") != "cs_evt_2:refund:card,base:0xabc:3:purchase:crypto,cs_evt_1:purchase:card" {
 		t.Fatalf("payments = %v", ids)
 	}
-	page := string(c.must(http.MethodGet, "/billing", nil, http.StatusOK).Body)
+	page := string(c.Must(http.MethodGet, "/billing", nil, http.StatusOK).Body)
 	if n := strings.Count(page, `data-testid="payment-row"`); n != 3 || !strings.Contains(page, "-$5.00") || !strings.Contains(page, "On-chain transfer") {
 		t.Errorf("billing page shows %d payment rows", n)
 	}
-	other.must(http.MethodGet, "/api/payments", nil, http.StatusOK).JSON(t, &got)
+	other.Must(http.MethodGet, "/api/payments", nil, http.StatusOK).JSON(t, &got)
 	if len(got.Payments) != 1 {
 		t.Errorf("another account sees %d payments", len(got.Payments))
 	}
@@ -299,8 +299,8 @@ func TestAPI_LowBalanceThresholdIsPublishedForTheLedgerToApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	c.must(http.MethodPatch, "/api/account/settings", map[string]any{"low_balance_micros": -1}, http.StatusBadRequest)
-	c.must(http.MethodPatch, "/api/account/settings", map[string]any{"low_balance_micros": 12_500_000}, http.StatusAccepted)
+	c.Must(http.MethodPatch, "/api/account/settings", map[string]any{"low_balance_micros": -1}, http.StatusBadRequest)
+	c.Must(http.MethodPatch, "/api/account/settings", map[string]any{"low_balance_micros": 12_500_000}, http.StatusAccepted)
 	select {
 	case ev := <-got:
 		if ev.AccountID != m.AccountID || ev.LowBalanceMicros != 12_500_000 || ev.ID == "" {
@@ -316,14 +316,14 @@ func TestAPI_LowBalanceThresholdIsPublishedForTheLedgerToApply(t *testing.T) {
 	var s struct {
 		LowBalanceMicros int64 `json:"low_balance_micros"`
 	}
-	c.must(http.MethodGet, "/api/account/settings", nil, http.StatusOK).JSON(t, &s)
+	c.Must(http.MethodGet, "/api/account/settings", nil, http.StatusOK).JSON(t, &s)
 	if s.LowBalanceMicros != 12_500_000 {
 		t.Fatalf("settings = %+v", s)
 	}
-	if v := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body), "low-balance-input"); v != "<missing>" {
+	if v := testID(string(c.Must(http.MethodGet, "/", nil, http.StatusOK).Body), "low-balance-input"); v != "<missing>" {
 		t.Logf("input: %s", v)
 	}
-	if !strings.Contains(string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body), `value="12.50" data-testid="low-balance-input"`) {
+	if !strings.Contains(string(c.Must(http.MethodGet, "/", nil, http.StatusOK).Body), `value="12.50" data-testid="low-balance-input"`) {
 		t.Error("overview does not show the threshold the ledger applies")
 	}
 }
@@ -338,7 +338,7 @@ func TestDashboard_PagesShowWhatTheLedgerAppliedSinceTheLastView(t *testing.T) {
 	today := h.clock.Now()
 	seedDashboard(t, h, m.AccountID, m.DefaultProjectID, "key_x", today)
 	ctx := context.Background()
-	if got := testID(string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body), "spend-today"); got != "$0.003" {
+	if got := testID(string(c.Must(http.MethodGet, "/", nil, http.StatusOK).Body), "spend-today"); got != "$0.003" {
 		t.Fatalf("spend today = %q", got)
 	}
 	// The ledger applies a request: rollup first, then the account.
@@ -351,7 +351,7 @@ func TestDashboard_PagesShowWhatTheLedgerAppliedSinceTheLastView(t *testing.T) {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: int64(7)}, {Key: "balance_micros", Value: int64(4_993_000)}}}}); err != nil {
 		t.Fatal(err)
 	}
-	body := string(c.must(http.MethodGet, "/", nil, http.StatusOK).Body)
+	body := string(c.Must(http.MethodGet, "/", nil, http.StatusOK).Body)
 	if got := testID(body, "spend-today"); got != "$0.01" {
 		t.Errorf("spend today after a request = %q, want $0.01", got)
 	}

@@ -45,7 +45,7 @@ func TestFreeRequests_GrantedOncePerVerifiedAddressEvenAfterDeletion(t *testing.
 	if _, other := h.signIn("gus@example.com"); h.accountCreated(other.AccountID).NoFreeRequests {
 		t.Fatal("another address opened without free requests")
 	}
-	c.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
+	c.Must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
 
 	// Signing in again by magic link opens a new account, without them.
 	c2, second := h.signIn(email)
@@ -57,12 +57,12 @@ func TestFreeRequests_GrantedOncePerVerifiedAddressEvenAfterDeletion(t *testing.
 	}
 	// So does a third account, through Google this time, for the same
 	// (verified) address.
-	c2.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
+	c2.Must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
 	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-fran", Email: email, EmailVerified: true})
 	gc := h.client()
-	gc.must(http.MethodGet, h.start(gc, "google"), nil, http.StatusSeeOther)
+	gc.Must(http.MethodGet, h.start(gc, "google"), nil, http.StatusSeeOther)
 	var g me
-	gc.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &g)
+	gc.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &g)
 	if g.AccountID == second.AccountID || !h.accountCreated(g.AccountID).NoFreeRequests {
 		t.Fatalf("a Google sign-in for the address got free requests again (account %s)", g.AccountID)
 	}

@@ -231,28 +231,14 @@ func tokenOf(t testing.TB, link string) string {
 	return u.Query().Get("token")
 }
 
-// client is a browser (authtest.Browser) of the harness's auth whose
-// failures fail the harness's test.
-type client struct {
-	*authtest.Browser
-	h *harness
-}
+// client is a browser of the harness's test.
+type client = authtest.Browser
 
 func (h *harness) client() *client {
-	return &client{Browser: authtest.New(h.srv.URL), h: h}
+	return authtest.New(h.t, h.srv.URL)
 }
 
 type response = authtest.Response
-
-func (c *client) do(method, path string, body any) response {
-	c.h.t.Helper()
-	return c.Do(c.h.t, method, path, body)
-}
-
-func (c *client) must(method, path string, body any, want int) response {
-	c.h.t.Helper()
-	return c.Must(c.h.t, method, path, body, want)
-}
 
 type me struct {
 	AccountID        string `json:"account_id"`
@@ -267,11 +253,11 @@ func (h *harness) signIn(email string) (*client, me) {
 	h.t.Helper()
 	c := h.client()
 	n := h.mailCount(email)
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
 	tok := h.linkFor(email, n+1)
-	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}, http.StatusOK)
+	c.Must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}, http.StatusOK)
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(h.t, &m)
+	c.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(h.t, &m)
 	c.CSRF = m.CSRFToken
 	return c, m
 }

@@ -85,7 +85,7 @@ func TestKeys_LifecycleReachesKVWithinOneSecond(t *testing.T) {
 
 	exp := h.clock.Now().Add(30 * 24 * time.Hour)
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys",
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys",
 		map[string]any{"name": "prod", "rpm": 120, "spend_cap_micros": 5_000_000, "expires_at": exp}, http.StatusCreated).JSON(t, &k)
 	if err := apikey.Check(k.Key); err != nil {
 		t.Fatalf("new key %q is malformed: %v", k.Key, err)
@@ -107,28 +107,28 @@ func TestKeys_LifecycleReachesKVWithinOneSecond(t *testing.T) {
 	var list struct {
 		Keys []keyOut `json:"keys"`
 	}
-	r := c.must(http.MethodGet, "/api/projects/"+m.DefaultProjectID+"/keys", nil, http.StatusOK)
+	r := c.Must(http.MethodGet, "/api/projects/"+m.DefaultProjectID+"/keys", nil, http.StatusOK)
 	r.JSON(t, &list)
 	if strings.Contains(string(r.Body), k.Key) || len(list.Keys) != 1 || list.Keys[0].Prefix != k.Prefix || list.Keys[0].Name != "prod" {
 		t.Fatalf("listing: %s", r.Body)
 	}
 
 	// Limits can change; the gateway sees them.
-	c.must(http.MethodPatch, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, map[string]any{"rpm": 10}, http.StatusOK)
+	c.Must(http.MethodPatch, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, map[string]any{"rpm": 10}, http.StatusOK)
 	v, _ = nextValue(t, watch, hash, time.Second)
 	if v.RPM != 10 || v.SpendCapMicros != 0 || v.ExpiresAt != nil || !v.Active(h.clock.Now()) {
 		t.Fatalf("after update: %+v", v)
 	}
 
-	c.must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
+	c.Must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
 	v, _ = nextValue(t, watch, hash, time.Second)
 	if v.Status != events.KeyRevoked || v.Active(h.clock.Now()) {
 		t.Fatalf("after revoke the gateway would still accept the key: %+v", v)
 	}
 	// Revoking again is harmless.
-	c.must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
+	c.Must(http.MethodDelete, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, nil, http.StatusOK)
 	// Revocation is one-way: a revoked key's limits cannot be changed.
-	c.must(http.MethodPatch, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, map[string]any{"rpm": 5}, http.StatusBadRequest)
+	c.Must(http.MethodPatch, "/api/projects/"+m.DefaultProjectID+"/keys/"+k.ID, map[string]any{"rpm": 5}, http.StatusBadRequest)
 }
 
 func TestKeys_LimitsAreValidated(t *testing.T) {
@@ -143,7 +143,7 @@ func TestKeys_LimitsAreValidated(t *testing.T) {
 		{"name": "k", "spend_cap_micros": -5},
 		{"name": "k", "expires_at": h.clock.Now().Add(-time.Minute)},
 	} {
-		c.must(http.MethodPost, path, bad, http.StatusBadRequest)
+		c.Must(http.MethodPost, path, bad, http.StatusBadRequest)
 	}
 }
 
@@ -152,15 +152,15 @@ func TestProjects_DeletingAProjectRevokesItsKeys(t *testing.T) {
 	h := newHarness(t)
 	c, _ := h.signIn("ola@example.com")
 	var p struct{ ID, Name string }
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "side"}, http.StatusCreated).JSON(t, &p)
-	c.must(http.MethodPatch, "/api/projects/"+p.ID, map[string]string{"name": "side project"}, http.StatusOK).JSON(t, &p)
+	c.Must(http.MethodPost, "/api/projects", map[string]string{"name": "side"}, http.StatusCreated).JSON(t, &p)
+	c.Must(http.MethodPatch, "/api/projects/"+p.ID, map[string]string{"name": "side project"}, http.StatusOK).JSON(t, &p)
 	if p.Name != "side project" {
 		t.Fatalf("rename: %+v", p)
 	}
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
-	c.must(http.MethodDelete, "/api/projects/"+p.ID, nil, http.StatusNoContent)
-	c.must(http.MethodGet, "/api/projects/"+p.ID+"/keys", nil, http.StatusNotFound)
+	c.Must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodDelete, "/api/projects/"+p.ID, nil, http.StatusNoContent)
+	c.Must(http.MethodGet, "/api/projects/"+p.ID+"/keys", nil, http.StatusNotFound)
 	e, err := h.kv.Get(context.Background(), apikey.Hash(k.Key))
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestKeys_StartupSyncRepairsKV(t *testing.T) {
 	h := newHarness(t)
 	c, m := h.signIn("pia@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
 	// Lose the KV value, as a failed write after the database write would.
 	if err := h.kv.Purge(context.Background(), apikey.Hash(k.Key)); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestKeys_StartupSyncDeletesEntriesOfKeysThatNoLongerExist(t *testing.T) {
 	h := newHarness(t)
 	c, m := h.signIn("quin@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
 	// An entry no key in the database stands behind (left by a deletion
 	// that stopped half-way, or written back by a stale writer).
 	ctx := context.Background()

@@ -20,7 +20,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	c := h.client()
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "Ann@Example.com "}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "Ann@Example.com "}, http.StatusAccepted)
 	tok := h.linkFor("ann@example.com", 1)
 	if len(tok) < 43 {
 		t.Fatalf("token %q is shorter than 256 bits in base64url", tok)
@@ -28,7 +28,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 
 	// A link scanner's GETs show the page and spend nothing.
 	for range 3 {
-		r := c.must(http.MethodGet, "/api/auth/magic-link/verify?token="+tok, nil, http.StatusOK)
+		r := c.Must(http.MethodGet, "/api/auth/magic-link/verify?token="+tok, nil, http.StatusOK)
 		if !strings.Contains(string(r.Body), `method="post"`) || len(r.Cookies) != 0 {
 			t.Fatalf("GET gave no form or set a cookie: %s", r.Body)
 		}
@@ -37,7 +37,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 		}
 	}
 
-	r := c.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusSeeOther)
+	r := c.Must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusSeeOther)
 	if loc := r.Header.Get("Location"); loc != h.srv.URL+"/" {
 		t.Errorf("redirect to %q, want the app", loc)
 	}
@@ -58,7 +58,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 	}
 
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
+	c.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.Email != "ann@example.com" || !strings.HasPrefix(m.AccountID, "acc_") || m.CSRFToken == "" {
 		t.Fatalf("me = %+v", m)
 	}
@@ -67,7 +67,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 	var ps struct {
 		Projects []struct{ ID, Name string } `json:"projects"`
 	}
-	c.must(http.MethodGet, "/api/projects", nil, http.StatusOK).JSON(t, &ps)
+	c.Must(http.MethodGet, "/api/projects", nil, http.StatusOK).JSON(t, &ps)
 	if len(ps.Projects) != 1 || ps.Projects[0].ID != m.DefaultProjectID {
 		t.Fatalf("projects = %+v, want the default project %s", ps.Projects, m.DefaultProjectID)
 	}
@@ -85,7 +85,7 @@ func TestMagicLink_LinkPageThenPostSignsInWithHostCookie(t *testing.T) {
 
 	// The link is spent.
 	c2 := h.client()
-	c2.must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusBadRequest)
+	c2.Must(http.MethodPost, "/api/auth/magic-link/verify", url.Values{"token": {tok}}, http.StatusBadRequest)
 }
 
 func TestMagicLink_SecondSignInKeepsAccountWithNewSession(t *testing.T) {
@@ -99,8 +99,8 @@ func TestMagicLink_SecondSignInKeepsAccountWithNewSession(t *testing.T) {
 	if c1.Cookies["__Host-onekey_session"] == c2.Cookies["__Host-onekey_session"] {
 		t.Fatal("second sign-in reused the session token")
 	}
-	c1.must(http.MethodGet, "/api/me", nil, http.StatusOK)
-	c2.must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	c1.Must(http.MethodGet, "/api/me", nil, http.StatusOK)
+	c2.Must(http.MethodGet, "/api/me", nil, http.StatusOK)
 	if n := h.count(accounts.CollProjects, bson.D{}); n != 1 {
 		t.Errorf("%d projects, want the one default project", n)
 	}
@@ -110,18 +110,18 @@ func TestMagicLink_DatabaseHoldsOnlyHashesOfTokens(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	c := h.client()
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "cy@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "cy@example.com"}, http.StatusAccepted)
 	used := h.linkFor("cy@example.com", 1)
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "cy@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "cy@example.com"}, http.StatusAccepted)
 	pending := h.linkFor("cy@example.com", 2)
-	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": used}, http.StatusOK)
+	c.Must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": used}, http.StatusOK)
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
+	c.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	c.CSRF = m.CSRFToken
 	var k struct {
 		Key string `json:"key"`
 	}
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "ci"}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "ci"}, http.StatusCreated).JSON(t, &k)
 	session := c.Cookies["__Host-onekey_session"]
 
 	dump := h.dump()
@@ -144,15 +144,15 @@ func TestMagicLink_ExpiresAfter15Minutes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	c := h.client()
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "di@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "di@example.com"}, http.StatusAccepted)
 	early := h.linkFor("di@example.com", 1)
 	h.clock.Advance(14*time.Minute + 59*time.Second)
-	c.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": early}, http.StatusOK)
+	c.Must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": early}, http.StatusOK)
 
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "di@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "di@example.com"}, http.StatusAccepted)
 	late := h.linkFor("di@example.com", 2)
 	h.clock.Advance(15*time.Minute + time.Second)
-	r := h.client().must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": late}, http.StatusBadRequest)
+	r := h.client().Must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": late}, http.StatusBadRequest)
 	if !strings.Contains(string(r.Body), "link_invalid") {
 		t.Errorf("answer %s", r.Body)
 	}
@@ -167,7 +167,7 @@ func TestMagicLink_ExpiresAfter15Minutes(t *testing.T) {
 func TestMagicLink_TwentyParallelUsesGiveOneSession(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "eve@example.com"}, http.StatusAccepted)
+	h.client().Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "eve@example.com"}, http.StatusAccepted)
 	tok := h.linkFor("eve@example.com", 1)
 	var wg sync.WaitGroup
 	statuses := make([]int, 20)
@@ -176,7 +176,7 @@ func TestMagicLink_TwentyParallelUsesGiveOneSession(t *testing.T) {
 		wg.Go(func() {
 			c := h.client()
 			<-start
-			statuses[i] = c.do(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}).Status
+			statuses[i] = c.Do(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": tok}).Status
 		})
 	}
 	close(start)
@@ -205,8 +205,8 @@ func TestMagicLink_SameAnswerForKnownAndUnknownAddress(t *testing.T) {
 	h.signIn("known@example.com")
 	users := h.count(accounts.CollUsers, bson.D{})
 	links := h.count(accounts.CollMagicLinks, bson.D{})
-	known := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "known@example.com"}, http.StatusAccepted)
-	unknown := h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "nobody@example.com"}, http.StatusAccepted)
+	known := h.client().Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "known@example.com"}, http.StatusAccepted)
+	unknown := h.client().Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "nobody@example.com"}, http.StatusAccepted)
 	if string(known.Body) != string(unknown.Body) {
 		t.Errorf("bodies differ:\n%s\n%s", known.Body, unknown.Body)
 	}
@@ -239,33 +239,33 @@ func TestMagicLink_RateLimitedPerAddressAndPerIP(t *testing.T) {
 	h := newHarness(t, func(c *auth.Config, _ *auth.Deps) { c.MagicLinksPerAddress = 3; c.MagicLinksPerIP = 5 })
 	c := h.client()
 	for range 3 {
-		c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)
+		c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)
 	}
-	r := c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "FAY@example.com"}, http.StatusTooManyRequests)
+	r := c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "FAY@example.com"}, http.StatusTooManyRequests)
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
 	// Another address from the same IP still works, until the IP's limit
 	// (the refused request did not count against the IP).
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "gil@example.com"}, http.StatusAccepted)
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "hal@example.com"}, http.StatusAccepted)
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "ida@example.com"}, http.StatusTooManyRequests)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "gil@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "hal@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "ida@example.com"}, http.StatusTooManyRequests)
 	// The window passes.
 	h.clock.Advance(15*time.Minute + time.Second)
-	c.must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)
+	c.Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "fay@example.com"}, http.StatusAccepted)
 }
 
 func TestMagicLink_MalformedAddressIsRefused(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	for _, bad := range []string{"", "no-at", "a@b@c", "Ann <a@example.com>", strings.Repeat("a", 250) + "@x.io"} {
-		h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": bad}, http.StatusBadRequest)
+		h.client().Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": bad}, http.StatusBadRequest)
 	}
 }
 
 // from makes c's requests come from ip, as an ingress would say in
 // X-Forwarded-For (the harness must trust the proxy).
-func (c *client) from(ip string) *client {
+func from(c *client, ip string) *client {
 	c.Header.Set("X-Forwarded-For", ip)
 	return c
 }
@@ -278,9 +278,9 @@ func TestMagicLink_AttackerWithinOwnIPLimitCannotLockVictimOut(t *testing.T) {
 	})
 	const victim = "vera@example.com"
 	link := func(c *client, email string) int {
-		return c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}).Status
+		return c.Do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}).Status
 	}
-	v := h.client().from("198.51.100.20")
+	v := from(h.client(), "198.51.100.20")
 	if s := link(v, victim); s != http.StatusAccepted {
 		t.Fatalf("the victim's first request: %d", s)
 	}
@@ -289,7 +289,7 @@ func TestMagicLink_AttackerWithinOwnIPLimitCannotLockVictimOut(t *testing.T) {
 	// The attacker, from one IP, asks for links to the victim's address
 	// until refused, then spends the rest of the IP's allowance elsewhere
 	// and keeps asking (refused by the IP limit).
-	a := h.client().from("203.0.113.66")
+	a := from(h.client(), "203.0.113.66")
 	accepted := 0
 	for range 10 {
 		if link(a, victim) == http.StatusAccepted {
@@ -312,7 +312,7 @@ func TestMagicLink_AttackerWithinOwnIPLimitCannotLockVictimOut(t *testing.T) {
 	if s := link(v, victim); s != http.StatusAccepted {
 		t.Fatalf("the victim was locked out of e-mail sign-in by another IP's requests: %d", s)
 	}
-	v.must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": sent}, http.StatusOK)
+	v.Must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": sent}, http.StatusOK)
 }
 
 func TestMagicLink_AddressWideCapStopsMailFlooding(t *testing.T) {
@@ -323,9 +323,9 @@ func TestMagicLink_AddressWideCapStopsMailFlooding(t *testing.T) {
 	})
 	sent := 0
 	for _, ip := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
-		c := h.client().from(ip)
+		c := from(h.client(), ip)
 		for range 3 {
-			if c.do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "wu@example.com"}).Status == http.StatusAccepted {
+			if c.Do(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "wu@example.com"}).Status == http.StatusAccepted {
 				sent++
 			}
 		}

@@ -18,8 +18,8 @@ func TestMetrics_CountSignInsAndRefusalsWithoutPersonalLabels(t *testing.T) {
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	h := newHarness(t, withMeter(mp))
 	c, _ := h.signIn("mia@example.com")
-	c.must(http.MethodGet, "/api/projects", nil, http.StatusOK)
-	h.client().must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": "nope"}, http.StatusBadRequest)
+	c.Must(http.MethodGet, "/api/projects", nil, http.StatusOK)
+	h.client().Must(http.MethodPost, "/api/auth/magic-link/verify", map[string]string{"token": "nope"}, http.StatusBadRequest)
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {

@@ -43,7 +43,7 @@ func newOAuthHarness(t *testing.T) *oauthHarness {
 // back to us (path and query), having "signed in" at the provider.
 func (h *oauthHarness) start(c *client, provider string) string {
 	h.t.Helper()
-	r := c.must(http.MethodGet, "/api/auth/"+provider+"/start", nil, http.StatusFound)
+	r := c.Must(http.MethodGet, "/api/auth/"+provider+"/start", nil, http.StatusFound)
 	loc := r.Header.Get("Location")
 	if !strings.Contains(loc, "code_challenge_method=S256") || !strings.Contains(loc, "state=") {
 		h.t.Fatalf("authorize URL without PKCE or state: %s", loc)
@@ -77,20 +77,20 @@ func TestOAuth_GoogleSignInLinksOnVerifiedEmail(t *testing.T) {
 
 	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-gwen", Email: "Gwen@example.com", EmailVerified: true})
 	c := h.client()
-	r := c.must(http.MethodGet, h.start(c, "google"), nil, http.StatusSeeOther)
+	r := c.Must(http.MethodGet, h.start(c, "google"), nil, http.StatusSeeOther)
 	if r.Header.Get("Location") != h.srv.URL+"/" {
 		t.Errorf("after sign-in, redirect to %s", r.Header.Get("Location"))
 	}
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
+	c.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.AccountID != byLink.AccountID || m.Email != "gwen@example.com" {
 		t.Fatalf("google sign-in gave %+v, want the account %s", m, byLink.AccountID)
 	}
 	// Next time the identity is known.
 	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-gwen", Email: "gwen@example.com", EmailVerified: true})
 	c2 := h.client()
-	c2.must(http.MethodGet, h.start(c2, "google"), nil, http.StatusSeeOther)
-	c2.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
+	c2.Must(http.MethodGet, h.start(c2, "google"), nil, http.StatusSeeOther)
+	c2.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.AccountID != byLink.AccountID {
 		t.Fatalf("second google sign-in: %s", m.AccountID)
 	}
@@ -107,9 +107,9 @@ func TestOAuth_GitHubSignInCreatesAccountFromPrimaryVerifiedEmail(t *testing.T) 
 		{Email: "grace@example.com", Primary: true, Verified: true},
 	}})
 	c := h.client()
-	c.must(http.MethodGet, h.start(c, "github"), nil, http.StatusSeeOther)
+	c.Must(http.MethodGet, h.start(c, "github"), nil, http.StatusSeeOther)
 	var m me
-	c.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
+	c.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &m)
 	if m.Email != "grace@example.com" || m.Name != "Grace Hopper" || m.DefaultProjectID == "" {
 		t.Fatalf("me = %+v", m)
 	}
@@ -131,68 +131,68 @@ func TestOAuth_Refusals(t *testing.T) {
 	t.Run("google unverified email", func(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-unverified", Email: "mallory@example.com", EmailVerified: false})
 		c := h.client()
-		refused(t, c.do(http.MethodGet, h.start(c, "google"), nil))
+		refused(t, c.Do(http.MethodGet, h.start(c, "google"), nil))
 	})
 	t.Run("github without a verified email", func(t *testing.T) {
 		h.github.signInAs(ghUser{ID: 7, Login: "m", Emails: []ghEmail{{Email: "mallory@example.com", Primary: true}}})
 		c := h.client()
-		refused(t, c.do(http.MethodGet, h.start(c, "github"), nil))
+		refused(t, c.Do(http.MethodGet, h.start(c, "github"), nil))
 	})
 	t.Run("github's answer on google's callback", func(t *testing.T) {
 		h.github.signInAs(ghUser{ID: 8, Login: "x", Emails: []ghEmail{{Email: "x@example.com", Primary: true, Verified: true}}})
 		c := h.client()
 		back := h.start(c, "github")
-		refused(t, c.do(http.MethodGet, strings.Replace(back, "/github/", "/google/", 1), nil))
+		refused(t, c.Do(http.MethodGet, strings.Replace(back, "/github/", "/google/", 1), nil))
 	})
 	t.Run("google's answer on github's callback", func(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-x", Email: "y@example.com", EmailVerified: true})
 		c := h.client()
 		back := h.start(c, "google")
-		refused(t, c.do(http.MethodGet, strings.Replace(back, "/google/", "/github/", 1), nil))
+		refused(t, c.Do(http.MethodGet, strings.Replace(back, "/google/", "/github/", 1), nil))
 	})
 	t.Run("state not bound to this browser", func(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-y", Email: "z@example.com", EmailVerified: true})
 		victim := h.client()
 		back := h.start(h.client(), "google") // the attacker's own sign-in
-		refused(t, victim.do(http.MethodGet, back, nil))
+		refused(t, victim.Do(http.MethodGet, back, nil))
 	})
 	t.Run("replayed callback", func(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-z", Email: "r@example.com", EmailVerified: true})
 		c := h.client()
 		back := h.start(c, "google")
 		state := c.Cookies["__Host-onekey_oauth"]
-		c.must(http.MethodGet, back, nil, http.StatusSeeOther)
+		c.Must(http.MethodGet, back, nil, http.StatusSeeOther)
 		c.Cookies["__Host-onekey_oauth"] = state
-		refused(t, c.do(http.MethodGet, back, nil))
+		refused(t, c.Do(http.MethodGet, back, nil))
 	})
 	t.Run("provider error", func(t *testing.T) {
 		c := h.client()
-		c.must(http.MethodGet, "/api/auth/github/start", nil, http.StatusFound)
-		refused(t, c.do(http.MethodGet, "/api/auth/github/callback?error=access_denied&state="+url.QueryEscape(c.Cookies["__Host-onekey_oauth"]), nil))
+		c.Must(http.MethodGet, "/api/auth/github/start", nil, http.StatusFound)
+		refused(t, c.Do(http.MethodGet, "/api/auth/github/callback?error=access_denied&state="+url.QueryEscape(c.Cookies["__Host-onekey_oauth"]), nil))
 	})
 	t.Run("PKCE verifier is checked by the provider", func(t *testing.T) {
 		h.github.signInAs(ghUser{ID: 9, Login: "p", Emails: []ghEmail{{Email: "p@example.com", Primary: true, Verified: true}}})
 		c := h.client()
 		back := h.start(c, "github")
 		h.tamperOAuthState(c.Cookies["__Host-onekey_oauth"], "verifier", "a-different-verifier-of-enough-length-0123456789")
-		refused(t, c.do(http.MethodGet, back, nil))
+		refused(t, c.Do(http.MethodGet, back, nil))
 	})
 	t.Run("OIDC nonce is checked", func(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-n", Email: "n@example.com", EmailVerified: true})
 		c := h.client()
 		back := h.start(c, "google")
 		h.tamperOAuthState(c.Cookies["__Host-onekey_oauth"], "nonce", "another-nonce")
-		refused(t, c.do(http.MethodGet, back, nil))
+		refused(t, c.Do(http.MethodGet, back, nil))
 	})
 	t.Run("state older than 10 minutes", func(t *testing.T) {
 		h.google.QueueUser(&mockoidc.MockUser{Subject: "g-late", Email: "late@example.com", EmailVerified: true})
 		c := h.client()
 		back := h.start(c, "google")
 		h.clock.Advance(10*time.Minute + time.Second)
-		refused(t, c.do(http.MethodGet, back, nil))
+		refused(t, c.Do(http.MethodGet, back, nil))
 	})
 	t.Run("unknown provider", func(t *testing.T) {
-		h.client().must(http.MethodGet, "/api/auth/facebook/start", nil, http.StatusNotFound)
+		h.client().Must(http.MethodGet, "/api/auth/facebook/start", nil, http.StatusNotFound)
 	})
 
 	var users []accounts.User

@@ -53,11 +53,11 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 	c, m := h.signIn("uma@example.com")
 	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-uma", Email: "uma@example.com", EmailVerified: true})
 	g := h.client()
-	g.must(http.MethodGet, h.start(g, "google"), nil, http.StatusSeeOther)
+	g.Must(http.MethodGet, h.start(g, "google"), nil, http.StatusSeeOther)
 	var p struct{ ID string }
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Uma's side project"}, http.StatusCreated).JSON(t, &p)
+	c.Must(http.MethodPost, "/api/projects", map[string]string{"name": "Uma's side project"}, http.StatusCreated).JSON(t, &p)
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "laptop", "rpm": 30}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "laptop", "rpm": 30}, http.StatusCreated).JSON(t, &k)
 	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
 	ctx := context.Background()
 	if _, err := h.store.Collection(cryptopay.CollWallets).InsertOne(ctx, cryptopay.Wallet{Address: "0xabc0000000000000000000000000000000000001", AccountID: m.AccountID, LinkedAt: h.clock.Now()}); err != nil {
@@ -66,10 +66,10 @@ func TestRights_ExportHoldsEverythingStoredAboutTheUser(t *testing.T) {
 	if _, err := h.store.Collection("notifier_mails").InsertOne(ctx, bson.D{{Key: "_id", Value: "applied:evt_1"}, {Key: "account_id", Value: m.AccountID}, {Key: "kind", Value: "receipt"}}); err != nil {
 		t.Fatal(err)
 	}
-	h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "uma@example.com"}, http.StatusAccepted)
+	h.client().Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": "uma@example.com"}, http.StatusAccepted)
 	h.linkFor("uma@example.com", 2)
 
-	r := c.must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
+	r := c.Must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
 	var x struct {
 		Account struct {
 			AccountID string `json:"account_id"`
@@ -135,15 +135,15 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 	const email = "vic@example.com"
 	h.google.QueueUser(&mockoidc.MockUser{Subject: "google-vic", Email: email, EmailVerified: true, PreferredUsername: "vic"})
 	g := h.client()
-	g.must(http.MethodGet, h.start(g, "google"), nil, http.StatusSeeOther)
+	g.Must(http.MethodGet, h.start(g, "google"), nil, http.StatusSeeOther)
 	c, m := h.signIn(email)
 	// A pending link, a second project with a key, and the ledger's records.
-	h.client().must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
+	h.client().Must(http.MethodPost, "/api/auth/magic-link", map[string]string{"email": email}, http.StatusAccepted)
 	h.linkFor(email, 2)
 	var p struct{ ID string }
-	c.must(http.MethodPost, "/api/projects", map[string]string{"name": "Vic's secret plan"}, http.StatusCreated).JSON(t, &p)
+	c.Must(http.MethodPost, "/api/projects", map[string]string{"name": "Vic's secret plan"}, http.StatusCreated).JSON(t, &p)
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "vic-laptop"}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodPost, "/api/projects/"+p.ID+"/keys", map[string]any{"name": "vic-laptop"}, http.StatusCreated).JSON(t, &k)
 	seedLedger(t, h.harness, m.AccountID, p.ID, k.ID)
 	// Someone else, who must keep everything.
 	bob, bm := h.signIn("bob@example.com")
@@ -155,16 +155,16 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 		}
 	}
 	var bk keyOut
-	bob.must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "b"}, http.StatusCreated).JSON(t, &bk)
+	bob.Must(http.MethodPost, "/api/projects/"+bm.DefaultProjectID+"/keys", map[string]any{"name": "b"}, http.StatusCreated).JSON(t, &bk)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c.CSRF = ""
-	c.must(http.MethodDelete, "/api/account", nil, http.StatusForbidden) // CSRF applies
+	c.Must(http.MethodDelete, "/api/account", nil, http.StatusForbidden) // CSRF applies
 	c.CSRF = m.CSRFToken
-	c.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
+	c.Must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
 
-	g.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	g.Must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
 	dump := h.dump()
 	for _, personal := range []string{email, "Vic's secret plan", "vic-laptop", "google-vic", k.Prefix, apikey.Hash(k.Key)} {
 		if strings.Contains(dump, personal) {
@@ -230,7 +230,7 @@ func TestRights_DeleteLeavesNoPersonalDataAndKeepsTheLedger(t *testing.T) {
 		t.Errorf("Nats-Msg-Id %q", msg.Header.Get("Nats-Msg-Id"))
 	}
 	// Bob is untouched, and the address can sign up afresh.
-	bob.must(http.MethodGet, "/api/projects/"+bm.DefaultProjectID+"/keys", nil, http.StatusOK)
+	bob.Must(http.MethodGet, "/api/projects/"+bm.DefaultProjectID+"/keys", nil, http.StatusOK)
 	if _, err := h.kv.Get(ctx, apikey.Hash(bk.Key)); err != nil {
 		t.Errorf("bob's key: %v", err)
 	}
@@ -291,7 +291,7 @@ func TestRelay_WritesKeyChangesThatMissedKV(t *testing.T) {
 	h := newHarness(t)
 	c, m := h.signIn("xu@example.com")
 	var k keyOut
-	c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
+	c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": "k"}, http.StatusCreated).JSON(t, &k)
 	if n := h.count(accounts.CollKeys, bson.D{{Key: "kv_synced", Value: true}}); n != 1 {
 		t.Fatalf("a key written to KV is not marked synced")
 	}
@@ -326,7 +326,7 @@ func TestRights_DeletingTheAccountNeedsASignInWithinTenMinutes(t *testing.T) {
 	h := newHarness(t)
 	old, m := h.signIn("yan@example.com")
 	h.clock.Advance(10*time.Minute + time.Second)
-	r := old.must(http.MethodDelete, "/api/account", nil, http.StatusForbidden)
+	r := old.Must(http.MethodDelete, "/api/account", nil, http.StatusForbidden)
 	var body struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
@@ -335,15 +335,15 @@ func TestRights_DeletingTheAccountNeedsASignInWithinTenMinutes(t *testing.T) {
 		t.Errorf("answer %s, want reauthentication_required asking to sign in again", r.Body)
 	}
 	var still me
-	old.must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &still)
+	old.Must(http.MethodGet, "/api/me", nil, http.StatusOK).JSON(t, &still)
 	if still.AccountID != m.AccountID {
 		t.Fatal("the account is gone after a refused deletion")
 	}
 	// A fresh sign-in may delete it, for 10 minutes.
 	fresh, _ := h.signIn("yan@example.com")
 	h.clock.Advance(9 * time.Minute)
-	fresh.must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
-	old.must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
+	fresh.Must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
+	old.Must(http.MethodGet, "/api/me", nil, http.StatusUnauthorized)
 }
 
 // TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys
@@ -358,7 +358,7 @@ func TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys(t *tes
 	c, m := h.signIn("una@example.com")
 	keys := make([]keyOut, 3)
 	for i := range keys {
-		c.must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": fmt.Sprintf("k%d", i)}, http.StatusCreated).JSON(t, &keys[i])
+		c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": fmt.Sprintf("k%d", i)}, http.StatusCreated).JSON(t, &keys[i])
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -387,7 +387,7 @@ func TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys(t *tes
 	h.clock.Advance(time.Hour)
 	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[1].ID, Action: events.KeyActionRestore, Actor: "operator:carol"})
 
-	r := c.must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
+	r := c.Must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
 	var x struct {
 		Suspensions []struct {
 			KeyID       string     `json:"key_id"`

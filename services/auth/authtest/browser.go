@@ -17,18 +17,31 @@ import (
 // cookies (by name, whatever their Secure flag, since a test server is
 // plain HTTP), sends Origin on unsafe requests and, once CSRF is set, the
 // X-CSRF-Token header; Header is sent on every request. It follows no
-// redirect. Not safe for concurrent use.
+// redirect, and fails the test it was made for when a request cannot be
+// made. Not safe for concurrent use.
 type Browser struct {
+	t       testing.TB
 	URL     string
 	Cookies map[string]string
 	CSRF    string
 	Header  http.Header
 }
 
-// New is a browser without cookies for the API at url.
-func New(url string) *Browser {
-	return &Browser{URL: url, Cookies: map[string]string{}, Header: http.Header{}}
+// New is a browser of t without cookies for the API at url.
+func New(t testing.TB, url string) *Browser {
+	return &Browser{t: t, URL: url, Cookies: map[string]string{}, Header: http.Header{}}
 }
+
+// At is the same browser (its cookies, headers and CSRF token) talking to
+// the API at url: another replica behind the same name.
+func (b *Browser) At(url string) *Browser {
+	c := *b
+	c.URL = url
+	return &c
+}
+
+// T is the test the browser was made for.
+func (b *Browser) T() testing.TB { return b.t }
 
 // Response is an answer, read to its end.
 type Response struct {
@@ -60,7 +73,8 @@ func (r Response) JSON(t testing.TB, v any) {
 // Do sends method path with body: none when nil, a form when url.Values,
 // JSON otherwise; it keeps the cookies the answer sets and forgets those it
 // deletes.
-func (b *Browser) Do(t testing.TB, method, path string, body any) Response {
+func (b *Browser) Do(method, path string, body any) Response {
+	t := b.t
 	t.Helper()
 	var rd io.Reader
 	ctype := ""
@@ -115,11 +129,11 @@ func (b *Browser) Do(t testing.TB, method, path string, body any) Response {
 }
 
 // Must is Do, failing the test unless the answer's status is want.
-func (b *Browser) Must(t testing.TB, method, path string, body any, want int) Response {
-	t.Helper()
-	r := b.Do(t, method, path, body)
+func (b *Browser) Must(method, path string, body any, want int) Response {
+	b.t.Helper()
+	r := b.Do(method, path, body)
 	if r.Status != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, want, r.Body)
+		b.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, want, r.Body)
 	}
 	return r
 }
