@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,9 +215,11 @@ func (s *Service) Poll(ctx context.Context) error {
 		}
 	}
 	s.passed.Store(len(errs) == 0)
-	if err := s.reach(ctx); err != nil {
+	reached, err := s.reach(ctx)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	pending = slices.DeleteFunc(pending, func(d dueClaim) bool { return !reached[d.ch.Name] })
 	errs = append(errs, s.checkAll(ctx, s.due(pending))...)
 	return errors.Join(errs...)
 }

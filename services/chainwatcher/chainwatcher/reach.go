@@ -13,16 +13,22 @@ import (
 // whether every one answered with the id the chain is known by: the
 // configured one, or the one its endpoint first gave. A chain that cannot
 // be reached leaves its claims pending and chainwatcher not ready until a
-// later pass reaches it.
-func (s *Service) reach(ctx context.Context) error {
+// later pass reaches it. It returns the names of the chains reached: a
+// pass checks claims only on those, so an endpoint now serving another
+// chain (a provider's mistake, or an attacker's) credits nothing from
+// that chain's blocks under the known chain's id.
+func (s *Service) reach(ctx context.Context) (map[string]bool, error) {
 	var errs []error
+	reached := make(map[string]bool, len(s.cfg.Chains))
 	for _, ch := range s.cfg.Chains {
 		if err := s.reachChain(ctx, ch); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		reached[ch.Name] = true
 	}
 	s.reached.Store(len(errs) == 0)
-	return errors.Join(errs...)
+	return reached, errors.Join(errs...)
 }
 
 func (s *Service) reachChain(ctx context.Context, ch cryptopay.Chain) error {
