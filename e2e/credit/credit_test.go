@@ -115,7 +115,9 @@ func TestCredit_TwentyFreeRequestsStayTwentyOverThreeReplicas(t *testing.T) {
 }
 
 func TestCredit_LedgerStoppedDuringLoadAdmitsNothingBeyondTheBalance(t *testing.T) {
-	s := newStack(t, 3)
+	// Leases valid for 5 s, so that the replicas' leases lapse while the
+	// ledger is down.
+	s := e2estack.New(t, e2estack.Options{Replicas: 3, Upstream: e2estack.NickelUpstream(), Catalog: e2estack.NickelCatalog, LeaseValidity: 5 * time.Second})
 	acc, key := s.Account(t, true, money.Dollar)
 	var admitted, unavailable atomic.Int64
 	var stop atomic.Bool

@@ -39,6 +39,13 @@ type Options struct {
 	Anthropic bool
 	// Catalog is the model catalog (JSON) the gateways price with.
 	Catalog string
+	// LeaseValidity is how long a gateway uses a credit lease after asking
+	// for it (30 s when 0, the gateway's default). A lease request waits
+	// two thirds of it for the ledger: a loaded machine keeps the ledger's
+	// answer past the gateway's default 3 s (every request of a burst
+	// answered 503 billing_unavailable, a chat refused after 2.01 s, when
+	// it was 2 s), while a reply after the validity would be of no use.
+	LeaseValidity time.Duration
 }
 
 // Stack is the real ledger and gateway replicas on one embedded bus and
@@ -88,10 +95,14 @@ func New(t *testing.T, o Options) *Stack {
 		channels = append(channels, gateway.ChannelConfig{Name: "anthropic", Provider: catalog.Anthropic, BaseURL: upstream.URL, APIKey: "sk-ant-test"})
 	}
 	cat := WriteCatalog(t, o.Catalog)
+	validity := o.LeaseValidity
+	if validity <= 0 {
+		validity = 30 * time.Second
+	}
 	for i := range max(o.Replicas, 1) {
 		gw, err := gateway.New(gateway.Config{
 			Addr: "127.0.0.1:0", OutboxDir: filepath.Join(t.TempDir(), fmt.Sprint("outbox", i)), CatalogFile: cat,
-			ShutdownTimeout: 5 * time.Second, LeaseValidity: 5 * time.Second, LeaseTimeout: 2 * time.Second,
+			ShutdownTimeout: 5 * time.Second, LeaseValidity: validity, LeaseTimeout: validity * 2 / 3,
 			Channels: channels,
 		}, gateway.Deps{Bus: srv.ConnectAs(t, bus.UserGateway), Logger: s.Log})
 		if err != nil {
