@@ -1,11 +1,13 @@
 package auth_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -348,10 +350,11 @@ func TestRights_DeletingTheAccountNeedsASignInWithinTenMinutes(t *testing.T) {
 
 // TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys
 // suspends two of the user's keys through auth's operator request (as
-// onekeyctl does) and restores one: the export lists both suspensions with
-// the reason as the operator wrote it, the time, the restore, and the
-// operator as the actor's kind without the operator's name; a key never
-// suspended has none.
+// onekeyctl does), restores one and suspends it again: the export lists
+// all three suspensions, oldest first, with the reason as the operator
+// wrote it, the times, the restore, and the operator as the actor's kind
+// without the operator's name; a key never suspended has none. Deleting
+// the account deletes them.
 func TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -382,41 +385,56 @@ func TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys(t *tes
 		}
 	}
 	const reason = `abuse report #12: "free" credits resold`
+	at := h.clock.Now()
 	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[0].ID, Action: events.KeyActionSuspend, Actor: "operator:bob", Reason: reason})
 	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[1].ID, Action: events.KeyActionSuspend, Actor: "operator:bob", Reason: "chargeback"})
-	h.clock.Advance(time.Hour)
+	h.clock.Advance(time.Minute)
 	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[1].ID, Action: events.KeyActionRestore, Actor: "operator:carol"})
+	h.clock.Advance(time.Minute)
+	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[1].ID, Action: events.KeyActionSuspend, Actor: "operator:carol", Reason: "chargeback again"})
 
 	r := c.Must(http.MethodGet, "/api/account/export", nil, http.StatusOK)
+	type suspension struct {
+		KeyID       string     `json:"key_id"`
+		By          string     `json:"by"`
+		Reason      string     `json:"reason"`
+		SuspendedAt time.Time  `json:"suspended_at"`
+		RestoredAt  *time.Time `json:"restored_at"`
+	}
 	var x struct {
-		Suspensions []struct {
-			KeyID       string     `json:"key_id"`
-			By          string     `json:"by"`
-			Reason      string     `json:"reason"`
-			SuspendedAt time.Time  `json:"suspended_at"`
-			RestoredAt  *time.Time `json:"restored_at"`
-		} `json:"api_key_suspensions"`
+		Suspensions []suspension `json:"api_key_suspensions"`
 	}
 	r.JSON(t, &x)
-	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) // the harness's clock
-	got := map[string]int{}
-	for i, s := range x.Suspensions {
-		got[s.KeyID] = i
+	restored := at.Add(time.Minute)
+	want := []suspension{
+		{KeyID: keys[0].ID, By: "operator", Reason: reason, SuspendedAt: at},
+		{KeyID: keys[1].ID, By: "operator", Reason: "chargeback", SuspendedAt: at, RestoredAt: &restored},
+		{KeyID: keys[1].ID, By: "operator", Reason: "chargeback again", SuspendedAt: at.Add(2 * time.Minute)},
 	}
-	if len(x.Suspensions) != 2 {
-		t.Fatalf("the export has %d suspensions, want 2: %s", len(x.Suspensions), r.Body)
+	if len(x.Suspensions) != len(want) {
+		t.Fatalf("the export has %d suspensions, want %d: %s", len(x.Suspensions), len(want), r.Body)
 	}
-	held, ok := got[keys[0].ID]
-	if s := x.Suspensions[held]; !ok || s.By != "operator" || s.Reason != reason || !s.SuspendedAt.Equal(at) || s.RestoredAt != nil {
-		t.Errorf("the suspended key's suspension: %+v", s)
-	}
-	lifted, ok := got[keys[1].ID]
-	if s := x.Suspensions[lifted]; !ok || s.By != "operator" || s.Reason != "chargeback" || !s.SuspendedAt.Equal(at) || s.RestoredAt == nil || !s.RestoredAt.Equal(at.Add(time.Hour)) {
-		t.Errorf("the restored key's suspension: %+v", s)
+	order := map[string]int{keys[0].ID: 0, keys[1].ID: 1} // of two at the same time
+	slices.SortStableFunc(x.Suspensions, func(a, b suspension) int {
+		return cmp.Or(a.SuspendedAt.Compare(b.SuspendedAt), cmp.Compare(order[a.KeyID], order[b.KeyID]))
+	})
+	for i, w := range want {
+		g := x.Suspensions[i]
+		if g.KeyID != w.KeyID || g.By != w.By || g.Reason != w.Reason || !g.SuspendedAt.Equal(w.SuspendedAt) ||
+			(g.RestoredAt == nil) != (w.RestoredAt == nil) || g.RestoredAt != nil && !g.RestoredAt.Equal(*w.RestoredAt) {
+			t.Errorf("suspension %d: %+v, want %+v", i, g, w)
+		}
 	}
 	for _, name := range []string{"bob", "carol"} {
 		if strings.Contains(string(r.Body), name) {
 			t.Errorf("the export names the operator %q: %s", name, r.Body)
+		}
+	}
+
+	c.Must(http.MethodDelete, "/api/account", nil, http.StatusNoContent)
+	for _, coll := range []string{accounts.CollKeySuspensions, accounts.CollKeySuspensionLog} {
+		if n := h.count(coll, bson.D{{Key: "account_id", Value: m.AccountID}}); n != 0 {
+			t.Errorf("%d %s of the deleted account left", n, coll)
 		}
 	}
 }

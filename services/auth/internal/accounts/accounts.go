@@ -47,6 +47,9 @@ const (
 	// CollKeySuspensions holds one record per key an operator suspended,
 	// deleted when the key is restored (see suspend.go).
 	CollKeySuspensions = "api_key_suspensions"
+	// CollKeySuspensionLog keeps every suspension of a key with its
+	// restore, for the user's data export (see suspend.go).
+	CollKeySuspensionLog = "api_key_suspension_log"
 	// CollFreeGrants holds the keyed hash of every address that received
 	// free requests (see freegrant.go); kept after the account is deleted.
 	CollFreeGrants = "free_grants"
@@ -173,6 +176,7 @@ func Indexes() []store.Index {
 		{Collection: CollKeys, Keys: bson.D{{Key: "kv_synced", Value: 1}}, Name: "kv_synced_1"},
 		{Collection: CollKeyRevocations, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
 		{Collection: CollKeySuspensions, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
+		{Collection: CollKeySuspensionLog, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
 		{Collection: CollFreeGrants, Keys: bson.D{{Key: "account_id", Value: 1}}, Name: "account_id_1"},
 	}
 }

@@ -73,7 +73,9 @@ func (s *Store) Export(ctx context.Context, accountID string) (Export, error) {
 	if x.Keys, err = s.keys(ctx, byAccount); err != nil {
 		return Export{}, err
 	}
-	x.KeySuspensions = exportSuspensions(x.Keys)
+	if x.KeySuspensions, err = s.exportSuspensions(ctx, accountID, x.Keys); err != nil {
+		return Export{}, err
+	}
 	if err := s.all(ctx, CollMagicLinks, bson.D{{Key: "email", Value: u.Email}}, &x.MagicLinks); err != nil {
 		return Export{}, err
 	}
@@ -197,7 +199,7 @@ func (s *Store) purge(ctx context.Context, accountID string) error {
 	if err := s.forgetGrantAccount(ctx, accountID); err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
-	for _, coll := range []string{CollKeyRevocations, CollKeySuspensions, CollProjects, CollIdentities, notices.CollDeliveries} {
+	for _, coll := range []string{CollKeyRevocations, CollKeySuspensions, CollKeySuspensionLog, CollProjects, CollIdentities, notices.CollDeliveries} {
 		if _, err := s.st.Collection(coll).DeleteMany(ctx, byAccount); err != nil {
 			return fmt.Errorf("delete account: %s: %w", coll, err)
 		}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/store"
@@ -101,6 +103,13 @@ func (s *Store) SuspendKey(ctx context.Context, keyID, actor, reason string) (k 
 			if err != nil {
 				return Key{}, false, fmt.Errorf("suspend key %s: %w", k.ID, err)
 			}
+			// Lost in a crash before it, the export still has this
+			// suspension from the record (exportSuspensions).
+			_, err = s.st.Collection(CollKeySuspensionLog).InsertOne(ctx, suspensionLogEntry{ID: logID(k.ID, now), KeyID: k.ID,
+				AccountID: k.AccountID, Actor: actor, Reason: reason, At: now})
+			if err != nil && !store.IsDuplicate(err) {
+				return Key{}, false, fmt.Errorf("suspend key %s: log: %w", k.ID, err)
+			}
 		}
 	}
 	k, found, err := s.syncKey(ctx, k.ID, k.Hash)
@@ -146,6 +155,18 @@ func (s *Store) RestoreKey(ctx context.Context, keyID, actor string) (k Key, cha
 		if err != nil {
 			return Key{}, false, fmt.Errorf("restore key %s: %w", k.ID, err)
 		}
+		if changed {
+			// Only the restore whose delete took the record gets here. An
+			// upsert: a suspension older than the log enters it now.
+			_, err = s.st.Collection(CollKeySuspensionLog).UpdateOne(ctx, bson.D{{Key: "_id", Value: logID(k.ID, audit.At)}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "restored_by", Value: actor}, {Key: "restored_at", Value: now}}},
+					{Key: "$setOnInsert", Value: bson.D{{Key: "key_id", Value: k.ID}, {Key: "account_id", Value: k.AccountID},
+						{Key: "actor", Value: audit.Actor}, {Key: "reason", Value: audit.Reason}, {Key: "at", Value: audit.At}}}},
+				options.UpdateOne().SetUpsert(true))
+			if err != nil {
+				return Key{}, false, fmt.Errorf("restore key %s: log: %w", k.ID, err)
+			}
+		}
 	}
 	k, found, err := s.syncKey(ctx, k.ID, k.Hash)
 	if err != nil {
@@ -158,6 +179,26 @@ func (s *Store) RestoreKey(ctx context.Context, keyID, actor string) (k Key, cha
 		return k, false, ErrKeyRevoked
 	}
 	return k, changed, nil
+}
+
+// suspensionLogEntry is one suspension of a key in CollKeySuspensionLog:
+// inserted by the suspension, its restore set by the restore. Its _id is
+// the key id and the suspension's time, so each suspension has one.
+type suspensionLogEntry struct {
+	ID         string     `bson:"_id"`
+	KeyID      string     `bson:"key_id"`
+	AccountID  string     `bson:"account_id"`
+	Actor      string     `bson:"actor"`
+	Reason     string     `bson:"reason"`
+	At         time.Time  `bson:"at"`
+	RestoredBy string     `bson:"restored_by,omitempty"`
+	RestoredAt *time.Time `bson:"restored_at,omitempty"`
+}
+
+// logID names a suspension of keyID at at (milliseconds: what the
+// database keeps of a time, so that a time read back names it alike).
+func logID(keyID string, at time.Time) string {
+	return fmt.Sprintf("%s@%d", keyID, at.UnixMilli())
 }
 
 // ExportedSuspension is a suspension of one of the user's keys as their
@@ -175,10 +216,6 @@ func (s *Store) RestoreKey(ctx context.Context, keyID, actor string) (k Key, cha
 // sense that matters to them (the service's operator) and can ask the
 // operator, who keeps the name in its audit (`onekeyctl account show`,
 // `key list --suspended`).
-//
-// Auth keeps a key's current suspension (its record) or else its last one
-// (in the key's document, with the restore), not every earlier one: the
-// export holds what is stored.
 type ExportedSuspension struct {
 	KeyID       string     `json:"key_id"`
 	By          string     `json:"by"`
@@ -187,19 +224,36 @@ type ExportedSuspension struct {
 	RestoredAt  *time.Time `json:"restored_at,omitempty"`
 }
 
-// exportSuspensions lists the suspensions keys carry (see withRevocations).
-func exportSuspensions(keys []Key) []ExportedSuspension {
+// exportSuspensions lists every suspension of the account's keys, oldest
+// first: the log's, and those the keys carry (see withRevocations) that
+// the log lacks (a crash between the record and the log, a suspension from
+// before the log).
+func (s *Store) exportSuspensions(ctx context.Context, accountID string, keys []Key) ([]ExportedSuspension, error) {
+	var logged []suspensionLogEntry
+	if err := s.all(ctx, CollKeySuspensionLog, bson.D{{Key: "account_id", Value: accountID}}, &logged); err != nil {
+		return nil, err
+	}
 	out := []ExportedSuspension{}
-	for _, k := range keys {
-		sp := k.Suspension
-		if sp == nil {
-			continue
+	seen := map[string]bool{}
+	add := func(id, keyID string, sp Suspension) {
+		if seen[id] {
+			return
 		}
+		seen[id] = true
 		by, _, _ := strings.Cut(sp.Actor, ":")
 		if by == "" {
 			by = "operator"
 		}
-		out = append(out, ExportedSuspension{KeyID: k.ID, By: by, Reason: sp.Reason, SuspendedAt: sp.At, RestoredAt: sp.RestoredAt})
+		out = append(out, ExportedSuspension{KeyID: keyID, By: by, Reason: sp.Reason, SuspendedAt: sp.At.UTC(), RestoredAt: sp.RestoredAt})
 	}
-	return out
+	for _, l := range logged {
+		add(l.ID, l.KeyID, Suspension{Actor: l.Actor, Reason: l.Reason, At: l.At, RestoredAt: l.RestoredAt})
+	}
+	for _, k := range keys {
+		if k.Suspension != nil {
+			add(logID(k.ID, k.Suspension.At), k.ID, *k.Suspension)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ExportedSuspension) int { return a.SuspendedAt.Compare(b.SuspendedAt) })
+	return out, nil
 }
