@@ -92,7 +92,8 @@ func startWith(t *testing.T, cfg stack.Config) *started {
 }
 
 // stop cancels devstack (what SIGINT does in main) and requires a clean
-// return within 5 s.
+// return within 30 s (the services' ordered shutdown; a loaded machine
+// can take more than a few seconds).
 func (s *started) stop(t *testing.T) {
 	t.Helper()
 	s.cancel()
@@ -101,8 +102,8 @@ func (s *started) stop(t *testing.T) {
 		if err != nil {
 			t.Fatalf("devstack stopped with: %v", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("devstack did not stop within 5 s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("devstack did not stop within 30 s")
 	}
 }
 
@@ -154,10 +155,10 @@ func TestDevstack_DemoKeyIsServedByTheGatewayAfterAuthsStartupSync(t *testing.T)
 	defer s.stop(t)
 	gw := s.gatewayURL(t)
 	ask := func() int { return s.chat(t, gw) }
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for ask() != http.StatusOK {
 		if time.Now().After(deadline) {
-			t.Fatal("the demo key was not served within 15 s")
+			t.Fatal("the demo key was not served within a minute")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -209,10 +210,10 @@ func TestDevstack_TwoLedgerPartitionsServeTheDemoKey(t *testing.T) {
 	})
 	defer s.stop(t)
 	gw := s.gatewayURL(t)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for s.chat(t, gw) != http.StatusOK {
 		if time.Now().After(deadline) {
-			t.Fatal("the demo key was not served within 30 s with two ledger partitions")
+			t.Fatal("the demo key was not served within a minute with two ledger partitions")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
