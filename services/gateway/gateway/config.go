@@ -246,6 +246,12 @@ func (c Config) Validate() error {
 			bad("%s=%s: want a positive duration", d.name, d.v)
 		}
 	}
+	if c.LeaseTimeout > 0 && c.LeaseValidity > 0 && c.LeaseTimeout >= c.LeaseValidity {
+		// A reply that comes after the wait would be a lease already past
+		// its validity when the next request looks at it: every request
+		// would ask again and be refused.
+		bad("GATEWAY_LEASE_TIMEOUT=%s: want less than GATEWAY_LEASE_VALIDITY (%s)", c.LeaseTimeout, c.LeaseValidity)
+	}
 	if err := validateChannels(c.Channels); err != nil {
 		errs = append(errs, err)
 	}

@@ -93,3 +93,17 @@ func TestConfig_ValidateReportsEveryProblemTogether(t *testing.T) {
 		}
 	}
 }
+
+func TestConfig_ALeaseTimeoutNotShorterThanTheLeasesValidityIsRefused(t *testing.T) {
+	t.Parallel()
+	c := gateway.DefaultConfig()
+	c.OutboxDir = t.TempDir()
+	c.LeaseValidity, c.LeaseTimeout = 10*time.Second, 10*time.Second
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "GATEWAY_LEASE_TIMEOUT=10s: want less than GATEWAY_LEASE_VALIDITY") {
+		t.Fatalf("Validate() = %v, want the lease timeout refused", err)
+	}
+	c.LeaseTimeout = 9 * time.Second
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v with the timeout under the validity", err)
+	}
+}
