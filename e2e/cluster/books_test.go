@@ -22,11 +22,14 @@ func newAnswers() *answers {
 // load calls do(i) for i = 0, 1, ... at rps calls per second, from up to
 // 32 goroutines (a call is dropped while all are busy), until stop is
 // called, which waits for the calls in flight.
-func load(rps int, do func(i int)) (stop func()) {
+func load(rps int, do func(i int)) (stop func()) { return loadFrom(32, rps, do) }
+
+// loadFrom is load from up to workers goroutines.
+func loadFrom(workers, rps int, do func(i int)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	tokens := make(chan int, rps)
-	for range 32 {
+	for range workers {
 		wg.Go(func() {
 			for i := range tokens {
 				do(i)

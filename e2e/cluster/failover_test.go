@@ -98,41 +98,21 @@ func TestCluster_NodeFailuresUnderLoadLoseNothingAndApplyEverythingOnce(t *testi
 	t.Logf("%s: %d accounts open", since(), nAccounts)
 	ans := &answers{began: time.Now(), answered: map[string]int{}, status: map[int]int{}, bySecond: map[int]map[int]int{}}
 	var loadErrs atomic.Int64
-	ctx, stopLoad := context.WithCancel(context.Background())
-	defer stopLoad()
-	tokens := make(chan int, rps)
-	var workers sync.WaitGroup
-	for range 64 {
-		workers.Go(func() {
-			for i := range tokens {
-				acc := i % nAccounts
-				code, id, err := s.chat(s.gws[i%len(s.gws)], keys[acc])
-				if err != nil {
-					if loadErrs.Add(1) <= 5 {
-						t.Errorf("request %d: %v", i, err)
-					}
-					continue
-				}
-				ans.add(code, id, acc)
+	stopRequests := loadFrom(64, rps, func(i int) {
+		acc := i % nAccounts
+		code, id, err := s.chat(s.gws[i%len(s.gws)], keys[acc])
+		if err != nil {
+			if loadErrs.Add(1) <= 5 {
+				t.Errorf("request %d: %v", i, err)
 			}
-		})
-	}
-	workers.Go(func() {
-		defer close(tokens)
-		tick := time.NewTicker(time.Second / time.Duration(rps))
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				select {
-				case tokens <- i:
-				default: // the workers are behind: the load is what the stack takes
-				}
-			}
+			return
 		}
+		ans.add(code, id, acc)
 	})
+	defer stopRequests()
+	ctx, stopPayments := context.WithCancel(context.Background())
+	defer stopPayments()
+	var workers sync.WaitGroup
 
 	// Stripe: a paid session every 500 ms for a random account, delivered
 	// until answered 2xx, one in four delivered a second time after that.
@@ -175,7 +155,8 @@ func TestCluster_NodeFailuresUnderLoadLoseNothingAndApplyEverythingOnce(t *testi
 	if rest := dur - time.Since(began); rest > 0 {
 		time.Sleep(rest)
 	}
-	stopLoad()
+	stopRequests()
+	stopPayments()
 	workers.Wait()
 	pays.Wait()
 	s.noneExited()
