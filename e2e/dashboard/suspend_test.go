@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 
 // An operator suspends a key (what `onekeyctl key suspend` asks auth):
 // the gateway refuses it, and its owner sees it suspended on /keys with
-// the reason it is refused and only Revoke, not Edit.
+// the reason it is refused, the operator's reason and since when (not the
+// operator's name), and only Revoke, not Edit.
 func TestDashboard_AKeySuspendedByTheOperatorShowsSuspendedWithOnlyRevoke(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
@@ -38,6 +40,7 @@ func TestDashboard_AKeySuspendedByTheOperatorShowsSuspendedWithOnlyRevoke(t *tes
 	if err := json.Unmarshal(e.Value(), &k); err != nil {
 		t.Fatal(err)
 	}
+	day := time.Now().UTC() // of the suspension, unless midnight passes meanwhile
 	raw, _ := json.Marshal(events.KeyStatusRequestV1{V: 1, KeyID: k.KeyID, Action: events.KeyActionSuspend, Actor: "operator:test", Reason: "abuse report"})
 	msg, err := s.bus.Conn().Request(events.SubjectKeyStatus, raw, 10*time.Second)
 	if err != nil {
@@ -62,6 +65,12 @@ func TestDashboard_AKeySuspendedByTheOperatorShowsSuspendedWithOnlyRevoke(t *tes
 	p.Visit("keys-suspended", s.AuthURL+"/keys")
 	p.WaitText(tid("key-suspended"), "suspended")
 	p.WaitText(tid("key-suspended-hint"), "refused until the operator restores it")
+	p.WaitText(tid("key-suspension-reason"), "abuse report")
+	since := p.Text(tid("key-suspension"))
+	if !strings.Contains(since, "since "+day.Format("2 Jan 2006")) && !strings.Contains(since, "since "+time.Now().UTC().Format("2 Jan 2006")) ||
+		strings.Contains(since, "test") {
+		t.Errorf("the suspension line under the key is %q, want the day it began (%s) and not the operator's name", since, day.Format("2 Jan 2006"))
+	}
 	p.Check("keys-a-suspended-key")
 	row := `tr:has([data-testid="key-suspended"])`
 	if !p.Has(row + ` [data-testid="revoke-open"]`) {

@@ -21,7 +21,7 @@ import (
 // timeout, they change nothing more.
 func (e *env) keySuspend(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("key suspend", flag.ContinueOnError)
-	reason := fs.String("reason", "", "why (required; recorded on the key with the actor, and in the user's data export)")
+	reason := fs.String("reason", "", "why (required; recorded on the key with the actor, shown to the user on /keys and in their data export)")
 	actor := fs.String("actor", "", "who is suspending it (default $USER); recorded as operator:<name>")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: onekeyctl key suspend <key id> --reason "..." [--actor name]
@@ -29,8 +29,9 @@ func (e *env) keySuspend(ctx context.Context, args []string) error {
 Suspends the key: the gateway refuses it with 403 key_suspended until
 "onekeyctl key restore". Its user sees it suspended on the dashboard and can
 revoke it but not restore it. Suspending a suspended key changes nothing.
-The reason is shown to the key's user in their data export (with the time,
-and "operator" for who; not your name): write it for them to read.`)
+The reason is shown to the key's user on their dashboard's /keys, in the
+keys API and in their data export (with the time, and "operator" for who;
+not your name): write it for them to read.`)
 		fs.PrintDefaults()
 	}
 	pos, err := parse(fs, args, 1, e.out)

@@ -103,6 +103,7 @@ func (s *Store) withRevocations(ctx context.Context, keys []Key) (map[string]boo
 	recorded := make(map[string]bool, len(revs))
 	for i := range keys {
 		k := &keys[i]
+		k.SuspendedAt, k.SuspensionReason = nil, ""
 		if t, ok := at[k.ID]; ok {
 			recorded[k.ID] = true
 			k.Status = events.KeyRevoked
@@ -117,6 +118,8 @@ func (s *Store) withRevocations(ctx context.Context, keys []Key) (map[string]boo
 		if r, ok := held[k.ID]; ok {
 			k.Status = events.KeySuspended
 			k.Suspension = &Suspension{Actor: r.Actor, Reason: r.Reason, At: r.At}
+			since := r.At.UTC()
+			k.SuspendedAt, k.SuspensionReason = &since, r.Reason
 			continue
 		}
 		// A document that says suspended without a record is one whose

@@ -55,6 +55,12 @@ type Key struct {
 	// its record), and afterwards the last one, with who restored it: the
 	// operator's audit, not shown to the key's user.
 	Suspension *Suspension `bson:"suspension,omitempty" json:"-"`
+	// SuspendedAt and SuspensionReason are the hold as the key's user sees
+	// it, set (by withRevocations, from the record) only while the key is
+	// suspended: since when and why, the reason as the operator wrote it;
+	// never who (see ExportedSuspension).
+	SuspendedAt      *time.Time `bson:"-" json:"suspended_at,omitempty"`
+	SuspensionReason string     `bson:"-" json:"suspension_reason,omitempty"`
 	UpdatedAt  time.Time   `bson:"updated_at" json:"-"`
 	// KVSynced is false from a change until KV apikeys holds it: the
 	// relay writes keys whose change did not reach KV (an outbox flag).

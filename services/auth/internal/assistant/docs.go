@@ -20,7 +20,7 @@ ANTHROPIC_BASE_URL={{gateway}} ANTHROPIC_API_KEY=<your onekey key> claude
 (The base URL has no /v1 for Anthropic's format.) The key may also be sent as x-api-key. Billing is the same as for any request: the provider's token usage at catalog prices.`,
 	"errors": `Gateway errors (OpenAI's JSON shape; Anthropic's on /v1/messages). Every response carries x-request-id.
 401 invalid_api_key: no key, a wrong key, or a revoked or expired key. Create a new one on /keys.
-403 key_suspended: the operator of this service suspended the key (its status on /keys says so); only they can restore it. Contact them (see the footer); you may revoke it and create another.
+403 key_suspended: the operator of this service suspended the key (/keys says so, since when and their reason); only they can restore it. Contact them (see the footer); you may revoke it and create another.
 402 insufficient_credit: the balance (and free requests) cannot cover the request's worst case (its credit hold: input size plus the output limit at the model's prices). Top up on /billing, or set a lower max_tokens.
 429 rate_limit_exceeded: the key's requests-per-minute limit (edit it on /keys). 429 spend_cap_reached: the key reached its spend cap (raise it on /keys).
 404 model_not_found: the model id is not in the catalog (the message suggests close names; GET /v1/models lists them).
