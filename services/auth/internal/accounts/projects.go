@@ -61,7 +61,7 @@ type Key struct {
 	// never who (see ExportedSuspension).
 	SuspendedAt      *time.Time `bson:"-" json:"suspended_at,omitempty"`
 	SuspensionReason string     `bson:"-" json:"suspension_reason,omitempty"`
-	UpdatedAt  time.Time   `bson:"updated_at" json:"-"`
+	UpdatedAt        time.Time  `bson:"updated_at" json:"-"`
 	// KVSynced is false from a change until KV apikeys holds it: the
 	// relay writes keys whose change did not reach KV (an outbox flag).
 	KVSynced bool `bson:"kv_synced" json:"-"`
