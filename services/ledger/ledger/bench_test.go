@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/onekey-oss/onekey/api/events"
 	"github.com/onekey-oss/onekey/pkg/bus"
 	"github.com/onekey-oss/onekey/pkg/bus/bustest"
@@ -142,4 +144,78 @@ func benchLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// BenchmarkLedger_BalanceReachesKVAfterItsBatch measures issue 4's target
+// (a balance reaches KV balances within 100 ms of its batch): one usage
+// event at a time, each awaited in KV before the next is published. It
+// reports the mean and the slowest time from the batch's write of the
+// account (the value's updated_at) to the KV entry (the server's
+// timestamp), as kv-ms and kv-max-ms; ns/op is publish to watcher.
+//
+//	go test ./ledger/ -run '^$' -bench BalanceReachesKVAfterItsBatch -benchtime 300x
+func BenchmarkLedger_BalanceReachesKVAfterItsBatch(b *testing.B) {
+	srv := bustest.Start(b)
+	bs := srv.Connect(b, "bench")
+	st := storetest.New(b)
+	ctx := context.Background()
+	rctx, cancel := context.WithCancel(ctx)
+	svc, err := ledger.New(ledger.DefaultConfig(), ledger.Deps{Bus: srv.ConnectAs(b, bus.UserLedger), Store: st, Logger: benchLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(rctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	kv, err := bs.KV(ctx, events.BucketBalances)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = w.Stop() }()
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+	}
+	accounts := accountsOf("acc_kvbench", 1, 0, 20)
+	seq := map[string]int{}
+	var sum, slowest time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		acc := accounts[i%len(accounts)]
+		seq[acc]++
+		if _, err := bs.Publish(ctx, usage(fmt.Sprintf("req_kv_%08d", i), acc, 1_000)); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			var e jetstream.KeyValueEntry
+			select {
+			case e = <-w.Updates():
+			case <-time.After(time.Minute):
+				b.Fatalf("event %d not in KV within a minute", i)
+			}
+			var v events.BalanceV1
+			if err := json.Unmarshal(e.Value(), &v); err != nil {
+				b.Fatal(err)
+			}
+			if v.AccountID == acc && int(v.Seq) == seq[acc] {
+				d := e.Created().Sub(v.UpdatedAt)
+				sum += d
+				slowest = max(slowest, d)
+				break
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(sum.Microseconds())/1000/float64(b.N), "kv-ms")
+	b.ReportMetric(float64(slowest.Microseconds())/1000, "kv-max-ms")
 }
