@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -299,7 +300,7 @@ func (h *harness) count(coll string, filter bson.D) int64 {
 }
 
 // eventually polls cond every 20ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -307,5 +308,34 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 			t.Fatalf("%s: not within %s", what, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runUntilCleanup runs the service (its bus responders, the key relay) until
+// the test ends, which fails if Run returned an error.
+func (h *harness) runUntilCleanup() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Run(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			h.t.Error(err)
+		}
+	})
+}
+
+// changeKeyStatus asks auth, as the operator's tool does, to suspend or
+// restore a key, and fails unless auth changed it.
+func (h *harness) changeKeyStatus(req events.KeyStatusRequestV1) {
+	h.t.Helper()
+	raw, _ := json.Marshal(req)
+	var rep events.KeyStatusReplyV1
+	eventually(h.t, 10*time.Second, "auth answers "+req.Action, func() bool {
+		msg, err := h.bus.Conn().Request(events.SubjectKeyStatus, raw, 5*time.Second)
+		return err == nil && json.Unmarshal(msg.Data, &rep) == nil
+	})
+	if rep.Code != "" || !rep.Changed {
+		h.t.Fatalf("%s %s: %+v", req.Action, req.KeyID, rep)
 	}
 }

@@ -363,27 +363,8 @@ func TestRights_ExportTellsTheUserWhenAndWhyTheOperatorSuspendedTheirKeys(t *tes
 	for i := range keys {
 		c.Must(http.MethodPost, "/api/projects/"+m.DefaultProjectID+"/keys", map[string]any{"name": fmt.Sprintf("k%d", i)}, http.StatusCreated).JSON(t, &keys[i])
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Error(err)
-		}
-	})
-	ask := func(req events.KeyStatusRequestV1) {
-		t.Helper()
-		raw, _ := json.Marshal(req)
-		var rep events.KeyStatusReplyV1
-		eventually(t, 10*time.Second, "auth answers "+req.Action, func() bool {
-			msg, err := h.bus.Conn().Request(events.SubjectKeyStatus, raw, 5*time.Second)
-			return err == nil && json.Unmarshal(msg.Data, &rep) == nil
-		})
-		if rep.Code != "" || !rep.Changed {
-			t.Fatalf("%s %s: %+v", req.Action, req.KeyID, rep)
-		}
-	}
+	h.runUntilCleanup()
+	ask := h.changeKeyStatus
 	const reason = `abuse report #12: "free" credits resold`
 	at := h.clock.Now()
 	ask(events.KeyStatusRequestV1{V: 1, KeyID: keys[0].ID, Action: events.KeyActionSuspend, Actor: "operator:bob", Reason: reason})

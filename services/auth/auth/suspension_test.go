@@ -1,9 +1,6 @@
 package auth_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -34,27 +31,8 @@ func TestKeys_ASuspendedKeyTellsItsUserWhyAndSinceWhen(t *testing.T) {
 	}
 	c.Must(http.MethodDelete, path+"/"+ids["revoked"], nil, http.StatusOK)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Error(err)
-		}
-	})
-	ask := func(req events.KeyStatusRequestV1) {
-		t.Helper()
-		raw, _ := json.Marshal(req)
-		var rep events.KeyStatusReplyV1
-		eventually(t, 10*time.Second, "auth answers "+req.Action, func() bool {
-			msg, err := h.bus.Conn().Request(events.SubjectKeyStatus, raw, 5*time.Second)
-			return err == nil && json.Unmarshal(msg.Data, &rep) == nil
-		})
-		if rep.Code != "" || !rep.Changed {
-			t.Fatalf("%s %s: %+v", req.Action, req.KeyID, rep)
-		}
-	}
+	h.runUntilCleanup()
+	ask := h.changeKeyStatus
 	const reason = `<script>alert("x")</script> resold & "free" credits`
 	at := h.clock.Now()
 	ask(events.KeyStatusRequestV1{V: 1, KeyID: ids["restored"], Action: events.KeyActionSuspend, Actor: "operator:mallory", Reason: "chargeback"})
